@@ -1,0 +1,406 @@
+"""Pinyin: the syllable inventory and a parser from raw keys to a ranked lattice of segmentations.
+
+The parser never guesses ambiguity away. ``parse("xian")`` keeps both ``xian`` and ``xi'an``; ``parse("fangan")``
+keeps ``fan'gan`` and ``fang'an``; the decoder downstream lets the model choose. What the parser does decide is
+an order, by a small cost per token:
+
+* a full syllable costs 1; one that starts with a vowel (a/o/e) right after another syllable costs more,
+  because ``xian`` is far more often 先/现 than 西安 (an explicit ``'`` removes that extra cost);
+* an initial typed alone (``zgr``, ``bjdx``) is an abbreviation: it costs more in the middle of the input than
+  at its end, where it is simply the syllable the user is still typing;
+* the last token may also be any unfinished syllable (``zhon`` → zhong…), as the user has not finished typing.
+
+Keys are lowercase a–z; ``'`` and space are explicit syllable boundaries. ``v`` stands for ü (``lv``, ``nve``);
+``lue``/``nue`` are accepted spellings of lve/nve. Anything else makes ``ParseResult.ok`` false with the position
+and a message the caller can show; the parser never raises on user input.
+
+Fuzzy pairs (z=zh, c=ch, s=sh, l=n, an=ang, en=eng, in=ing, ian=iang, uan=uang) are off by default and chosen
+per parse with ``FuzzyOptions``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterator, NamedTuple
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inventory
+# ---------------------------------------------------------------------------------------------------------------
+
+# Every toneless syllable that a character in pypinyin's dictionary is read with (ü written v), grouped by initial.
+_SYLLABLE_TABLE = """
+    a ai an ang ao e ei en eng er o ou
+    m n ng hm hng
+    ba bai ban bang bao bei ben beng bi bian biang biao bie bin bing bo bong bu
+    pa pai pan pang pao pei pen peng pi pian piao pie pin ping po pou pu
+    ma mai man mang mao me mei men meng mi mian miao mie min ming miu mo mou mu
+    fa fan fang fei fen feng fiao fo fou fu
+    da dai dan dang dao de dei den deng di dia dian diao die din ding diu dong dou du duan dui dun duo
+    ta tai tan tang tao te tei teng ti tian tiao tie ting tong tou tu tuan tui tun tuo
+    na nai nan nang nao ne nei nen neng ni nia nian niang niao nie nin ning niu nong nou nu nuan nun nuo nv nve
+    la lai lan lang lao le lei len leng li lia lian liang liao lie lin ling liu lo long lou lu luan lun luo lv lve
+    ga gai gan gang gao ge gei gen geng gong gou gu gua guai guan guang gui gun guo
+    ka kai kan kang kao ke kei ken keng kong kou ku kua kuai kuan kuang kui kun kuo
+    ha hai han hang hao he hei hen heng hong hou hu hua huai huan huang hui hun huo
+    ji jia jian jiang jiao jie jin jing jiong jiu ju juan jue jun
+    qi qia qian qiang qiao qie qin qing qiong qiu qu quan que qun
+    xi xia xian xiang xiao xie xin xing xiong xiu xu xuan xue xun
+    zha zhai zhan zhang zhao zhe zhei zhen zheng zhi zhong zhou zhu zhua zhuai zhuan zhuang zhui zhun zhuo
+    cha chai chan chang chao che chen cheng chi chong chou chu chua chuai chuan chuang chui chun chuo
+    sha shai shan shang shao she shei shen sheng shi shou shu shua shuai shuan shuang shui shun shuo
+    ran rang rao re ren reng ri rong rou ru rua ruan rui run ruo
+    za zai zan zang zao ze zei zen zeng zi zong zou zu zuan zui zun zuo
+    ca cai can cang cao ce cei cen ceng ci cong cou cu cuan cui cun cuo
+    sa sai san sang sao se sen seng si song sou su suan sui sun suo
+    ya yan yang yao ye yi yin ying yo yong you yu yuan yue yun
+    wa wai wan wang wei wen weng wo wong wu
+"""
+
+SYLLABLES: tuple[str, ...] = tuple(sorted(set(_SYLLABLE_TABLE.split())))
+SYLLABLE_SET: frozenset[str] = frozenset(SYLLABLES)
+INITIALS: tuple[str, ...] = (
+    "zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c", "s",
+    "y", "w",
+)
+# Interjection syllables (嗯 ng, 呣 m, 哼 hng …): real, but almost never what a key sequence means mid-sentence.
+RARE_SYLLABLES = frozenset({"m", "n", "ng", "hm", "hng"})
+# Alternative spellings users type for the same syllable.
+ALT_SPELLINGS = {"lue": "lve", "nue": "nve"}
+MAX_SPELLING_LEN = 6  # zhuang, chuang, shuang
+SEPARATORS = frozenset("' ")
+VALID_KEYS = frozenset("abcdefghijklmnopqrstuvwxyz' ")
+
+
+def initial_of(syllable: str) -> str:
+    """The initial of a syllable ('' for a/o/e-initial ones): zhong → zh, an → ''."""
+    if syllable[:2] in ("zh", "ch", "sh"):
+        return syllable[:2]
+    if syllable[0] in "aoe" or syllable in RARE_SYLLABLES and syllable[0] != "h":
+        return ""
+    return syllable[0]
+
+
+def is_syllable(text: str) -> bool:
+    return text in SYLLABLE_SET
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fuzzy options and the spelling tables derived from them
+# ---------------------------------------------------------------------------------------------------------------
+
+FUZZY_INITIAL_PAIRS = (("z", "zh"), ("c", "ch"), ("s", "sh"), ("l", "n"))
+FUZZY_FINAL_PAIRS = (("an", "ang"), ("en", "eng"), ("in", "ing"), ("ian", "iang"), ("uan", "uang"))
+FUZZY_NAMES = tuple(f"{a}={b}" for a, b in FUZZY_INITIAL_PAIRS + FUZZY_FINAL_PAIRS)
+
+
+@dataclass(frozen=True)
+class FuzzyOptions:
+    """Which fuzzy pairs are on, e.g. ``FuzzyOptions.of("z=zh", "in=ing")``. Off by default."""
+
+    pairs: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, *names: str) -> "FuzzyOptions":
+        unknown = [n for n in names if n not in FUZZY_NAMES]
+        if unknown:
+            raise ValueError(f"unknown fuzzy pair(s) {unknown}; choose from {', '.join(FUZZY_NAMES)}")
+        return cls(frozenset(names))
+
+    @classmethod
+    def all(cls) -> "FuzzyOptions":
+        return cls(frozenset(FUZZY_NAMES))
+
+
+NO_FUZZY = FuzzyOptions()
+
+
+def _fuzzy_variants(syllable: str, fuzzy: FuzzyOptions) -> set[str]:
+    """Spellings a user may type for ``syllable`` under the fuzzy pairs (the syllable itself included)."""
+    out = {syllable}
+    initial = initial_of(syllable)
+    final = syllable[len(initial):]
+    initials = {initial}
+    finals = {final}
+    for a, b in FUZZY_INITIAL_PAIRS:
+        if f"{a}={b}" in fuzzy.pairs and initial in (a, b):
+            initials |= {a, b}
+    for a, b in FUZZY_FINAL_PAIRS:
+        if f"{a}={b}" in fuzzy.pairs:
+            for f in list(finals):
+                if a == "an" and f.endswith(("ian", "uan", "iang", "uang")):
+                    continue  # those have pairs of their own (ian=iang, uan=uang)
+                if f.endswith(a) and not f.endswith(b):
+                    finals.add(f[: -len(a)] + b)
+                elif f.endswith(b):
+                    finals.add(f[: -len(b)] + a)
+    if syllable not in RARE_SYLLABLES:
+        out |= {i + f for i in initials for f in finals}
+    return out
+
+
+class _Tables(NamedTuple):
+    full: dict[str, tuple[str, ...]]  # typed spelling → syllables it may stand for
+    initial: dict[str, tuple[str, ...]]  # initial typed alone → syllables with that initial
+    prefix: dict[str, tuple[str, ...]]  # unfinished spelling → syllables it may become
+    abbreviable: frozenset[str]
+
+
+@lru_cache(maxsize=16)
+def _tables(fuzzy: FuzzyOptions) -> _Tables:
+    full: dict[str, set[str]] = {}
+    for syl in SYLLABLES:
+        for spelling in _fuzzy_variants(syl, fuzzy):
+            full.setdefault(spelling, set()).add(syl)
+    for spelling, syls in list(full.items()):
+        if spelling in ("lve", "nve"):  # ü after l/n may also be typed as u: lue, nue
+            full.setdefault(spelling[0] + "ue", set()).update(syls)
+
+    def matches_initial(syl: str, initial: str) -> bool:
+        own = initial_of(syl) or syl[0]
+        if own == initial or (syl in RARE_SYLLABLES and syl.startswith(initial)):
+            return True
+        return any(f"{a}={b}" in fuzzy.pairs and {own, initial} == {a, b} for a, b in FUZZY_INITIAL_PAIRS)
+
+    initial = {i: tuple(s for s in SYLLABLES if matches_initial(s, i)) for i in INITIALS}
+
+    prefix: dict[str, set[str]] = {}
+    for spelling, syls in full.items():
+        for n in range(1, len(spelling)):
+            p = spelling[:n]
+            if p in ("z", "c", "s") and spelling[1] == "h":
+                continue  # "z" unfinished means z…, not zh…; zh is reached by typing the h.
+            prefix.setdefault(p, set()).update(syls)
+    for i, syls in initial.items():
+        prefix.setdefault(i, set()).update(syls)
+    return _Tables(
+        full={k: tuple(sorted(v)) for k, v in full.items()},
+        initial=initial,
+        prefix={k: tuple(sorted(v)) for k, v in prefix.items()},
+        abbreviable=frozenset(initial),
+    )
+
+
+def spellings(fuzzy: FuzzyOptions = NO_FUZZY) -> dict[str, tuple[str, ...]]:
+    """Every complete spelling accepted under ``fuzzy`` → the syllables it stands for."""
+    return dict(_tables(fuzzy).full)
+
+
+def syllables_with_prefix(prefix: str, fuzzy: FuzzyOptions = NO_FUZZY) -> tuple[str, ...]:
+    """Syllables an unfinished spelling can become (``zho`` → zhong, zhou); ``z`` excludes zh… unless fuzzy."""
+    t = _tables(fuzzy)
+    return tuple(sorted(set(t.prefix.get(prefix, ())) | set(t.full.get(prefix, ()))))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lattice
+# ---------------------------------------------------------------------------------------------------------------
+
+FULL, INITIAL, PREFIX = "full", "initial", "prefix"
+
+COST_FULL = 1.0
+COST_VOWEL_JOIN = 0.45  # a/o/e-initial syllable glued to the previous one without '
+COST_RARE = 1.5  # interjection syllables like ng, hm
+COST_ABBREV_MID = 2.2  # an initial typed alone, not at the end
+COST_ABBREV_END = 1.5  # the last, still-being-typed syllable given only by its initial
+COST_PREFIX_END = 1.4  # the last syllable unfinished (zhon…)
+
+
+class Token(NamedTuple):
+    """One edge of the lattice: keys[start:end] read as ``kind`` standing for any of ``syllables``."""
+
+    start: int
+    end: int
+    keys: str
+    kind: str  # FULL, INITIAL or PREFIX
+    syllables: tuple[str, ...]
+    cost: float
+
+    @property
+    def text(self) -> str:
+        """How the token shows in a preedit: the syllable when it is certain, else the keys typed."""
+        return self.syllables[0] if self.kind == FULL and len(self.syllables) == 1 else self.keys
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    tokens: tuple[Token, ...]
+    cost: float
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(t.keys for t in self.tokens)
+
+    @property
+    def syllables(self) -> tuple[str, ...]:
+        """The canonical syllable of each token where it is a full one, else the keys typed (``zg`` → z, g)."""
+        return tuple(t.text for t in self.tokens)
+
+    @property
+    def is_complete(self) -> bool:
+        """Every token a full syllable (no abbreviation, nothing unfinished)."""
+        return all(t.kind == FULL for t in self.tokens)
+
+    def __str__(self) -> str:
+        return "'".join(self.syllables)
+
+
+@dataclass
+class ParseResult:
+    """The lattice over ``keys``; ``ok`` is false when no segmentation covers them all."""
+
+    keys: str
+    fuzzy: FuzzyOptions
+    edges: list[list[Token]]  # edges[i]: tokens starting at position i
+    ok: bool
+    error: str = ""
+    error_pos: int = -1  # first key that cannot be read as pinyin
+    _best_to_end: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def tokens(self) -> Iterator[Token]:
+        for out in self.edges:
+            yield from out
+
+    def best(self) -> Segmentation | None:
+        return next(self.segmentations(1), None)
+
+    def segmentations(self, limit: int | None = 32) -> Iterator[Segmentation]:
+        """Segmentations of the whole input, cheapest first (A* over the lattice with exact remaining costs)."""
+        if not self.ok:
+            return
+        n = len(self.keys)
+        h = self._best_to_end
+        # Heap items: (cost so far + remaining, tie-break, position, cost so far, path as nested tuples).
+        heap: list[tuple[float, int, int, float, tuple | None]] = [(h[0], 0, 0, 0.0, None)]
+        counter = 1
+        produced = 0
+        while heap and (limit is None or produced < limit):
+            _, _, pos, g, path = heapq.heappop(heap)
+            while pos < n and self.keys[pos] in SEPARATORS:
+                pos += 1
+            if pos == n:
+                tokens: list[Token] = []
+                while path is not None:
+                    path, tok = path
+                    tokens.append(tok)
+                produced += 1
+                yield Segmentation(tuple(reversed(tokens)), round(g, 6))
+                continue
+            for tok in self.edges[pos]:
+                end_h = h[tok.end]
+                if end_h == _INF:
+                    continue
+                g2 = g + tok.cost
+                heapq.heappush(heap, (g2 + end_h, counter, tok.end, g2, (path, tok)))
+                counter += 1
+
+    def contains(self, syllables: tuple[str, ...] | list[str]) -> bool:
+        """Whether some path through the lattice reads as exactly these full syllables."""
+        target = tuple(syllables)
+        n = len(self.keys)
+        frontier = {(0, 0)}
+        while frontier:
+            nxt = set()
+            for pos, k in frontier:
+                while pos < n and self.keys[pos] in SEPARATORS:
+                    pos += 1
+                if pos == n:
+                    if k == len(target):
+                        return True
+                    continue
+                if k == len(target):
+                    continue
+                for tok in self.edges[pos]:
+                    # m and n are both initials and (interjection) syllables: typed alone they are one token.
+                    if target[k] in tok.syllables and (tok.kind == FULL or tok.keys == target[k]):
+                        nxt.add((tok.end, k + 1))
+            frontier = nxt
+        return False
+
+
+_INF = float("inf")
+
+
+def parse(keys: str, fuzzy: FuzzyOptions = NO_FUZZY) -> ParseResult:
+    """Build the lattice of every plausible reading of ``keys``; see the module docstring for the rules."""
+    tables = _tables(fuzzy)
+    n = len(keys)
+    bad = next((i for i, ch in enumerate(keys) if ch not in VALID_KEYS), -1)
+    if bad >= 0:
+        ch = keys[bad]
+        what = "an upper-case letter" if ch.isupper() else f"{ch!r}"
+        return ParseResult(keys, fuzzy, [[] for _ in range(n)], False,
+                           f"{what} at position {bad + 1} is not pinyin: type lower-case a–z, with ' between "
+                           f"syllables if needed", bad)
+    # The last position that holds a key (trailing separators do not make the last syllable "finished").
+    last_key = max((i for i, ch in enumerate(keys) if ch not in SEPARATORS), default=-1)
+    edges: list[list[Token]] = [[] for _ in range(n + 1)]
+    for i in range(n):
+        if keys[i] in SEPARATORS:
+            continue
+        after_syllable = i > 0 and keys[i - 1] not in SEPARATORS
+        out = edges[i]
+        for length in range(1, min(MAX_SPELLING_LEN, n - i) + 1):
+            s = keys[i:i + length]
+            if s[-1] in SEPARATORS:
+                break
+            j = i + length
+            at_end = j == last_key + 1
+            join = COST_VOWEL_JOIN if after_syllable and s[0] in "aoe" else 0.0
+            syls = tables.full.get(s)
+            if s in tables.abbreviable:
+                cost = COST_ABBREV_END if at_end else COST_ABBREV_MID
+                out.append(Token(i, j, s, INITIAL, tables.initial[s], cost))
+            elif syls:
+                cost = (COST_RARE if s in RARE_SYLLABLES else COST_FULL) + join
+                out.append(Token(i, j, s, FULL, syls, cost))
+            elif at_end and s in tables.prefix:
+                out.append(Token(i, j, s, PREFIX, tables.prefix[s], COST_PREFIX_END + join))
+    # Exact cheapest cost from each position to the end: the A* heuristic, and reachability.
+    best = [_INF] * (n + 1)
+    best[n] = 0.0
+    for i in range(n - 1, -1, -1):
+        if keys[i] in SEPARATORS:
+            best[i] = best[i + 1]
+            continue
+        for tok in edges[i]:
+            c = tok.cost + best[tok.end]
+            if c < best[i]:
+                best[i] = c
+    if n == 0 or last_key < 0:
+        return ParseResult(keys, fuzzy, edges, False, "no keys to convert", 0, best)
+    if best[0] == _INF:
+        pos = _first_unreadable(keys, edges)
+        return ParseResult(keys, fuzzy, edges, False,
+                           f"'{keys[pos:]}' (from position {pos + 1}) cannot be read as pinyin", pos, best)
+    return ParseResult(keys, fuzzy, edges, True, "", -1, best)
+
+
+def _first_unreadable(keys: str, edges: list[list[Token]]) -> int:
+    """The furthest position reachable from the start: where reading the keys as pinyin breaks down."""
+    n = len(keys)
+    reach = [False] * (n + 1)
+    reach[0] = True
+    furthest = 0
+    for i in range(n):
+        if not reach[i]:
+            continue
+        furthest = i
+        if keys[i] in SEPARATORS:
+            reach[i + 1] = True
+        for tok in edges[i]:
+            reach[tok.end] = True
+    return furthest
+
+
+def split_syllables(text: str) -> list[str]:
+    """Split space/'-separated pinyin into syllables, mapping lue/nue to lve/nve; raises ValueError on others."""
+    out = []
+    for part in text.replace("'", " ").split():
+        syl = ALT_SPELLINGS.get(part, part)
+        if syl not in SYLLABLE_SET:
+            raise ValueError(f"{part!r} is not a pinyin syllable")
+        out.append(syl)
+    return out
