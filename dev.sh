@@ -17,9 +17,24 @@ setup() {
     # Reinstall only when the project definition changed since the last install.
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         echo "==> installing pinyin-ime[$extras] into $VENV (first run takes a few minutes)" >&2
-        "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2 || true
-        "$VENV/bin/python" -m pip install --quiet -e ".[$extras]" >&2
+        # (grep drops pip's harmless warnings about local index folders some machines configure)
+        "$VENV/bin/python" -m pip install --quiet -e ".[$extras]" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+        "$VENV/bin/python" -c "import engine, trainer, ime_app, torch, PySide6" \
+            || { echo "installation failed: see the pip output above" >&2; exit 1; }
         touch "$stamp"
+    fi
+}
+
+ensure_cjk_font() {
+    # Qt draws 汉字 as boxes without a CJK font. On Debian/Ubuntu install one when we can.
+    [ "$(uname)" = Linux ] || return 0
+    command -v fc-list >/dev/null && [ -n "$(fc-list :lang=zh 2>/dev/null)" ] && return 0
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "==> installing fonts-wqy-microhei (no Chinese font found)" >&2
+        { apt-get install -y -qq fonts-wqy-microhei || { apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei; }; } >/dev/null 2>&1 \
+            || echo "warning: could not install fonts-wqy-microhei; 汉字 may show as boxes" >&2
+    else
+        echo "note: no Chinese font found; install one (e.g. sudo apt-get install fonts-wqy-microhei)" >&2
     fi
 }
 
@@ -28,6 +43,7 @@ shift || true
 case "$cmd" in
     app)
         setup test
+        ensure_cjk_font
         exec "$VENV/bin/pinyin-ime-app" "$@"
         ;;
     test)

@@ -7,7 +7,8 @@ an order, by a small cost per token:
 * a full syllable costs 1; one that starts with a vowel (a/o/e) right after another syllable costs more,
   because ``xian`` is far more often 先/现 than 西安 (an explicit ``'`` removes that extra cost);
 * an initial typed alone (``zgr``, ``bjdx``) is an abbreviation: it costs more in the middle of the input than
-  at its end, where it is simply the syllable the user is still typing;
+  at its end, where it is simply the syllable the user is still typing. As in the major IMEs, ``z``/``c``/``s``
+  alone also stand for zh/ch/sh (``zgr`` → 中国人); ``zh``/``ch``/``sh`` alone only for themselves;
 * the last token may also be any unfinished syllable (``zhon`` → zhong…), as the user has not finished typing.
 
 Keys are lowercase a–z; ``'`` and space are explicit syllable boundaries. ``v`` stands for ü (``lv``, ``nve``);
@@ -161,6 +162,8 @@ def _tables(fuzzy: FuzzyOptions) -> _Tables:
         own = initial_of(syl) or syl[0]
         if own == initial or (syl in RARE_SYLLABLES and syl.startswith(initial)):
             return True
+        if own == initial + "h":  # abbreviations z/c/s also stand for zh/ch/sh, as in every major IME (zgr 中国人)
+            return True
         return any(f"{a}={b}" in fuzzy.pairs and {own, initial} == {a, b} for a, b in FUZZY_INITIAL_PAIRS)
 
     initial = {i: tuple(s for s in SYLLABLES if matches_initial(s, i)) for i in INITIALS}
@@ -169,8 +172,6 @@ def _tables(fuzzy: FuzzyOptions) -> _Tables:
     for spelling, syls in full.items():
         for n in range(1, len(spelling)):
             p = spelling[:n]
-            if p in ("z", "c", "s") and spelling[1] == "h":
-                continue  # "z" unfinished means z…, not zh…; zh is reached by typing the h.
             prefix.setdefault(p, set()).update(syls)
     for i, syls in initial.items():
         prefix.setdefault(i, set()).update(syls)
@@ -188,7 +189,7 @@ def spellings(fuzzy: FuzzyOptions = NO_FUZZY) -> dict[str, tuple[str, ...]]:
 
 
 def syllables_with_prefix(prefix: str, fuzzy: FuzzyOptions = NO_FUZZY) -> tuple[str, ...]:
-    """Syllables an unfinished spelling can become (``zho`` → zhong, zhou); ``z`` excludes zh… unless fuzzy."""
+    """Syllables an unfinished spelling can become (``zho`` → zhong, zhou; ``z`` → zi, zhi …)."""
     t = _tables(fuzzy)
     return tuple(sorted(set(t.prefix.get(prefix, ())) | set(t.full.get(prefix, ()))))
 
@@ -273,8 +274,9 @@ class ParseResult:
         n = len(self.keys)
         h = self._best_to_end
         # Heap items: (cost so far + remaining, tie-break, position, cost so far, path as nested tuples).
+        # Ties go depth-first (newest first): with an exact heuristic that finishes paths without detours.
         heap: list[tuple[float, int, int, float, tuple | None]] = [(h[0], 0, 0, 0.0, None)]
-        counter = 1
+        counter = 0
         produced = 0
         while heap and (limit is None or produced < limit):
             _, _, pos, g, path = heapq.heappop(heap)
@@ -293,8 +295,8 @@ class ParseResult:
                 if end_h == _INF:
                     continue
                 g2 = g + tok.cost
-                heapq.heappush(heap, (g2 + end_h, counter, tok.end, g2, (path, tok)))
-                counter += 1
+                counter -= 1
+                heapq.heappush(heap, (round(g2 + end_h, 9), counter, tok.end, g2, (path, tok)))
 
     def contains(self, syllables: tuple[str, ...] | list[str]) -> bool:
         """Whether some path through the lattice reads as exactly these full syllables."""

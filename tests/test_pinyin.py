@@ -39,9 +39,10 @@ def test_incomplete_last_syllable_is_a_prefix():
     zhon = parse("zhon").best().tokens[0]
     assert zhon.kind == PREFIX and set(zhon.syllables) == {"zhong"}
     assert set(syllables_with_prefix("zho")) == {"zhong", "zhou"}
-    # "z" unfinished does not include zh… (that is what typing h is for), unless fuzzy.
-    assert not any(s.startswith("zh") for s in syllables_with_prefix("z"))
-    assert any(s.startswith("zh") for s in syllables_with_prefix("z", FuzzyOptions.of("z=zh")))
+    # "z" typed alone may still become zh…; "zh" never becomes z… (unless fuzzy).
+    assert {"zi", "zhi"} <= set(syllables_with_prefix("z"))
+    assert not any(s.startswith("zi") for s in syllables_with_prefix("zh"))
+    assert "zi" in syllables_with_prefix("zh", FuzzyOptions.of("z=zh"))
 
 
 def test_initials_only_abbreviations_anywhere():
@@ -50,9 +51,11 @@ def test_initials_only_abbreviations_anywhere():
     assert top("zhongguor")[0] == "zhong'guo'r"
     zh = parse("zhsh").best()
     assert [t.keys for t in zh.tokens] == ["zh", "sh"] and all(t.kind == INITIAL for t in zh.tokens)
-    # An initial stands for syllables with exactly that initial.
+    # An initial stands for syllables with that initial; s/z/c alone also for sh/zh/ch (zgr → 中国人), not back.
     s_tok = parse("s").best().tokens[0]
-    assert "si" in s_tok.syllables and not any(x.startswith("sh") for x in s_tok.syllables)
+    assert {"si", "shi", "sun", "shuang"} <= set(s_tok.syllables) and "xi" not in s_tok.syllables
+    sh_tok = parse("sh").best().tokens[0]
+    assert "shi" in sh_tok.syllables and "si" not in sh_tok.syllables
 
 
 def test_full_reading_outranks_abbreviated_reading():

@@ -1,0 +1,46 @@
+"""What every benchmark prints first: the machine and the commit, so numbers can be compared."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EVAL_DIR = REPO.parent / "shared" / "data" / "eval"
+
+
+def machine() -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
+                                    text=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", False
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"commit": commit + ("+dirty" if dirty else ""), "cpu": cpu, "cores": os.cpu_count(),
+            "python": platform.python_version()}
+
+
+def read_eval(path: Path) -> list[tuple[str, list[str]]]:
+    """``汉字<TAB>pinyin`` lines → (text, syllables)."""
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if "\t" in line:
+            text, pinyin = line.split("\t", 1)
+            out.append((text, pinyin.split()))
+    return out
+
+
+def percentiles(values: list[float], *ps: float) -> list[float]:
+    s = sorted(values)
+    return [s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] for p in ps]

@@ -1,0 +1,152 @@
+"""Lexicon: which characters and words a syllable sequence can spell, and how often each occurs.
+
+Data (``assets/chars.tsv``, ``assets/words.tsv``; rebuilt by ``python -m assets.build_lexicon``):
+
+* ``chars.tsv``: ``char<TAB>syllable<TAB>count``, one line per reading, every reading pypinyin lists for every
+  character in common use; count = occurrences of the character *with that reading* in the training corpus.
+* ``words.tsv``: one line per reading, ``acronym<TAB>syllables<TAB>word<TAB>count<TAB>word<TAB>count…``, words
+  of 2–8 characters, most frequent first; lines sorted, so a reading or an acronym (``zg``: the first letters of
+  the syllables) is found by bisection: loading builds no index, which keeps start-up fast.
+
+The lexicon proposes; the model ranks. Queries take, per position, the set of syllables a typed token may
+stand for (a full syllable, an initial typed alone, an unfinished syllable: see ``engine.pinyin.Token``), so
+abbreviated input (``zg`` → 中国) goes through the same calls as full pinyin.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Collection, Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+
+
+class Entry(NamedTuple):
+    text: str
+    syllables: tuple[str, ...]
+    count: int
+
+
+class Lexicon:
+    def __init__(self, chars: dict[str, list[tuple[str, int]]], word_lines: list[str]):
+        # chars: syllable → [(char, count)], most frequent first. word_lines: the sorted lines of words.tsv.
+        self._chars = chars
+        self._lines = word_lines
+        pairs: dict[str, list[tuple[int, str]]] = {}
+        self.char_count: dict[str, int] = {}
+        for syl, entries in chars.items():
+            for ch, n in entries:
+                pairs.setdefault(ch, []).append((n, syl))
+                self.char_count[ch] = self.char_count.get(ch, 0) + n
+        # char → its readings, most frequent first.
+        self.readings: dict[str, tuple[str, ...]] = {
+            ch: tuple(s for _, s in sorted(ps, key=lambda p: -p[0])) for ch, ps in pairs.items()}
+
+    # -- loading -------------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, directory: Path | str | None = None) -> "Lexicon":
+        directory = Path(directory) if directory else ASSETS_DIR
+        chars_path, words_path = directory / "chars.tsv", directory / "words.tsv"
+        for p in (chars_path, words_path):
+            if not p.exists():
+                raise FileNotFoundError(f"lexicon file {p} is missing: reinstall, or rebuild it with "
+                                        f"`python -m assets.build_lexicon`")
+        chars: dict[str, list[tuple[str, int]]] = {}
+        for line in chars_path.read_text(encoding="utf-8").splitlines():
+            ch, syl, n = line.split("\t")
+            chars.setdefault(syl, []).append((ch, int(n)))
+        for entries in chars.values():
+            entries.sort(key=lambda e: -e[1])
+        lines = words_path.read_text(encoding="utf-8").splitlines()
+        if any(lines[i] > lines[i + 1] for i in range(0, len(lines) - 1, max(1, len(lines) // 64))):
+            lines.sort()  # tolerate a hand-edited, unsorted file
+        return cls(chars, lines)
+
+    # -- characters ----------------------------------------------------------------------------------------
+    def chars_for(self, syllables: str | Iterable[str], limit: int | None = None) -> list[tuple[str, int]]:
+        """Characters any of ``syllables`` can be read as, most frequent first: ``chars_for("zhong")``,
+        ``chars_for(token.syllables)`` for an initial or an unfinished syllable."""
+        if isinstance(syllables, str):
+            out = list(self._chars.get(syllables, ()))
+        else:
+            best: dict[str, int] = {}
+            for syl in syllables:
+                for ch, n in self._chars.get(syl, ()):
+                    if n >= best.get(ch, -1):
+                        best[ch] = n
+            out = sorted(best.items(), key=lambda e: (-e[1], e[0]))
+        return out[:limit] if limit else out
+
+    def has_reading(self, ch: str, syllable: str) -> bool:
+        return syllable in self.readings.get(ch, ())
+
+    def can_spell(self, text: str, syllables: Sequence[str]) -> bool:
+        """Whether every character of ``text`` has the matching syllable as a reading."""
+        return len(text) == len(syllables) and all(self.has_reading(c, s) for c, s in zip(text, syllables))
+
+    @property
+    def characters(self) -> Collection[str]:
+        return self.readings.keys()
+
+    # -- words ---------------------------------------------------------------------------------------------
+    def _range(self, prefix: str) -> range:
+        lo = bisect_left(self._lines, prefix)
+        hi = bisect_left(self._lines, prefix + "\uffff", lo)
+        return range(lo, hi)
+
+    @staticmethod
+    def _entries(line: str) -> tuple[tuple[str, ...], list[tuple[str, int]]]:
+        parts = line.split("\t")
+        return tuple(parts[1].split()), [(w, int(n)) for w, n in zip(parts[2::2], parts[3::2])]
+
+    def words(self, syllables: Sequence[str], limit: int | None = None) -> list[tuple[str, int]]:
+        """Words read exactly as ``syllables`` (full syllables), most frequent first."""
+        if not syllables:
+            return []
+        key = "".join(s[0] for s in syllables) + "\t" + " ".join(syllables) + "\t"
+        for i in self._range(key):
+            out = self._entries(self._lines[i])[1]
+            return out[:limit] if limit else out
+        return []
+
+    def words_matching(self, options: Sequence[Collection[str]], limit: int | None = 50) -> list[Entry]:
+        """Words whose i-th syllable is one of ``options[i]``: the query for abbreviated or unfinished input
+        (``[{"zhong"}, initials["g"]]``). Most frequent first."""
+        if not options:
+            return []
+        if all(len(o) == 1 for o in options):
+            syls = tuple(next(iter(o)) for o in options)
+            return [Entry(w, syls, n) for w, n in self.words(syls, limit)]
+        found: list[Entry] = []
+        for acronym in _product([sorted({s[0] for s in o}) for o in options]):
+            for i in self._range(acronym + "\t"):
+                syls, entries = self._entries(self._lines[i])
+                if all(s in o for s, o in zip(syls, options)):
+                    found.extend(Entry(w, syls, n) for w, n in entries)
+        found.sort(key=lambda e: (-e.count, e.text))
+        return found[:limit] if limit else found
+
+    def word_count(self, word: str, syllables: Sequence[str]) -> int:
+        return next((n for w, n in self.words(syllables) if w == word), 0)
+
+    def __len__(self) -> int:
+        """Number of (word, reading) entries."""
+        return sum((line.count("\t") - 1) // 2 for line in self._lines)
+
+
+def _product(lists: list[list[str]]) -> Iterable[str]:
+    if not lists:
+        yield ""
+        return
+    for head in lists[0]:
+        for tail in _product(lists[1:]):
+            yield head + tail
+
+
+@lru_cache(maxsize=4)
+def default_lexicon(directory: str | None = None) -> Lexicon:
+    """The shipped lexicon, loaded once per process."""
+    return Lexicon.load(directory)

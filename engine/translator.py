@@ -1,0 +1,65 @@
+"""Lexicon translator: the candidates the lexicon alone can propose for a parsed input.
+
+The "translate" stage of the pipeline (parse → segment → translate → rank/filter): for the best few
+segmentations of the keys it proposes whole-input words, then words and single characters covering a prefix of
+the input (so the user can commit part of it and keep typing), ranked by corpus frequency. The model-based
+ranker is a later stage that re-scores and adds sentence candidates; this stage is what the lexicon knows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.lexicon import Lexicon
+from engine.pinyin import NO_FUZZY, FuzzyOptions, ParseResult, parse
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    consumed: int  # how many keys (characters of the input string) this candidate converts
+    syllables: tuple[str, ...]  # the syllables the text is read with
+    score: float  # higher is better, comparable within one candidate list
+    source: str  # "word" (whole input), "prefix-word", "char"
+
+
+def translate(keys: str | ParseResult, lexicon: Lexicon, fuzzy: FuzzyOptions = NO_FUZZY,
+              segmentations: int = 4, limit: int = 60) -> list[Candidate]:
+    result = keys if isinstance(keys, ParseResult) else parse(keys, fuzzy)
+    if not result.ok:
+        return []
+    segs = list(result.segmentations(segmentations))
+    out: list[Candidate] = []
+    seen: set[tuple[str, int]] = set()
+
+    def add(text: str, consumed: int, syls: tuple[str, ...], score: float, source: str) -> None:
+        if (text, consumed) not in seen:
+            seen.add((text, consumed))
+            out.append(Candidate(text, consumed, syls, score, source))
+
+    best_cost = segs[0].cost if segs else 0.0
+    # 1) words spelling the whole input, for each of the top segmentations (cheaper segmentation first).
+    for seg in segs:
+        penalty = seg.cost - best_cost
+        for e in lexicon.words_matching([t.syllables for t in seg.tokens], limit=10):
+            add(e.text, seg.tokens[-1].end, e.syllables, _score(e.count, len(e.text)) - penalty, "word")
+    # 2) words covering the first tokens (longest first), 3) single characters for the first token.
+    for seg in segs[:2]:
+        penalty = seg.cost - best_cost
+        for n in range(min(len(seg.tokens) - 1, 7), 1, -1):
+            head = seg.tokens[:n]
+            for e in lexicon.words_matching([t.syllables for t in head], limit=5):
+                add(e.text, head[-1].end, e.syllables, _score(e.count, n) - 100 - penalty, "prefix-word")
+    for seg in segs[:2]:
+        first = seg.tokens[0]
+        for ch, n in lexicon.chars_for(first.syllables, limit=limit):
+            syl = next((s for s in lexicon.readings.get(ch, ()) if s in first.syllables), first.syllables[0])
+            add(ch, first.end, (syl,), _score(n, 1) - 200, "char")
+    out.sort(key=lambda c: -c.score)
+    return out[:limit]
+
+
+def _score(count: int, length: int) -> float:
+    return math.log1p(count) + 0.5 * length
+

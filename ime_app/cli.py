@@ -1,0 +1,198 @@
+"""``pinyin-ime``: the command-line face of the engine and the trainer (no Qt is imported here).
+
+    pinyin-ime parse KEYS [-n N] [--fuzzy z=zh ...] [--json]   segmentations of a key string
+    pinyin-ime lookup KEYS [-n N] [--json]                    what the lexicon proposes for it
+    pinyin-ime history list|delete ID|clear|pause|resume|export FILE|import FILE
+    pinyin-ime phrases list|delete ID|clear
+    pinyin-ime corpus [--corpus DIR]                          build/load the annotated corpus, print stats
+    pinyin-ime info                                           where data lives, what is installed
+
+Every subcommand takes ``--home DIR`` (default: ``$PINYIN_IME_HOME`` or the platform's user data dir).
+Errors are one line on stderr saying what to do, with exit status 2 (bad input) or 1 (failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=1))
+
+
+def cmd_parse(args) -> int:
+    from engine.pinyin import FuzzyOptions, parse
+
+    result = parse(args.keys, FuzzyOptions.of(*args.fuzzy))
+    if not result.ok:
+        print(f"error: {result.error}", file=sys.stderr)
+        return 2
+    segs = list(result.segmentations(args.n))
+    if args.json:
+        _print_json([{"segmentation": str(s), "cost": s.cost,
+                      "tokens": [{"keys": t.keys, "kind": t.kind, "syllables": list(t.syllables)} for t in s.tokens]}
+                     for s in segs])
+    else:
+        for s in segs:
+            print(f"{s.cost:6.2f}  {s}")
+    return 0
+
+
+def cmd_lookup(args) -> int:
+    from engine.lexicon import default_lexicon
+    from engine.pinyin import FuzzyOptions, parse
+    from engine.translator import translate
+
+    result = parse(args.keys, FuzzyOptions.of(*args.fuzzy))
+    if not result.ok:
+        print(f"error: {result.error}", file=sys.stderr)
+        return 2
+    cands = translate(result, default_lexicon(), limit=args.n)
+    if args.json:
+        _print_json([{"text": c.text, "consumed": c.consumed, "pinyin": " ".join(c.syllables), "source": c.source}
+                     for c in cands])
+    else:
+        for i, c in enumerate(cands, 1):
+            rest = args.keys[c.consumed:]
+            print(f"{i:3d}. {c.text}" + (f"  (+{rest})" if rest else ""))
+    return 0
+
+
+def cmd_history(args) -> int:
+    from engine import store
+
+    db = store.open_store(args.home)
+    if args.action == "list":
+        rows = store.list_commits(db, search=args.search, limit=args.limit)
+        if args.json:
+            _print_json(rows)
+        for r in rows if not args.json else ():
+            print(f"{r['id']:6d}  {r['text']}  [{r['pinyin']}]")
+    elif args.action == "delete":
+        if args.arg is None:
+            raise ValueError("give the id of the entry to delete (see `pinyin-ime history list`)")
+        print("deleted" if store.delete_commit(db, int(args.arg)) else "no such entry")
+    elif args.action == "clear":
+        print(f"deleted {store.delete_all_commits(db)} entries")
+    elif args.action in ("pause", "resume"):
+        store.set_recording_paused(db, args.action == "pause")
+        print("recording paused" if args.action == "pause" else "recording resumed")
+    elif args.action == "export":
+        if args.arg is None:
+            raise ValueError("give a file to export to: pinyin-ime history export FILE.json")
+        Path(args.arg).write_text(json.dumps(store.export_data(db), ensure_ascii=False), encoding="utf-8")
+        print(f"exported to {args.arg}")
+    elif args.action == "import":
+        if args.arg is None:
+            raise ValueError("give a file to import: pinyin-ime history import FILE.json")
+        path = Path(args.arg)
+        if path.stat().st_size > 200 * 1024 * 1024:
+            raise ValueError(f"{path} is over 200 MB: split it before importing")
+        counts = store.import_data(db, json.loads(path.read_text(encoding="utf-8")))
+        print(json.dumps(counts))
+    return 0
+
+
+def cmd_phrases(args) -> int:
+    from engine import store
+
+    db = store.open_store(args.home)
+    if args.action == "list":
+        rows = store.list_phrases(db, search=args.search, limit=args.limit)
+        if args.json:
+            _print_json(rows)
+        for r in rows if not args.json else ():
+            print(f"{r['id']:6d}  {r['text']}  [{r['pinyin']}]  ×{r['count']}")
+    elif args.action == "delete":
+        if args.arg is None:
+            raise ValueError("give the id of the phrase to delete (see `pinyin-ime phrases list`)")
+        print("deleted" if store.delete_phrase(db, int(args.arg)) else "no such phrase")
+    elif args.action == "clear":
+        print(f"deleted {store.delete_all_phrases(db)} phrases")
+    return 0
+
+
+def cmd_corpus(args) -> int:
+    from trainer import corpus
+
+    argv = (["--corpus", str(args.corpus)] if args.corpus else []) + (["--max-lines", str(args.max_lines)] if args.max_lines else [])
+    return corpus.main(argv)
+
+
+def cmd_info(args) -> int:
+    import json as _json
+
+    from engine import store
+    from engine.lexicon import ASSETS_DIR
+
+    home = store.home_dir(args.home)
+    manifest = ASSETS_DIR / "lexicon.json"
+    _print_json({
+        "home": str(home),
+        "store": str(store.store_path(home)),
+        "assets": str(ASSETS_DIR),
+        "lexicon": _json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else None,
+    })
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine.pinyin import FUZZY_NAMES
+
+    ap = argparse.ArgumentParser(prog="pinyin-ime", description="Pinyin IME engine and trainer.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", default=None, help="user data folder (default: $PINYIN_IME_HOME or the platform's)")
+
+    p = sub.add_parser("parse", parents=[common], help="show the segmentations of a key string")
+    p.add_argument("keys")
+    p.add_argument("-n", type=int, default=8)
+    p.add_argument("--fuzzy", nargs="*", default=[], choices=FUZZY_NAMES, metavar="PAIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("lookup", parents=[common], help="candidates the lexicon proposes for a key string")
+    p.add_argument("keys")
+    p.add_argument("-n", type=int, default=20)
+    p.add_argument("--fuzzy", nargs="*", default=[], choices=FUZZY_NAMES, metavar="PAIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lookup)
+
+    for name, actions, func in [("history", ["list", "delete", "clear", "pause", "resume", "export", "import"], cmd_history),
+                                ("phrases", ["list", "delete", "clear"], cmd_phrases)]:
+        p = sub.add_parser(name, parents=[common], help=f"see and manage your {name}")
+        p.add_argument("action", choices=actions)
+        p.add_argument("arg", nargs="?")
+        p.add_argument("--search", default=None)
+        p.add_argument("--limit", type=int, default=50)
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("corpus", parents=[common], help="build or load the annotated training corpus; print stats")
+    p.add_argument("--corpus", type=Path, default=None, help="folder of .txt/.txt.gz/.txt.xz (default: ../shared/data/corpus)")
+    p.add_argument("--max-lines", type=int, default=0)
+    p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser("info", parents=[common], help="where your data lives and what is installed")
+    p.set_defaults(func=cmd_info)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:  # StoreError is a ValueError
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e.strerror or e} ({getattr(e, 'filename', '') or ''}); check the path and free disk space",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args, home, stdin=None):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "ime_app.cli", *args, "--home", str(home)], input=stdin,
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_parse_and_lookup(tmp_path):
+    r = run("parse", "xian", "--json", home=tmp_path)
+    assert r.returncode == 0
+    segs = [s["segmentation"] for s in json.loads(r.stdout)]
+    assert segs[0] == "xian" and "xi'an" in segs
+    r = run("lookup", "bjdx", "--json", home=tmp_path)
+    assert json.loads(r.stdout)[0]["text"] == "北京大学"
+
+
+def test_bad_keys_are_a_clear_error(tmp_path):
+    r = run("parse", "ni3hao", home=tmp_path)
+    assert r.returncode == 2 and "not pinyin" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_history_roundtrip_through_the_store(tmp_path):
+    from engine import store
+
+    db = store.open_store(tmp_path)
+    store.record_commit(db, "你好", "ni hao", "nihao")
+    db.close()
+    r = run("history", "list", "--json", home=tmp_path)
+    rows = json.loads(r.stdout)
+    assert [row["text"] for row in rows] == ["你好"]
+    out = tmp_path / "export.json"
+    assert run("history", "export", str(out), home=tmp_path).returncode == 0
+    assert run("history", "clear", home=tmp_path).returncode == 0
+    assert json.loads(run("history", "list", "--json", home=tmp_path).stdout) == []
+    r = run("history", "import", str(out), home=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["commits"] == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"commits": "nope"}')
+    r = run("history", "import", str(bad), home=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("error:")
