@@ -29,7 +29,7 @@ def self_test(screenshot: str | None = None) -> int:
 
     from ime_app.window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    QApplication.instance() or QApplication(sys.argv[:1])
     win = MainWindow()
     win.show()
     editor = win.editor

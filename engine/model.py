@@ -1,0 +1,406 @@
+"""The pinyin → 汉字 model: a small Transformer encoder-decoder, in one readable file.
+
+Input: one token per typed syllable: a full syllable (``zhong``), an initial typed alone (``zh``, an
+abbreviation) or an unfinished syllable (``zho``, only last). Output: one character per input token.
+
+* Encoder: token + position embeddings → ``n_enc`` pre-LN Transformer blocks (bidirectional).
+* Decoder: at step t its input is the previous character's embedding + position t + the encoder state at t
+  (input and output are aligned one-to-one, so step t is told directly which syllable it spells); then
+  ``n_dec`` blocks of causal self-attention, cross-attention over the whole encoder output and an MLP.
+* Output: logits over the character vocabulary (tied to the decoder's character embeddings), restricted at
+  every step to the characters the input token can spell (``allowed``): a character is never proposed for a
+  syllable it cannot be read as. Training can use the same restriction (``restrict_train``).
+* Incremental decoding: ``DecoderCache`` keeps self-attention keys/values per layer and the cross-attention
+  keys/values (computed once per input), so each new character costs one position.
+
+Weights are saved as safetensors plus ``config.json`` (with ``FORMAT_VERSION``, the input token list and the
+character list), never pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.pinyin import INITIALS, SYLLABLES, syllables_with_prefix
+
+FORMAT_VERSION = 1
+PAD, BOS = 0, 1  # character ids; input id 0 is PAD too
+N_SPECIAL_CHARS = 2
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Vocabularies
+# ---------------------------------------------------------------------------------------------------------------
+
+def input_tokens() -> list[str]:
+    """The input vocabulary: PAD, every syllable, every initial, every unfinished spelling (prefix)."""
+    prefixes = set()
+    for syl in SYLLABLES:
+        for n in range(1, len(syl)):
+            prefixes.add(syl[:n])
+    prefixes -= set(SYLLABLES) | set(INITIALS)
+    return ["<pad>"] + list(SYLLABLES) + [f"{i}-" for i in INITIALS] + sorted(f"{p}~" for p in prefixes)
+
+
+def token_for(kind: str, text: str) -> str:
+    """Input token name for a lattice token: full syllable as is, initial ``zh-``, unfinished ``zho~``."""
+    if kind == "full":
+        return text
+    if kind == "initial":
+        return f"{text}-"
+    return f"{text}~" if text not in SYLLABLES else text
+
+
+def token_syllables(token: str) -> tuple[str, ...]:
+    """The syllables an input token may stand for."""
+    if token.endswith("-"):
+        from engine.pinyin import parse
+
+        return parse(token[:-1]).best().tokens[0].syllables
+    if token.endswith("~"):
+        return syllables_with_prefix(token[:-1])
+    return (token,)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Config
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class ModelConfig:
+    n_inputs: int
+    n_chars: int  # output vocabulary size, specials included
+    d_model: int = 192
+    n_heads: int = 4
+    n_enc: int = 3
+    n_dec: int = 3
+    d_ff: int = 768
+    max_len: int = 64
+    dropout: float = 0.0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+        cfg = cls(**d)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        for name in ("n_inputs", "n_chars", "d_model", "n_heads", "n_enc", "n_dec", "d_ff", "max_len"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not 0 < v <= 1_000_000:
+                raise ValueError(f"model config {name}={v!r} is not a sensible positive integer")
+        if self.d_model % self.n_heads:
+            raise ValueError("model config: d_model must be a multiple of n_heads")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError("model config: dropout must be in [0, 1)")
+
+
+SIZES = {  # name → overrides; "small" is what the shipped model uses
+    "tiny": dict(d_model=64, n_heads=2, n_enc=1, n_dec=1, d_ff=128),
+    "small": dict(d_model=192, n_heads=4, n_enc=3, n_dec=3, d_ff=768),
+    "base": dict(d_model=256, n_heads=4, n_enc=4, n_dec=4, d_ff=1024),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layers
+# ---------------------------------------------------------------------------------------------------------------
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.q = nn.Linear(cfg.d_model, cfg.d_model)
+        self.kv = nn.Linear(cfg.d_model, 2 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        self.dropout = cfg.dropout
+
+    def heads(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) → (B, H, T, D/H)
+        b, t, d = x.shape
+        return x.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2)
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k, v = self.kv(x).chunk(2, dim=-1)
+        return self.heads(k), self.heads(v)
+
+    def forward(self, x, k, v, mask=None, causal=False):
+        q = self.heads(self.q(x))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        b, h, t, dh = y.shape
+        return self.out(y.transpose(1, 2).reshape(b, t, h * dh))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.up = nn.Linear(cfg.d_model, cfg.d_ff)
+        self.down = nn.Linear(cfg.d_ff, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x):
+        return self.drop(self.down(F.gelu(self.up(x))))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1, self.attn = nn.LayerNorm(cfg.d_model), Attention(cfg)
+        self.ln2, self.mlp = nn.LayerNorm(cfg.d_model), MLP(cfg)
+
+    def forward(self, x, pad_mask):
+        h = self.ln1(x)
+        k, v = self.attn.keys_values(h)
+        x = x + self.attn(h, k, v, mask=pad_mask)
+        return x + self.mlp(self.ln2(x))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1, self.self_attn = nn.LayerNorm(cfg.d_model), Attention(cfg)
+        self.ln2, self.cross_attn = nn.LayerNorm(cfg.d_model), Attention(cfg)
+        self.ln3, self.mlp = nn.LayerNorm(cfg.d_model), MLP(cfg)
+
+    def forward(self, x, cross_kv, pad_mask, cache: "LayerCache | None" = None):
+        h = self.ln1(x)
+        k, v = self.self_attn.keys_values(h)
+        if cache is None:
+            x = x + self.self_attn(h, k, v, causal=True)
+        else:  # incremental: x holds the new positions only
+            cache.k = k if cache.k is None else torch.cat([cache.k, k], dim=2)
+            cache.v = v if cache.v is None else torch.cat([cache.v, v], dim=2)
+            x = x + self.self_attn(h, cache.k, cache.v)
+        x = x + self.cross_attn(self.ln2(x), *cross_kv, mask=pad_mask)
+        return x + self.mlp(self.ln3(x))
+
+
+@dataclass
+class LayerCache:
+    k: torch.Tensor | None = None
+    v: torch.Tensor | None = None
+
+
+@dataclass
+class DecoderCache:
+    """What incremental decoding keeps between steps, for a batch (or beam) of hypotheses."""
+
+    enc: torch.Tensor  # (B, T, D) encoder output
+    cross: list[tuple[torch.Tensor, torch.Tensor]]  # per layer cross-attention K, V
+    pad_mask: torch.Tensor | None
+    layers: list[LayerCache] = field(default_factory=list)
+    pos: int = 0
+
+    def select(self, index: torch.Tensor) -> "DecoderCache":
+        """Keep hypotheses ``index`` (beam reordering)."""
+        pick = lambda t: t.index_select(0, index)  # noqa: E731
+        return DecoderCache(
+            enc=pick(self.enc), cross=[(pick(k), pick(v)) for k, v in self.cross],
+            pad_mask=None if self.pad_mask is None else pick(self.pad_mask),
+            layers=[LayerCache(pick(c.k), pick(c.v)) for c in self.layers], pos=self.pos)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------------------------
+
+class PinyinModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.in_emb = nn.Embedding(cfg.n_inputs, d, padding_idx=0)
+        self.enc_pos = nn.Embedding(cfg.max_len, d)
+        self.enc_blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.n_enc))
+        self.enc_ln = nn.LayerNorm(d)
+        self.char_emb = nn.Embedding(cfg.n_chars, d, padding_idx=PAD)
+        self.dec_pos = nn.Embedding(cfg.max_len, d)
+        self.enc_to_dec = nn.Linear(d, d)
+        self.dec_blocks = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.n_dec))
+        self.dec_ln = nn.LayerNorm(d)
+        self.drop = nn.Dropout(cfg.dropout)
+        # allowed[input token, char]: which characters a token may be converted to. Set by set_allowed().
+        self.register_buffer("allowed", torch.ones(cfg.n_inputs, cfg.n_chars, dtype=torch.bool), persistent=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def set_allowed(self, allowed: torch.Tensor) -> None:
+        if allowed.shape != (self.cfg.n_inputs, self.cfg.n_chars):
+            raise ValueError(f"allowed matrix has shape {tuple(allowed.shape)}, expected "
+                             f"{(self.cfg.n_inputs, self.cfg.n_chars)}")
+        self.allowed = allowed.to(device=self.allowed.device, dtype=torch.bool)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- encoder -------------------------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (B, T) input token ids (0 = padding) → encoder output (B, T, D) and the key padding mask."""
+        t = x.shape[1]
+        if t > self.cfg.max_len:
+            raise ValueError(f"input of {t} syllables is longer than the model's {self.cfg.max_len}")
+        pad = x.eq(0)
+        mask = None if not bool(pad.any()) else (~pad)[:, None, None, :]
+        h = self.drop(self.in_emb(x) + self.enc_pos.weight[:t])
+        for block in self.enc_blocks:
+            h = block(h, mask)
+        return self.enc_ln(h), mask
+
+    def _cross_kv(self, enc: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [b.cross_attn.keys_values(enc) for b in self.dec_blocks]
+
+    def _dec_input(self, prev: torch.Tensor, enc_slice: torch.Tensor, start: int) -> torch.Tensor:
+        t = prev.shape[1]
+        return self.drop(self.char_emb(prev) + self.dec_pos.weight[start:start + t] + self.enc_to_dec(enc_slice))
+
+    def _logits(self, h: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
+        logits = self.dec_ln(h) @ self.char_emb.weight.t()
+        if x is not None:
+            logits = logits.masked_fill(~self.allowed[x], float("-inf"))
+        return logits
+
+    # -- training / scoring --------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, y: torch.Tensor, restrict: bool = True) -> torch.Tensor:
+        """Teacher-forced logits (B, T, n_chars) for targets y (B, T); padding positions have y = PAD."""
+        enc, mask = self.encode(x)
+        prev = torch.cat([torch.full_like(y[:, :1], BOS), y[:, :-1]], dim=1)
+        h = self._dec_input(prev, enc, 0)
+        cross = self._cross_kv(enc)
+        for block, kv in zip(self.dec_blocks, cross):
+            h = block(h, kv, mask)
+        return self._logits(h, x if restrict else None)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, restrict: bool = True) -> torch.Tensor:
+        logits = self(x, y, restrict=restrict)
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=PAD)
+
+    # -- incremental decoding ------------------------------------------------------------------------------
+    def start(self, x: torch.Tensor) -> DecoderCache:
+        enc, mask = self.encode(x)
+        return DecoderCache(enc, self._cross_kv(enc), mask, [LayerCache() for _ in self.dec_blocks], 0)
+
+    def step(self, cache: DecoderCache, prev: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        """One decoding step for every hypothesis: prev (B,) last chars, x_t (B,) this position's input tokens
+        → log-probabilities (B, n_chars), restricted to the characters x_t may spell. Advances the cache."""
+        pos = cache.pos
+        h = self._dec_input(prev[:, None], cache.enc[:, pos:pos + 1], pos)
+        for block, kv, lc in zip(self.dec_blocks, cache.cross, cache.layers):
+            h = block(h, kv, cache.pad_mask, lc)
+        cache.pos += 1
+        return F.log_softmax(self._logits(h[:, 0], x_t).float(), dim=-1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Saving and loading
+# ---------------------------------------------------------------------------------------------------------------
+
+def save_model(model: PinyinModel, directory: Path | str, chars: list[str], extra: dict | None = None) -> None:
+    """Write ``model.safetensors`` and ``config.json`` into ``directory`` atomically (temp files + rename)."""
+    import os
+
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    meta = {"format_version": FORMAT_VERSION, "model": asdict(model.cfg), "input_tokens": input_tokens(),
+            "chars": chars, **(extra or {})}
+    tmp_w, tmp_c = directory / "model.safetensors.tmp", directory / "config.json.tmp"
+    save_file(state, str(tmp_w), metadata={"format_version": str(FORMAT_VERSION)})
+    with open(tmp_c, "w", encoding="utf-8") as f:
+        json.dump(meta, f, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    with open(tmp_w, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp_w, directory / "model.safetensors")
+    os.replace(tmp_c, directory / "config.json")
+
+
+def read_config(directory: Path | str) -> dict:
+    path = Path(directory) / "config.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no model in {directory}: config.json is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"model config {path} is corrupt ({e}); reinstall or retrain the model") from None
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"model in {directory} has format {meta.get('format_version') if isinstance(meta, dict) else '?'}"
+                         f", this app reads format {FORMAT_VERSION}: use a model built for this version")
+    chars, tokens = meta.get("chars"), meta.get("input_tokens")
+    if not (isinstance(chars, list) and all(isinstance(c, str) for c in chars)):
+        raise ValueError(f"model config {path}: 'chars' must be a list of strings")
+    if tokens != input_tokens():
+        raise ValueError(f"model config {path}: its input tokens differ from this app's pinyin inventory")
+    meta["model"] = ModelConfig.from_dict(meta.get("model", {}))
+    if meta["model"].n_chars != len(chars) or meta["model"].n_inputs != len(tokens):
+        raise ValueError(f"model config {path}: vocabulary sizes do not match the lists")
+    return meta
+
+
+def load_model(directory: Path | str, device: str | torch.device = "cpu") -> tuple[PinyinModel, dict]:
+    """Load a saved model (safetensors only; never unpickles). Returns the model in eval mode and its config."""
+    from safetensors.torch import load_file
+
+    meta = read_config(directory)
+    model = PinyinModel(meta["model"])
+    state = load_file(str(Path(directory) / "model.safetensors"), device="cpu")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"model weights in {directory} do not match its config (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+    model.to(device)
+    model.eval()
+    return model, meta
+
+
+def allowed_matrix(chars: list[str], readings: dict[str, tuple[str, ...]]) -> torch.Tensor:
+    """(n_inputs, n_chars) bool: may input token i be converted to character j (by any reading of j)."""
+    tokens = input_tokens()
+    by_syllable: dict[str, list[int]] = {}
+    for j, ch in enumerate(chars):
+        for syl in readings.get(ch, ()):
+            by_syllable.setdefault(syl, []).append(j)
+    allowed = torch.zeros(len(tokens), len(chars), dtype=torch.bool)
+    for i, tok in enumerate(tokens[1:], start=1):
+        for syl in token_syllables(tok):
+            idx = by_syllable.get(syl)
+            if idx:
+                allowed[i, idx] = True
+    allowed[:, :N_SPECIAL_CHARS] = False
+    allowed[0, PAD] = True  # padding positions predict padding (never scored)
+    return allowed
+
+
+def char_vocab(lexicon_chars) -> list[str]:
+    """The output vocabulary: specials, then the lexicon's characters in a stable (code point) order."""
+    return ["<pad>", "<bos>"] + sorted(lexicon_chars)
+
+
+def count_flops_per_token(cfg: ModelConfig, t: int = 16) -> float:
+    """Approximate training FLOPs per target token (forward + backward = 3 × forward), for MFU estimates."""
+    d, f = cfg.d_model, cfg.d_ff
+    enc = cfg.n_enc * (8 * d * d + 4 * d * f + 4 * t * d)
+    dec = cfg.n_dec * (16 * d * d + 4 * d * f + 8 * t * d)
+    out = 2 * d * cfg.n_chars + 2 * d * d
+    return 3.0 * (enc + dec + out)
+

@@ -1,0 +1,279 @@
+"""Pretraining: one training loop, nanoGPT-style, for the pinyin → 汉字 model.
+
+    pinyin-ime pretrain --corpus DIR --out DIR [--size tiny|small|base] [--max-steps N] [--resume]
+                        [--device auto|cpu|cuda|mps] [--max-minutes M] ...
+    torchrun --nproc-per-node G -m trainer.pretrain --out DIR ...        (DDP: NCCL on GPUs, gloo on CPU)
+
+AdamW with linear warm-up and cosine decay, gradient clipping, gradient accumulation, bf16 autocast (CPU and
+CUDA; fp16 on MPS), optional ``torch.compile``. Every ``--checkpoint-minutes`` (and at the end) an atomic
+checkpoint (``trainer.checkpoint``); ``--resume`` continues exactly: batches are a pure function of the step,
+and model, optimizer, schedule and RNG state are restored. Progress goes to stderr (step, loss, tokens/s, ETA);
+``metrics.jsonl`` in ``--out`` gets one JSON object per log/eval line (the app plots it). The finished model is
+``--out``/model.safetensors + config.json, the format the engine loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from engine.lexicon import default_lexicon
+from engine.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, save_model
+from trainer import checkpoint
+from trainer.batches import BatchConfig, BatchMaker
+from trainer.corpus import DEFAULT_CORPUS, DEFAULT_EVAL_DIR, build_corpus, fingerprint, corpus_files, eval_lines
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but no CUDA GPU is available: use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("--device mps asked for, but MPS is not available: use --device auto or cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device):
+    if device.type in ("cpu", "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if device.type == "mps":
+        return torch.autocast("mps", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def lr_at(step: int, max_steps: int, lr: float, warmup: int, min_ratio: float = 0.1) -> float:
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
+    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def load_eval(path: Path, limit: int) -> list[tuple[str, list[str]]]:
+    out = []
+    if path and Path(path).exists():
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if "\t" in line:
+                text, pinyin = line.split("\t", 1)
+                out.append((text, pinyin.split()))
+            if len(out) >= limit:
+                break
+    return out
+
+
+@torch.no_grad()
+def evaluate(model: PinyinModel, lines: list[tuple[str, list[str]]], chars: list[str], device, batch: int = 256) -> dict:
+    """Greedy top-1 sentence and character accuracy on (text, syllables) lines."""
+    from engine.decoder import greedy
+
+    if not lines:
+        return {}
+    tok = {t: i for i, t in enumerate(input_tokens())}
+    was_training = model.training
+    model.eval()
+    right = chars_right = chars_total = 0
+    for i in range(0, len(lines), batch):
+        chunk = lines[i:i + batch]
+        t = max(len(s) for _, s in chunk)
+        x = torch.zeros(len(chunk), t, dtype=torch.long)
+        for k, (_, syls) in enumerate(chunk):
+            x[k, :len(syls)] = torch.tensor([tok.get(s, 0) for s in syls])
+        with autocast(device):
+            y = greedy(model, x.to(device)).cpu().tolist()
+        for (text, syls), ids in zip(chunk, y):
+            guess = "".join(chars[c] for c in ids[:len(syls)])
+            right += guess == text
+            chars_right += sum(a == b for a, b in zip(guess, text))
+            chars_total += len(text)
+    model.train(was_training)
+    return {"sent_acc": right / len(lines), "char_acc": chars_right / chars_total, "lines": len(lines)}
+
+
+def build_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="pinyin-ime pretrain", description="Pretrain the pinyin → 汉字 model.")
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--size", choices=sorted(SIZES), default="small")
+    ap.add_argument("--max-steps", type=int, default=20000)
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this long; 0: no limit")
+    ap.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    ap.add_argument("--tokens", type=int, default=4096, help="target characters per batch (per process)")
+    ap.add_argument("--accum", type=int, default=1, help="gradient accumulation steps")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--no-restrict", action="store_true", help="train with the full softmax, not restricted to readings")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (pays off on long runs)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--eval-lines", type=int, default=500)
+    ap.add_argument("--eval-file", type=Path, default=DEFAULT_EVAL_DIR / "dev.tsv")
+    ap.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    ap.add_argument("--cache", type=Path, default=None, help="corpus cache folder")
+    ap.add_argument("--max-lines", type=int, default=0, help="read at most N lines per corpus file (0: all)")
+    ap.add_argument("--quiet", action="store_true")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = build_args(argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(args.device)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    main_proc = rank == 0
+    log = (lambda m: print(m, file=sys.stderr, flush=True)) if main_proc and not args.quiet else (lambda m: None)
+    torch.manual_seed(args.seed + rank)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    lexicon = default_lexicon()
+    chars = char_vocab(lexicon.characters)
+    corpus = build_corpus(args.corpus, args.cache, max_lines_per_file=args.max_lines, log=log)
+    batches = BatchMaker(corpus, chars, BatchConfig(tokens=args.tokens), seed=args.seed)
+    cfg = ModelConfig(n_inputs=len(input_tokens()), n_chars=len(chars), max_len=64, dropout=args.dropout,
+                      **SIZES[args.size])
+    model = PinyinModel(cfg)
+    model.set_allowed(allowed_matrix(chars, lexicon.readings))
+    model.to(device)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98),
+                                  fused=device.type == "cuda")
+    state = {"step": 0, "tokens": 0, "elapsed": 0.0}
+    if args.resume:
+        found = checkpoint.find(args.out)
+        if found:
+            state = checkpoint.load(found, model, optimizer)
+            log(f"resumed from {found} at step {state['step']}")
+        else:
+            log(f"no checkpoint in {args.out}: starting from scratch")
+    train_model = model
+    if args.compile:
+        train_model = torch.compile(model)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(train_model, device_ids=[local_rank] if device.type == "cuda" else None)
+    dev_lines = load_eval(args.eval_file, args.eval_lines) if main_proc else []
+    n_params = model.num_params()
+    log(f"model {args.size}: {n_params / 1e6:.2f} M parameters, {cfg.n_chars} characters; device {device}; "
+        f"{world} process(es); corpus {len(corpus.chars) / 1e6:.1f} M characters")
+    metrics_path = args.out / "metrics.jsonl"
+
+    def write_metrics(entry: dict) -> None:
+        if main_proc:
+            with open(metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry) + "\n")
+
+    def save_checkpoint() -> None:
+        if main_proc:
+            checkpoint.save(args.out, model, optimizer, state)
+        if world > 1:
+            torch.distributed.barrier()
+
+    model.train()
+    t_start = time.time() - state["elapsed"]
+    t_log, tokens_log = time.time(), state["tokens"]
+    last_ckpt = time.time()
+    loss_sum = torch.zeros((), device=device)
+    loss_n = 0
+    stop_reason = "max-steps"
+    while state["step"] < args.max_steps:
+        step = state["step"]
+        lr = lr_at(step, args.max_steps, args.lr, args.warmup)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        for micro in range(args.accum):
+            x, y = batches.batch(step * args.accum + micro, rank)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            sync = contextlib.nullcontext()
+            if world > 1 and micro < args.accum - 1:
+                sync = train_model.no_sync()
+            with sync, autocast(device):
+                logits = train_model(x, y, restrict=not args.no_restrict)
+                loss = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1),
+                                                         ignore_index=0)
+            (loss / args.accum).backward()
+            loss_sum += loss.detach()
+            loss_n += 1
+            state["tokens"] += int((y > 0).sum()) * world
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["step"] = step + 1
+        state["elapsed"] = time.time() - t_start
+        if state["step"] % args.log_every == 0 or state["step"] == args.max_steps:
+            now = time.time()
+            tps = (state["tokens"] - tokens_log) / max(1e-9, now - t_log)
+            t_log, tokens_log = now, state["tokens"]
+            avg = float(loss_sum) / max(1, loss_n)  # the only host sync, once per log interval
+            loss_sum.zero_()
+            loss_n = 0
+            steps_left = args.max_steps - state["step"]
+            eta = steps_left * state["elapsed"] / max(1, state["step"])
+            if args.max_minutes:
+                eta = min(eta, max(0.0, args.max_minutes * 60 - (time.time() - t_start)))
+            log(f"step {state['step']}/{args.max_steps} | loss {avg:.4f} | lr {lr:.2e} | {tps:,.0f} tok/s | "
+                f"{state['tokens'] / 1e6:.1f} M tokens | eta {eta / 60:.1f} min")
+            write_metrics({"step": state["step"], "loss": avg, "lr": lr, "tokens": state["tokens"],
+                           "tokens_per_s": tps, "elapsed": state["elapsed"], "eta_s": eta})
+        if main_proc and dev_lines and (state["step"] % args.eval_every == 0):
+            ev = evaluate(model, dev_lines, chars, device)
+            log(f"eval step {state['step']}: dev sentence {ev['sent_acc']:.3f}, char {ev['char_acc']:.4f}")
+            write_metrics({"step": state["step"], "tokens": state["tokens"], "dev_sent_acc": ev["sent_acc"],
+                           "dev_char_acc": ev["char_acc"], "elapsed": state["elapsed"]})
+        if time.time() - last_ckpt >= args.checkpoint_minutes * 60:
+            save_checkpoint()
+            last_ckpt = time.time()
+        if args.max_minutes and time.time() - t_start >= args.max_minutes * 60:
+            stop_reason = "max-minutes"
+            break
+    save_checkpoint()
+    if main_proc:
+        ev = evaluate(model, dev_lines, chars, device) if dev_lines else {}
+        files = corpus_files(args.corpus)
+        extra = {"training": {
+            "command": "pinyin-ime pretrain " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+            "size": args.size, "steps": state["step"], "tokens": state["tokens"],
+            "seconds": round(state["elapsed"], 1), "stop": stop_reason, "device": str(device), "processes": world,
+            "corpus_fingerprint": fingerprint(files, 2, args.max_lines, eval_lines(DEFAULT_EVAL_DIR)),
+            "params": n_params, "dev": ev, "args": {k: str(v) for k, v in vars(args).items()},
+        }}
+        save_model(model, args.out, chars, extra)
+        log(f"saved model to {args.out} ({state['step']} steps, {state['tokens'] / 1e6:.1f} M tokens, "
+            f"{state['elapsed'] / 60:.1f} min){'; dev ' + json.dumps(ev) if ev else ''}")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
