@@ -31,14 +31,13 @@ def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 
     hyps = torch.empty(1, 0, dtype=torch.long, device=x.device)
     prev = torch.full((1,), BOS, dtype=torch.long, device=x.device)
     for t in range(len(x_ids)):
-        lp = model.step(cache, prev, x[0, t].expand(prev.shape[0]))
-        total = (scores[:, None] + lp).view(-1)
-        k = min(beam, int(torch.isfinite(total).sum()))
-        if k == 0:
+        lp, idx = model.step_token(cache, prev, x_ids[t])
+        if idx.numel() == 0:
             return []
-        best, flat = total.topk(k)
+        total = (scores[:, None] + lp).view(-1)
+        best, flat = total.topk(min(beam, total.numel()))
         src = flat // lp.shape[1]
-        chars = flat % lp.shape[1]
+        chars = idx[flat % lp.shape[1]]
         cache = cache.select(src)
         hyps = torch.cat([hyps[src], chars[:, None]], dim=1)
         scores, prev = best, chars

@@ -181,7 +181,10 @@ class DecoderBlock(nn.Module):
             cache.k = k if cache.k is None else torch.cat([cache.k, k], dim=2)
             cache.v = v if cache.v is None else torch.cat([cache.v, v], dim=2)
             x = x + self.self_attn(h, cache.k, cache.v)
-        x = x + self.cross_attn(self.ln2(x), *cross_kv, mask=pad_mask)
+        k, v = cross_kv
+        if k.shape[0] != x.shape[0]:  # one input shared by every beam hypothesis: broadcast, don't copy
+            k, v = k.expand(x.shape[0], -1, -1, -1), v.expand(x.shape[0], -1, -1, -1)
+        x = x + self.cross_attn(self.ln2(x), k, v, mask=pad_mask)
         return x + self.mlp(self.ln3(x))
 
 
@@ -202,11 +205,14 @@ class DecoderCache:
     pos: int = 0
 
     def select(self, index: torch.Tensor) -> "DecoderCache":
-        """Keep hypotheses ``index`` (beam reordering)."""
+        """Keep hypotheses ``index`` (beam reordering). A batch-1 encoder output is shared by all hypotheses
+        of one input and is not copied."""
         pick = lambda t: t.index_select(0, index)  # noqa: E731
+        shared = self.enc.shape[0] == 1
         return DecoderCache(
-            enc=pick(self.enc), cross=[(pick(k), pick(v)) for k, v in self.cross],
-            pad_mask=None if self.pad_mask is None else pick(self.pad_mask),
+            enc=self.enc if shared else pick(self.enc),
+            cross=self.cross if shared else [(pick(k), pick(v)) for k, v in self.cross],
+            pad_mask=None if self.pad_mask is None or shared else pick(self.pad_mask),
             layers=[LayerCache(pick(c.k), pick(c.v)) for c in self.layers], pos=self.pos)
 
 
@@ -232,6 +238,7 @@ class PinyinModel(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         # allowed[input token, char]: which characters a token may be converted to. Set by set_allowed().
         self.register_buffer("allowed", torch.ones(cfg.n_inputs, cfg.n_chars, dtype=torch.bool), persistent=False)
+        self._allowed_cache: dict[int, torch.Tensor] = {}
         self.apply(self._init)
 
     @staticmethod
@@ -247,6 +254,7 @@ class PinyinModel(nn.Module):
             raise ValueError(f"allowed matrix has shape {tuple(allowed.shape)}, expected "
                              f"{(self.cfg.n_inputs, self.cfg.n_chars)}")
         self.allowed = allowed.to(device=self.allowed.device, dtype=torch.bool)
+        self._allowed_cache = {}
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -297,15 +305,32 @@ class PinyinModel(nn.Module):
         enc, mask = self.encode(x)
         return DecoderCache(enc, self._cross_kv(enc), mask, [LayerCache() for _ in self.dec_blocks], 0)
 
-    def step(self, cache: DecoderCache, prev: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
-        """One decoding step for every hypothesis: prev (B,) last chars, x_t (B,) this position's input tokens
-        → log-probabilities (B, n_chars), restricted to the characters x_t may spell. Advances the cache."""
+    def _step_hidden(self, cache: DecoderCache, prev: torch.Tensor) -> torch.Tensor:
         pos = cache.pos
         h = self._dec_input(prev[:, None], cache.enc[:, pos:pos + 1], pos)
         for block, kv, lc in zip(self.dec_blocks, cache.cross, cache.layers):
             h = block(h, kv, cache.pad_mask, lc)
         cache.pos += 1
-        return F.log_softmax(self._logits(h[:, 0], x_t).float(), dim=-1)
+        return self.dec_ln(h[:, 0])
+
+    def step(self, cache: DecoderCache, prev: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        """One decoding step for every hypothesis: prev (B,) last chars, x_t (B,) this position's input tokens
+        → log-probabilities (B, n_chars), restricted to the characters x_t may spell. Advances the cache."""
+        logits = self._step_hidden(cache, prev) @ self.char_emb.weight.t()
+        return F.log_softmax(logits.masked_fill(~self.allowed[x_t], float("-inf")).float(), dim=-1)
+
+    def step_token(self, cache: DecoderCache, prev: torch.Tensor, token: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like ``step`` when every hypothesis reads the same input token (beam search over one input): scores
+        only the characters that token can spell. Returns log-probabilities (B, n) and their char ids (n,)."""
+        idx = self._allowed_ids(token)
+        logits = self._step_hidden(cache, prev) @ self.char_emb.weight[idx].t()
+        return F.log_softmax(logits.float(), dim=-1), idx
+
+    def _allowed_ids(self, token: int) -> torch.Tensor:
+        cached = self._allowed_cache.get(token)
+        if cached is None:
+            cached = self._allowed_cache[token] = self.allowed[token].nonzero().flatten()
+        return cached
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -4,6 +4,9 @@
     pinyin-ime lookup KEYS [-n N] [--json]                    what the lexicon proposes for it
     pinyin-ime history list|delete ID|clear|pause|resume|export FILE|import FILE
     pinyin-ime phrases list|delete ID|clear
+    pinyin-ime convert --segmented|--raw [--top K] [--timing] [--model DIR]   pinyin lines on stdin → 汉字
+    pinyin-ime eval FILE.tsv [--raw] [--top K] [--json] [--model DIR]       accuracy and latency
+    pinyin-ime pretrain --out DIR [--corpus DIR] [--size S] [--max-steps N] [--resume] [--device D] …
     pinyin-ime corpus [--corpus DIR]                          build/load the annotated corpus, print stats
     pinyin-ime info                                           where data lives, what is installed
 
@@ -115,6 +118,68 @@ def cmd_phrases(args) -> int:
     return 0
 
 
+def default_model_dir() -> Path:
+    from engine.lexicon import ASSETS_DIR
+
+    return ASSETS_DIR / "model"
+
+
+def load_converter(model_dir: Path | None):
+    import torch
+
+    from engine.decoder import Converter
+
+    torch.set_num_threads(1)  # one thread is fastest for single-sentence inference on a laptop CPU
+    return Converter.load(model_dir or default_model_dir())
+
+
+def convert_line(converter, line: str, raw: bool, top: int) -> list[str]:
+    """Candidates for one input line; [] for input that cannot be converted (never raises on bad input)."""
+    line = line.strip()
+    if not line:
+        return []
+    try:
+        cands = converter.convert_raw(line.replace(" ", ""), top) if raw else converter.convert_segmented(line, top)
+    except ValueError:
+        return []
+    return [c.text for c in cands]
+
+
+def cmd_convert(args) -> int:
+    import time
+
+    converter = load_converter(args.model)
+    raw = args.raw
+    stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
+    for line in stdin:
+        t0 = time.perf_counter()
+        cands = convert_line(converter, line, raw, args.top)
+        elapsed_us = int((time.perf_counter() - t0) * 1e6)
+        sys.stdout.write("\t".join(cands) + "\n")
+        sys.stdout.flush()
+        if args.timing:
+            sys.stderr.write(f"{elapsed_us}\n")
+            sys.stderr.flush()
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from trainer.evaluate import read_tsv, score
+
+    converter = load_converter(args.model)
+    pairs = read_tsv(args.file)[: args.limit or None]
+    result = score(pairs, lambda keys: convert_line(converter, keys, args.raw, args.top), raw=args.raw, top=args.top)
+    result["file"] = str(args.file)
+    result["model"] = str(args.model or default_model_dir())
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['lines']} lines ({result['mode']}): sentence top-1 {result['sent_acc1']:.2%}, "
+              f"top-{args.top} {result[f'sent_acc{args.top}']:.2%}, char {result['char_acc']:.2%}; "
+              f"p50 {result['lat_p50_ms']:.1f} ms, p95 {result['lat_p95_ms']:.1f} ms")
+    return 0
+
+
 def cmd_corpus(args) -> int:
     from trainer import corpus
 
@@ -171,6 +236,26 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
 
+    p = sub.add_parser("convert", parents=[common], help="convert pinyin lines on stdin (peer-driver interface)")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--segmented", action="store_true", help="syllables separated by spaces")
+    mode.add_argument("--raw", action="store_true", help="keys as typed, no spaces")
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--timing", action="store_true", help="microseconds per line on stderr")
+    p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("eval", parents=[common], help="sentence/character accuracy on a 汉字<TAB>pinyin file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--raw", action="store_true")
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--model", type=Path, default=None)
+    p.set_defaults(func=cmd_eval)
+
+    sub.add_parser("pretrain", help="pretrain a model (options: pinyin-ime pretrain --help)", add_help=False)
+
     p = sub.add_parser("corpus", parents=[common], help="build or load the annotated training corpus; print stats")
     p.add_argument("--corpus", type=Path, default=None, help="folder of .txt/.txt.gz/.txt.xz (default: ../shared/data/corpus)")
     p.add_argument("--max-lines", type=int, default=0)
@@ -182,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pretrain"]:  # the trainer owns its options (and its --help)
+        from trainer import pretrain
+
+        return pretrain.main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -257,6 +257,12 @@ def main(argv=None) -> int:
             stop_reason = "max-minutes"
             break
     save_checkpoint()
+    checksums = None
+    if world > 1:  # every rank must hold the same weights; record them so a test (and a user) can check
+        mine = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1).to(device)
+        gathered = [torch.zeros_like(mine) for _ in range(world)]
+        torch.distributed.all_gather(gathered, mine)
+        checksums = [float(g) for g in gathered]
     if main_proc:
         ev = evaluate(model, dev_lines, chars, device) if dev_lines else {}
         files = corpus_files(args.corpus)
@@ -266,6 +272,7 @@ def main(argv=None) -> int:
             "seconds": round(state["elapsed"], 1), "stop": stop_reason, "device": str(device), "processes": world,
             "corpus_fingerprint": fingerprint(files, 2, args.max_lines, eval_lines(DEFAULT_EVAL_DIR)),
             "params": n_params, "dev": ev, "args": {k: str(v) for k, v in vars(args).items()},
+            "rank_param_checksums": checksums,
         }}
         save_model(model, args.out, chars, extra)
         log(f"saved model to {args.out} ({state['step']} steps, {state['tokens'] / 1e6:.1f} M tokens, "

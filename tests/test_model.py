@@ -1,0 +1,111 @@
+import json
+
+import pytest
+import torch
+
+from engine.decoder import Converter, beam_search, greedy
+from engine.lexicon import default_lexicon
+from engine.model import (
+    BOS, SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, load_model, save_model,
+)
+
+TOK = {t: i for i, t in enumerate(input_tokens())}
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    lex = default_lexicon()
+    chars = char_vocab(lex.characters)
+    return chars, allowed_matrix(chars, lex.readings)
+
+
+@pytest.fixture
+def model(vocab):
+    torch.manual_seed(0)
+    chars, allowed = vocab
+    m = PinyinModel(ModelConfig(n_inputs=len(TOK), n_chars=len(chars), max_len=32, **SIZES["tiny"]))
+    m.set_allowed(allowed)
+    return m.eval()
+
+
+def ids(*syls):
+    return torch.tensor([[TOK[s] for s in syls]])
+
+
+def test_allowed_matrix_follows_readings(vocab):
+    chars, allowed = vocab
+    c = {ch: i for i, ch in enumerate(chars)}
+    assert allowed[TOK["hang"], c["行"]] and allowed[TOK["xing"], c["行"]]
+    assert not allowed[TOK["zhong"], c["国"]]
+    assert allowed[TOK["zh-"], c["中"]] and not allowed[TOK["zh-"], c["在"]]
+    assert allowed[TOK["z-"], c["中"]] and allowed[TOK["z-"], c["在"]]  # z alone also stands for zh
+    assert allowed[TOK["zho~"], c["中"]] and allowed[TOK["zho~"], c["周"]] and not allowed[TOK["zho~"], c["在"]]
+    assert not allowed[:, BOS].any()
+
+
+def test_incremental_decoding_matches_teacher_forcing(model, vocab):
+    chars, _ = vocab
+    c = {ch: i for i, ch in enumerate(chars)}
+    x = ids("zhong", "guo", "ren", "min")
+    y = torch.tensor([[c[ch] for ch in "中国人民"]])
+    with torch.no_grad():
+        full = torch.log_softmax(model(x, y).float(), dim=-1)
+        cache = model.start(x)
+        prev = torch.tensor([BOS])
+        for t in range(4):
+            step = model.step(cache, prev, x[:, t])
+            assert torch.allclose(step[0], full[0, t], atol=1e-5)
+            prev = y[:, t]
+
+
+def test_outputs_only_characters_the_syllable_can_spell(model, vocab):
+    chars, _ = vocab
+    lex = default_lexicon()
+    syls = ["yin", "hang", "xing", "zou"]
+    for hyp, score in beam_search(model, [TOK[s] for s in syls], beam=6, top=6):
+        text = "".join(chars[i] for i in hyp)
+        assert lex.can_spell(text, syls), text
+        assert score <= 0
+    scores = [s for _, s in beam_search(model, [TOK[s] for s in syls], beam=6, top=6)]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 6
+    out = greedy(model, torch.tensor([[TOK["ni"], TOK["hao"]], [TOK["hao"], 0]]))
+    assert out.shape == (2, 2) and out[1, 1] == 0  # padding decodes to padding
+
+
+def test_save_load_roundtrip_and_bad_files(model, vocab, tmp_path):
+    chars, allowed = vocab
+    save_model(model, tmp_path, chars, {"note": "test"})
+    loaded, meta = load_model(tmp_path)
+    loaded.set_allowed(allowed)
+    x = ids("ni", "hao")
+    y = torch.tensor([[5, 6]])
+    with torch.no_grad():
+        assert torch.equal(model(x, y), loaded(x, y))
+    assert meta["note"] == "test" and not list(tmp_path.glob("*.tmp"))
+    conv = Converter(loaded, chars)
+    assert len(conv.convert_segmented("ni hao", top=3)) == 3
+    with pytest.raises(ValueError):
+        conv.convert_segmented("ni hoa")
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["format_version"] = 99
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="format"):
+        load_model(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="corrupt"):
+        load_model(tmp_path)
+    cfg["format_version"] = 1
+    cfg["model"]["d_model"] = -3
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="d_model"):
+        load_model(tmp_path)
+
+
+def test_raw_keys_decode_over_several_segmentations(model, vocab):
+    chars, _ = vocab
+    conv = Converter(model, chars, segmentations=3)
+    cands = conv.convert_raw("xian", top=10)
+    assert {len(c.text) for c in cands} == {1, 2}  # xian and xi'an both decoded
+    assert conv.convert_raw("iiii") == []
+    abbreviated = conv.convert_raw("bjdx", top=3)
+    assert abbreviated and all(len(c.text) == 4 for c in abbreviated)

@@ -1,0 +1,58 @@
+"""Evaluation: sentence and character accuracy of a converter on a ``汉字<TAB>pinyin`` file, with latency.
+
+Scored the way ``../shared/peers/score.py`` scores the peer engines: top-1 sentence accuracy (the first
+candidate equals the reference), top-K (the reference is among the candidates), character accuracy
+(1 − character error rate of the first candidate, by edit distance), and whole-line conversion time.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+
+def edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def read_tsv(path: Path | str) -> list[tuple[str, str]]:
+    out = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise ValueError(f"{path}:{n}: expected '汉字<TAB>pinyin syllables'")
+        text, pinyin = line.split("\t", 1)
+        out.append((text.strip(), pinyin.strip()))
+    return out
+
+
+def score(pairs: list[tuple[str, str]], convert: Callable[[str], list[str]], raw: bool = False,
+          top: int = 5) -> dict:
+    """Run ``convert`` on each line's pinyin (spaces removed when ``raw``) and score against the 汉字."""
+    right1 = rightk = 0
+    errors = chars = 0
+    times = []
+    for text, pinyin in pairs:
+        keys = pinyin.replace(" ", "") if raw else pinyin
+        t0 = time.perf_counter()
+        cands = convert(keys)[:top]
+        times.append((time.perf_counter() - t0) * 1e3)
+        first = cands[0] if cands else ""
+        right1 += first == text
+        rightk += text in cands
+        errors += edit_distance(first, text)
+        chars += len(text)
+    times.sort()
+    pct = lambda p: times[min(len(times) - 1, int(round(p / 100 * (len(times) - 1))))] if times else 0.0  # noqa: E731
+    n = max(1, len(pairs))
+    return {"lines": len(pairs), "sent_acc1": right1 / n, f"sent_acc{top}": rightk / n,
+            "char_acc": 1 - errors / max(1, chars), "lat_p50_ms": pct(50), "lat_p95_ms": pct(95),
+            "lat_max_ms": times[-1] if times else 0.0, "mode": "raw" if raw else "segmented", "top": top}
