@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from engine.model import BOS, PinyinModel, input_tokens, load_model, token_for
 from engine.pinyin import ParseResult, Segmentation, parse, split_syllables
@@ -22,23 +23,61 @@ _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
 
 @torch.no_grad()
 def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 5) -> list[tuple[list[int], float]]:
-    """Best ``top`` character-id sequences for input token ids ``x_ids``, with their log-probabilities."""
+    """Best ``top`` character-id sequences for input token ids ``x_ids``, with their log-probabilities.
+
+    The per-step work is ``PinyinModel.step_token`` (the reference, same numbers) written with plain tensor
+    ops and preallocated key/value buffers: at this model size a step is dominated by per-call overhead, and
+    skipping module calls and ``torch.cat`` makes it about twice as fast on a CPU."""
     if not x_ids:
         return []
-    x = torch.tensor([x_ids], dtype=torch.long, device=model.allowed.device)
-    cache = model.start(x)
-    scores = torch.zeros(1, device=x.device)
-    hyps = torch.empty(1, 0, dtype=torch.long, device=x.device)
-    prev = torch.full((1,), BOS, dtype=torch.long, device=x.device)
-    for t in range(len(x_ids)):
-        lp, idx = model.step_token(cache, prev, x_ids[t])
+    m = model
+    dev = m.allowed.device
+    n = len(x_ids)
+    d = m.cfg.d_model
+    heads = m.cfg.n_heads
+    dh = d // heads
+    enc, _ = m.encode(torch.tensor([x_ids], dtype=torch.long, device=dev))
+    enc_in = m.enc_to_dec(enc)[0] + m.dec_pos.weight[:n]  # (T, D): what each step adds to its input
+    cross = [b.cross_attn.keys_values(enc) for b in m.dec_blocks]  # (1, H, T, dh), shared by the beam
+    k_self = [torch.empty(beam, heads, n, dh, device=dev, dtype=enc.dtype) for _ in m.dec_blocks]
+    v_self = [torch.empty(beam, heads, n, dh, device=dev, dtype=enc.dtype) for _ in m.dec_blocks]
+    emb = m.char_emb.weight
+    scores = torch.zeros(1, device=dev)
+    hyps = torch.empty(1, 0, dtype=torch.long, device=dev)
+    prev = torch.full((1,), BOS, dtype=torch.long, device=dev)
+    sdpa = F.scaled_dot_product_attention
+    for t in range(n):
+        b = prev.shape[0]
+        x = (emb[prev] + enc_in[t])[:, None]  # (B, 1, D)
+        for blk, (kc, vc), ks, vs in zip(m.dec_blocks, cross, k_self, v_self):
+            sa, ca = blk.self_attn, blk.cross_attn
+            h = F.layer_norm(x, (d,), blk.ln1.weight, blk.ln1.bias, blk.ln1.eps)
+            q = F.linear(h, sa.q.weight, sa.q.bias).view(b, 1, heads, dh).transpose(1, 2)
+            kv = F.linear(h, sa.kv.weight, sa.kv.bias).view(b, 2, heads, dh)
+            ks[:b, :, t] = kv[:, 0]
+            vs[:b, :, t] = kv[:, 1]
+            a = sdpa(q, ks[:b, :, : t + 1], vs[:b, :, : t + 1])
+            x = x + F.linear(a.transpose(1, 2).reshape(b, 1, d), sa.out.weight, sa.out.bias)
+            h = F.layer_norm(x, (d,), blk.ln2.weight, blk.ln2.bias, blk.ln2.eps)
+            q = F.linear(h, ca.q.weight, ca.q.bias).view(b, 1, heads, dh).transpose(1, 2)
+            a = sdpa(q, kc.expand(b, -1, -1, -1), vc.expand(b, -1, -1, -1))
+            x = x + F.linear(a.transpose(1, 2).reshape(b, 1, d), ca.out.weight, ca.out.bias)
+            h = F.layer_norm(x, (d,), blk.ln3.weight, blk.ln3.bias, blk.ln3.eps)
+            x = x + F.linear(F.gelu(F.linear(h, blk.mlp.up.weight, blk.mlp.up.bias)),
+                             blk.mlp.down.weight, blk.mlp.down.bias)
+        h = F.layer_norm(x[:, 0], (d,), m.dec_ln.weight, m.dec_ln.bias, m.dec_ln.eps)
+        idx = m._allowed_ids(x_ids[t])
         if idx.numel() == 0:
             return []
+        lp = F.log_softmax((h @ emb[idx].t()).float(), dim=-1)
         total = (scores[:, None] + lp).view(-1)
         best, flat = total.topk(min(beam, total.numel()))
         src = flat // lp.shape[1]
         chars = idx[flat % lp.shape[1]]
-        cache = cache.select(src)
+        k = src.shape[0]
+        for ks, vs in zip(k_self, v_self):  # reorder the cached keys/values to follow the surviving hypotheses
+            ks[:k, :, : t + 1] = ks[src, :, : t + 1]
+            vs[:k, :, : t + 1] = vs[src, :, : t + 1]
         hyps = torch.cat([hyps[src], chars[:, None]], dim=1)
         scores, prev = best, chars
     return [(h, float(s)) for h, s in zip(hyps[:top].tolist(), scores[:top].tolist())]

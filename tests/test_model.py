@@ -109,3 +109,25 @@ def test_raw_keys_decode_over_several_segmentations(model, vocab):
     assert conv.convert_raw("iiii") == []
     abbreviated = conv.convert_raw("bjdx", top=3)
     assert abbreviated and all(len(c.text) == 4 for c in abbreviated)
+
+
+@torch.no_grad()
+def reference_beam(model, x_ids, beam, top):
+    """Beam search through the model's reference step_token (module calls, growing caches)."""
+    cache = model.start(torch.tensor([x_ids]))
+    scores, hyps, prev = torch.zeros(1), torch.empty(1, 0, dtype=torch.long), torch.tensor([BOS])
+    for t in range(len(x_ids)):
+        lp, idx = model.step_token(cache, prev, x_ids[t])
+        best, flat = (scores[:, None] + lp).view(-1).topk(min(beam, lp.numel()))
+        src, chars = flat // lp.shape[1], idx[flat % lp.shape[1]]
+        cache, hyps, scores, prev = cache.select(src), torch.cat([hyps[src], chars[:, None]], 1), best, chars
+    return [(h, float(s)) for h, s in zip(hyps[:top].tolist(), scores[:top].tolist())]
+
+
+def test_fast_beam_search_equals_the_reference(model):
+    for syls in (["ni", "hao"], ["zhong", "guo", "ren", "min", "yin", "hang"], ["b-", "j-", "d-", "x-"], ["shi"]):
+        x_ids = [TOK[s] for s in syls]
+        fast = beam_search(model, x_ids, beam=5, top=5)
+        ref = reference_beam(model, x_ids, beam=5, top=5)
+        assert [h for h, _ in fast] == [h for h, _ in ref]
+        assert all(abs(a - b) < 1e-4 for (_, a), (_, b) in zip(fast, ref))
