@@ -19,16 +19,18 @@ def machine() -> dict:
                                     text=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = "unknown", False
-    cpu = platform.processor() or platform.machine()
+    return {"commit": commit + ("+dirty" if dirty else ""), "cpu": cpu_name(), "cores": os.cpu_count(),
+            "python": platform.python_version()}
+
+
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return {"commit": commit + ("+dirty" if dirty else ""), "cpu": cpu, "cores": os.cpu_count(),
-            "python": platform.python_version()}
+    return platform.processor() or platform.machine()
 
 
 def read_eval(path: Path) -> list[tuple[str, list[str]]]:

@@ -22,7 +22,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks._common import EVAL_DIR, REPO
+from benchmarks._common import EVAL_DIR, REPO, cpu_name
 
 ENGINES = ["libime", "rime", "libpinyin", "pinyin2hanzi"]
 MODES = ["segmented", "raw"]
@@ -30,16 +30,8 @@ PEERS = Path(os.environ.get("PINYIN_IME_PEERS", "/work/peers-build"))
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_1min": load}
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "load_1min": load}
 
 
 def score(engine: str, mode: str, tsv: str, top: int) -> dict:

@@ -64,38 +64,46 @@ def cmd_lookup(args) -> int:
     return 0
 
 
+def _list_delete_clear(args, db, what: str, list_fn, delete_fn, clear_fn, show) -> bool:
+    """The actions history and phrases share; returns False when the action is not one of them."""
+    if args.action == "list":
+        rows = list_fn(db, search=args.search, limit=args.limit)
+        if args.json:
+            _print_json(rows)
+        else:
+            for r in rows:
+                print(show(r))
+    elif args.action == "delete":
+        if args.arg is None:
+            raise ValueError(f"give the id of the {what} to delete (see `pinyin-ime {args.command} list`)")
+        print("deleted" if delete_fn(db, int(args.arg)) else f"no such {what}")
+    elif args.action == "clear":
+        print(f"deleted {clear_fn(db)} {what} entries")
+    else:
+        return False
+    return True
+
+
 def cmd_history(args) -> int:
     from engine import store
 
     db = store.open_store(args.home)
-    if args.action == "list":
-        rows = store.list_commits(db, search=args.search, limit=args.limit)
-        if args.json:
-            _print_json(rows)
-        for r in rows if not args.json else ():
-            print(f"{r['id']:6d}  {r['text']}  [{r['pinyin']}]")
-    elif args.action == "delete":
-        if args.arg is None:
-            raise ValueError("give the id of the entry to delete (see `pinyin-ime history list`)")
-        print("deleted" if store.delete_commit(db, int(args.arg)) else "no such entry")
-    elif args.action == "clear":
-        print(f"deleted {store.delete_all_commits(db)} entries")
-    elif args.action in ("pause", "resume"):
+    if _list_delete_clear(args, db, "history", store.list_commits, store.delete_commit, store.delete_all_commits,
+                          lambda r: f"{r['id']:6d}  {r['text']}  [{r['pinyin']}]"):
+        return 0
+    if args.action in ("pause", "resume"):
         store.set_recording_paused(db, args.action == "pause")
         print("recording paused" if args.action == "pause" else "recording resumed")
+    elif args.arg is None:
+        raise ValueError(f"give a file: pinyin-ime history {args.action} FILE.json")
     elif args.action == "export":
-        if args.arg is None:
-            raise ValueError("give a file to export to: pinyin-ime history export FILE.json")
         Path(args.arg).write_text(json.dumps(store.export_data(db), ensure_ascii=False), encoding="utf-8")
         print(f"exported to {args.arg}")
     elif args.action == "import":
-        if args.arg is None:
-            raise ValueError("give a file to import: pinyin-ime history import FILE.json")
         path = Path(args.arg)
         if path.stat().st_size > 200 * 1024 * 1024:
             raise ValueError(f"{path} is over 200 MB: split it before importing")
-        counts = store.import_data(db, json.loads(path.read_text(encoding="utf-8")))
-        print(json.dumps(counts))
+        print(json.dumps(store.import_data(db, json.loads(path.read_text(encoding="utf-8")))))
     return 0
 
 
@@ -103,18 +111,8 @@ def cmd_phrases(args) -> int:
     from engine import store
 
     db = store.open_store(args.home)
-    if args.action == "list":
-        rows = store.list_phrases(db, search=args.search, limit=args.limit)
-        if args.json:
-            _print_json(rows)
-        for r in rows if not args.json else ():
-            print(f"{r['id']:6d}  {r['text']}  [{r['pinyin']}]  ×{r['count']}")
-    elif args.action == "delete":
-        if args.arg is None:
-            raise ValueError("give the id of the phrase to delete (see `pinyin-ime phrases list`)")
-        print("deleted" if store.delete_phrase(db, int(args.arg)) else "no such phrase")
-    elif args.action == "clear":
-        print(f"deleted {store.delete_all_phrases(db)} phrases")
+    _list_delete_clear(args, db, "phrase", store.list_phrases, store.delete_phrase, store.delete_all_phrases,
+                       lambda r: f"{r['id']:6d}  {r['text']}  [{r['pinyin']}]  ×{r['count']}")
     return 0
 
 
