@@ -119,9 +119,13 @@ class Converter:
     """A loaded model plus the settings for turning a whole input into ranked candidates."""
 
     def __init__(self, model: PinyinModel, chars: list[str], beam: int = 8, segmentations: int = 3,
-                 segmentation_weight: float = 2.0):
+                 segmentation_weight: float = 2.0, lexicon=None, proposals: int = 8):
         self.model, self.chars = model, chars
+        self.char_index = {c: i for i, c in enumerate(chars)}
         self.beam, self.segmentations, self.segmentation_weight = beam, segmentations, segmentation_weight
+        # Lexicon words that spell the whole input join the beam's results, scored by the model: the lexicon
+        # proposes, the model ranks (this catches what a small beam misses, mostly on abbreviations).
+        self.lexicon, self.proposals = lexicon, proposals
 
     @classmethod
     def load(cls, directory: Path | str, device: str = "cpu", **kw) -> "Converter":
@@ -129,13 +133,36 @@ class Converter:
         model.set_allowed(_allowed_for(meta["chars"]))
         return cls(model, meta["chars"], **kw)
 
-    def _decode(self, ids: list[int], top: int) -> list[tuple[str, float]]:
-        return [("".join(self.chars[c] for c in h), s) for h, s in beam_search(self.model, ids, self.beam, top)]
+    @classmethod
+    def load_with_lexicon(cls, directory: Path | str, device: str = "cpu", **kw) -> "Converter":
+        from engine.lexicon import default_lexicon
+
+        return cls.load(directory, device, lexicon=default_lexicon(), **kw)
+
+    def _decode(self, ids: list[int], top: int, options=None) -> list[tuple[str, float]]:
+        found = [("".join(self.chars[c] for c in h), s) for h, s in beam_search(self.model, ids, self.beam, top)]
+        if self.lexicon is not None and options is not None and len(ids) <= 8:
+            have = {t for t, _ in found}
+            words = [e.text for e in self.lexicon.words_matching(options, limit=self.proposals)]
+            words = [w for w in words if w not in have and all(c in self.char_index for c in w)]
+            found += zip(words, self.score_texts(ids, words))
+            found.sort(key=lambda ts: -ts[1])
+        return found[:top]
+
+    @torch.no_grad()
+    def score_texts(self, ids: list[int], texts: list[str]) -> list[float]:
+        """The model's log-probability of each text (same length as ``ids``) for input tokens ``ids``."""
+        if not texts:
+            return []
+        x = torch.tensor([ids] * len(texts), dtype=torch.long, device=self.model.allowed.device)
+        y = torch.tensor([[self.char_index[c] for c in t] for t in texts], dtype=torch.long, device=x.device)
+        lp = torch.log_softmax(self.model(x, y).float(), dim=-1).gather(2, y[:, :, None])[:, :, 0]
+        return lp.sum(dim=1).tolist()
 
     def convert_syllables(self, syllables: list[str], top: int = 5) -> list[Candidate]:
         ids = [_TOKEN_INDEX[s] for s in syllables]
         seg = "'".join(syllables)
-        return [Candidate(t, s, seg) for t, s in self._decode(ids, top)]
+        return [Candidate(t, s, seg) for t, s in self._decode(ids, top, [(s,) for s in syllables])]
 
     def convert_segmented(self, line: str, top: int = 5) -> list[Candidate]:
         """Space-separated syllables (``ni hao``); raises ValueError for a token that is not a syllable."""
@@ -153,7 +180,7 @@ class Converter:
             if not ids or len(ids) > self.model.cfg.max_len:
                 continue
             penalty = self.segmentation_weight * (seg.cost - best_cost)
-            for text, score in self._decode(ids, top):
+            for text, score in self._decode(ids, top, [t.syllables for t in seg.tokens]):
                 cand = Candidate(text, score - penalty, str(seg))
                 if text not in merged or merged[text].score < cand.score:
                     merged[text] = cand

@@ -63,3 +63,24 @@ def translate(keys: str | ParseResult, lexicon: Lexicon, fuzzy: FuzzyOptions = N
 def _score(count: int, length: int) -> float:
     return math.log1p(count) + 0.5 * length
 
+
+
+class ModelTranslator:
+    """Whole-input sentences ranked by the model first, then the lexicon's prefix words and characters.
+
+    ``converter`` is an ``engine.decoder.Converter``; for the keys typed it decodes the parser's best
+    segmentations (abbreviations and an unfinished last syllable included) and its top ``sentences`` results
+    lead the list; the lexicon translator's candidates follow, without repeating a sentence."""
+
+    def __init__(self, converter, lexicon: Lexicon, sentences: int = 3, fuzzy: FuzzyOptions = NO_FUZZY):
+        self.converter, self.lexicon, self.sentences, self.fuzzy = converter, lexicon, sentences, fuzzy
+
+    def __call__(self, keys: str) -> list[Candidate]:
+        result = parse(keys, self.fuzzy)
+        if not result.ok:
+            return []
+        out = [Candidate(c.text, len(keys), tuple(c.segmentation.split("'")), c.score, "sentence")
+               for c in self.converter.convert_raw(result, top=self.sentences)]
+        seen = {(c.text, c.consumed) for c in out}
+        out += [c for c in translate(result, self.lexicon) if (c.text, c.consumed) not in seen]
+        return out

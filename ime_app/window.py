@@ -1,7 +1,8 @@
 """The main window: a text editor whose keys go through ``engine.session``, with a candidate bar below it.
 
-First version: candidates come from the lexicon translator and are shown in a bar under the editor; the
-floating candidate window, inline preedit and model-ranked candidates come with the app and decoder issues.
+First version: whole-input sentences ranked by the shipped model lead the candidates, then the lexicon's
+prefix words and characters (lexicon only when no model can be loaded), shown in a bar under the editor; the
+floating candidate window, inline preedit and per-keystroke caching come with the app and session issues.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QPlainTextEdit, QVBoxLayout, QWidget
 
-from engine.lexicon import default_lexicon
+from engine.lexicon import ASSETS_DIR, default_lexicon
 from engine.session import Session
-from engine.translator import translate
+from engine.translator import ModelTranslator, translate
+
+MODEL_DIR = ASSETS_DIR / "model"
 
 _NAMED_KEYS = {
     Qt.Key_Backspace: "backspace", Qt.Key_Escape: "escape", Qt.Key_Return: "enter", Qt.Key_Enter: "enter",
@@ -44,7 +47,20 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("拼音 IME")
         lexicon = default_lexicon()
-        self.session = Session(lambda keys: translate(keys, lexicon))
+        self.model_status = "lexicon only"
+        translator = lambda keys: translate(keys, lexicon)  # noqa: E731
+        try:
+            import torch
+
+            from engine.decoder import Converter
+
+            torch.set_num_threads(1)
+            converter = Converter.load_with_lexicon(MODEL_DIR)
+            translator = ModelTranslator(converter, lexicon)
+            self.model_status = f"model: factory ({converter.model.num_params() / 1e6:.1f} M parameters)"
+        except (FileNotFoundError, ValueError, OSError) as e:
+            self.model_status = f"lexicon only — the model could not be loaded: {e}"
+        self.session = Session(translator)
         self.editor = ImeEditor(self.session, self._update)
         self.editor.setFont(QFont("WenQuanYi Micro Hei", 14))
         self.preedit = QLabel()
@@ -52,7 +68,7 @@ class MainWindow(QMainWindow):
         self.bar.setFont(QFont("WenQuanYi Micro Hei", 13))
         self.bar.setTextFormat(Qt.PlainText)
         hint = QLabel("Type pinyin; space or 1–9 picks, -/= pages, Enter types the letters, Esc cancels. "
-                      "Everything stays on this computer.")
+                      f"Everything stays on this computer. [{self.model_status}]")
         hint.setWordWrap(True)
         layout = QVBoxLayout()
         for w in (self.editor, self.preedit, self.bar, hint):

@@ -131,3 +131,16 @@ def test_fast_beam_search_equals_the_reference(model):
         ref = reference_beam(model, x_ids, beam=5, top=5)
         assert [h for h, _ in fast] == [h for h, _ in ref]
         assert all(abs(a - b) < 1e-4 for (_, a), (_, b) in zip(fast, ref))
+
+
+def test_lexicon_proposals_are_ranked_by_the_model(model, vocab):
+    chars, _ = vocab
+    conv = Converter(model, chars, lexicon=default_lexicon())
+    x_ids = [TOK[s] for s in ["bei", "jing", "da", "xue"]]
+    (best, best_score), = beam_search(model, x_ids, beam=8, top=1)
+    text = "".join(chars[i] for i in best)
+    assert abs(conv.score_texts(x_ids, [text])[0] - best_score) < 1e-3  # forced scoring = beam scoring
+    cands = conv.convert_raw("bjdx", top=50)
+    assert "北京大学" in [c.text for c in cands]  # proposed by the lexicon for the abbreviation
+    scores = [c.score for c in cands]
+    assert scores == sorted(scores, reverse=True)

@@ -177,7 +177,7 @@ def main(argv=None) -> int:
             log(f"no checkpoint in {args.out}: starting from scratch")
     train_model = model
     if args.compile:
-        train_model = torch.compile(model)
+        train_model = torch.compile(model, dynamic=True)  # batch shapes change every step
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -204,6 +204,7 @@ def main(argv=None) -> int:
     t_log, tokens_log = time.time(), state["tokens"]
     last_ckpt = time.time()
     loss_sum = torch.zeros((), device=device)
+    tokens_acc = torch.zeros((), dtype=torch.long, device=device)
     loss_n = 0
     stop_reason = "max-steps"
     while state["step"] < args.max_steps:
@@ -224,13 +225,18 @@ def main(argv=None) -> int:
             (loss / args.accum).backward()
             loss_sum += loss.detach()
             loss_n += 1
-            state["tokens"] += int((y > 0).sum()) * world
+            tokens_acc += (y > 0).sum()  # stays on the device: no host sync in the inner loop
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         state["step"] = step + 1
         state["elapsed"] = time.time() - t_start
-        if state["step"] % args.log_every == 0 or state["step"] == args.max_steps:
+        at_log = state["step"] % args.log_every == 0 or state["step"] == args.max_steps
+        if at_log or time.time() - last_ckpt >= args.checkpoint_minutes * 60 or (
+                args.max_minutes and time.time() - t_start >= args.max_minutes * 60):
+            state["tokens"] += int(tokens_acc) * world  # host sync only when logging or saving
+            tokens_acc.zero_()
+        if at_log:
             now = time.time()
             tps = (state["tokens"] - tokens_log) / max(1e-9, now - t_log)
             t_log, tokens_log = now, state["tokens"]
