@@ -420,12 +420,3 @@ def char_vocab(lexicon_chars) -> list[str]:
     """The output vocabulary: specials, then the lexicon's characters in a stable (code point) order."""
     return ["<pad>", "<bos>"] + sorted(lexicon_chars)
 
-
-def count_flops_per_token(cfg: ModelConfig, t: int = 16) -> float:
-    """Approximate training FLOPs per target token (forward + backward = 3 × forward), for MFU estimates."""
-    d, f = cfg.d_model, cfg.d_ff
-    enc = cfg.n_enc * (8 * d * d + 4 * d * f + 4 * t * d)
-    dec = cfg.n_dec * (16 * d * d + 4 * d * f + 8 * t * d)
-    out = 2 * d * cfg.n_chars + 2 * d * d
-    return 3.0 * (enc + dec + out)
-

@@ -83,10 +83,6 @@ def initial_of(syllable: str) -> str:
     return syllable[0]
 
 
-def is_syllable(text: str) -> bool:
-    return text in SYLLABLE_SET
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Fuzzy options and the spelling tables derived from them
 # ---------------------------------------------------------------------------------------------------------------
@@ -181,11 +177,6 @@ def _tables(fuzzy: FuzzyOptions) -> _Tables:
         prefix={k: tuple(sorted(v)) for k, v in prefix.items()},
         abbreviable=frozenset(initial),
     )
-
-
-def spellings(fuzzy: FuzzyOptions = NO_FUZZY) -> dict[str, tuple[str, ...]]:
-    """Every complete spelling accepted under ``fuzzy`` → the syllables it stands for."""
-    return dict(_tables(fuzzy).full)
 
 
 def syllables_with_prefix(prefix: str, fuzzy: FuzzyOptions = NO_FUZZY) -> tuple[str, ...]:
