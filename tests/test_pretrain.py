@@ -74,7 +74,7 @@ def test_resume_after_sigkill_finishes_identically(straight_run, cache, tmp_path
     assert not (tmp_path / "config.json").exists()  # it really died mid-run
     r = subprocess.run(cmd + ["--resume"], env=env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "resumed from" in r.stderr
+    assert "resumed from" in r.stderr, r.stderr
     meta = json.loads((tmp_path / "config.json").read_text())
     assert meta["training"]["steps"] == 12
     a = load_file(str(straight_run / "model.safetensors"))
@@ -92,3 +92,16 @@ def test_ddp_two_cpu_processes_keep_identical_weights(cache, tmp_path):
     meta = json.loads((tmp_path / "config.json").read_text())["training"]
     sums = meta["rank_param_checksums"]
     assert meta["processes"] == 2 and len(sums) == 2 and sums[0] == sums[1]
+
+
+def test_init_from_a_saved_model_starts_where_it_left_off(straight_run, cache, tmp_path):
+    r = subprocess.run(pretrain_cmd(tmp_path, cache, 2, "--init-from", str(straight_run)), env=env(),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "initialised from" in r.stderr
+    first = [json.loads(line) for line in (straight_run / "metrics.jsonl").read_text().splitlines()][0]["loss"]
+    warm = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()][0]["loss"]
+    assert warm < first - 0.5
+    bad = subprocess.run(pretrain_cmd(tmp_path / "other", cache, 2, "--init-from", str(straight_run)) +
+                         ["--size", "small"], env=env(), capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "--init-from" in bad.stderr

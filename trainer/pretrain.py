@@ -22,6 +22,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -110,6 +111,8 @@ def build_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--max-steps", type=int, default=20000)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this long; 0: no limit")
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="start from the weights of a saved model (e.g. assets/model) with a fresh optimizer")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     ap.add_argument("--tokens", type=int, default=4096, help="target characters per batch (per process)")
     ap.add_argument("--accum", type=int, default=1, help="gradient accumulation steps")
@@ -168,6 +171,15 @@ def main(argv=None) -> int:
                                    {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98),
                                   fused=device.type == "cuda")
     state = {"step": 0, "tokens": 0, "elapsed": 0.0}
+    if args.init_from and not (args.resume and checkpoint.find(args.out)):
+        from engine.model import load_model
+
+        init, init_meta = load_model(args.init_from)
+        if init_meta["chars"] != chars or replace(init.cfg, dropout=cfg.dropout) != cfg:
+            raise ValueError(f"--init-from {args.init_from}: its size or vocabulary differs from --size {args.size} "
+                             f"with this lexicon; pick the matching --size")
+        model.load_state_dict(init.state_dict())
+        log(f"initialised from {args.init_from} ({init_meta.get('training', {}).get('tokens', 0) / 1e6:.1f} M tokens)")
     if args.resume:
         found = checkpoint.find(args.out)
         if found:
