@@ -119,10 +119,11 @@ class Converter:
     """A loaded model plus the settings for turning a whole input into ranked candidates."""
 
     def __init__(self, model: PinyinModel, chars: list[str], beam: int = 8, segmentations: int = 3,
-                 segmentation_weight: float = 2.0, lexicon=None, proposals: int = 8):
+                 segmentation_weight: float = 2.0, lexicon=None, proposals: int = 8, max_cost_gap: float = 0.5):
         self.model, self.chars = model, chars
         self.char_index = {c: i for i, c in enumerate(chars)}
         self.beam, self.segmentations, self.segmentation_weight = beam, segmentations, segmentation_weight
+        self.max_cost_gap = max_cost_gap
         # Lexicon words that spell the whole input join the beam's results, scored by the model: the lexicon
         # proposes, the model ranks (this catches what a small beam misses, mostly on abbreviations).
         self.lexicon, self.proposals = lexicon, proposals
@@ -176,6 +177,8 @@ class Converter:
         best_cost = None
         for seg in result.segmentations(self.segmentations):
             best_cost = seg.cost if best_cost is None else best_cost
+            if seg.cost - best_cost > self.max_cost_gap:
+                break  # much less plausible readings are not worth a decode
             ids = segmentation_tokens(seg)
             if not ids or len(ids) > self.model.cfg.max_len:
                 continue

@@ -70,17 +70,32 @@ class ModelTranslator:
 
     ``converter`` is an ``engine.decoder.Converter``; for the keys typed it decodes the parser's best
     segmentations (abbreviations and an unfinished last syllable included) and its top ``sentences`` results
-    lead the list; the lexicon translator's candidates follow, without repeating a sentence."""
+    lead the list; the lexicon translator's candidates follow, without repeating a sentence.
 
-    def __init__(self, converter, lexicon: Lexicon, sentences: int = 3, fuzzy: FuzzyOptions = NO_FUZZY):
+    When the input is abbreviated (an initial typed alone, ``srf``), the model alone is a weak judge: so few
+    keys say little, and it saw abbreviations in a minority of its training. There each sentence's score gets
+    ``abbreviation_prior`` × log(1 + how often the lexicon saw it as a word with that reading), so that 输入法
+    beats a model guess like 虽人法 for ``srf``. Full pinyin is ranked by the model alone."""
+
+    def __init__(self, converter, lexicon: Lexicon, sentences: int = 3, fuzzy: FuzzyOptions = NO_FUZZY,
+                 abbreviation_prior: float = 0.5):
         self.converter, self.lexicon, self.sentences, self.fuzzy = converter, lexicon, sentences, fuzzy
+        self.abbreviation_prior = abbreviation_prior
 
     def __call__(self, keys: str) -> list[Candidate]:
         result = parse(keys, self.fuzzy)
         if not result.ok:
             return []
+        best = result.best()
+        sentences = self.converter.convert_raw(result, top=max(16, self.sentences))
+        if best is not None and not best.is_complete and self.abbreviation_prior:
+            counts = {e.text: e.count for e in self.lexicon.words_matching([t.syllables for t in best.tokens],
+                                                                           limit=None)}
+            for c in sentences:
+                c.score += self.abbreviation_prior * math.log1p(counts.get(c.text, 0))
+            sentences.sort(key=lambda c: -c.score)
         out = [Candidate(c.text, len(keys), tuple(c.segmentation.split("'")), c.score, "sentence")
-               for c in self.converter.convert_raw(result, top=self.sentences)]
+               for c in sentences[: self.sentences]]
         seen = {(c.text, c.consumed) for c in out}
         out += [c for c in translate(result, self.lexicon) if (c.text, c.consumed) not in seen]
         return out

@@ -103,7 +103,7 @@ def test_save_load_roundtrip_and_bad_files(model, vocab, tmp_path):
 
 def test_raw_keys_decode_over_several_segmentations(model, vocab):
     chars, _ = vocab
-    conv = Converter(model, chars, segmentations=3)
+    conv = Converter(model, chars, segmentations=3, max_cost_gap=2.0)
     cands = conv.convert_raw("xian", top=10)
     assert {len(c.text) for c in cands} == {1, 2}  # xian and xi'an both decoded
     assert conv.convert_raw("iiii") == []

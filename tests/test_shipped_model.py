@@ -1,0 +1,69 @@
+"""The shipped model in assets/model: it loads fast, converts, and the CLI speaks the peer-driver interface."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = REPO / "assets" / "model"
+
+
+@pytest.fixture(scope="module")
+def converter():
+    from engine.decoder import Converter
+
+    return Converter.load_with_lexicon(MODEL)
+
+
+def test_loads_in_under_a_second_and_is_small():
+    from engine.decoder import Converter
+
+    Converter.load(MODEL)  # warm the file cache and the shared allowed matrix
+    t0 = time.perf_counter()
+    Converter.load(MODEL)
+    assert time.perf_counter() - t0 < 1.0
+    assert (MODEL / "model.safetensors").stat().st_size < 50e6
+    meta = json.loads((MODEL / "config.json").read_text(encoding="utf-8"))
+    assert meta["training"]["command"] and meta["training"]["corpus_fingerprint"]
+    assert (MODEL / "MODEL.md").exists()
+
+
+def test_converts_common_input(converter):
+    assert converter.convert_segmented("ni hao", top=5)[0].text == "你好"
+    assert converter.convert_segmented("zhong guo ren min", top=5)[0].text == "中国人民"
+    assert "北京大学" in [c.text for c in converter.convert_raw("bjdx", top=5)]
+    assert "西安" in [c.text for c in converter.convert_raw("xi'an", top=5)]
+
+
+def test_convert_cli_answers_every_line_in_order():
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    lines = ["ni hao", "", "not pinyin 123", "wo men", "\udcff"]
+    stdin = "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n"
+    r = subprocess.run([sys.executable, "-m", "ime_app.cli", "convert", "--segmented", "--top", "3", "--timing"],
+                       input=stdin, capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode("utf-8").split("\n")[:-1]
+    assert len(out) == len(lines)
+    assert out[0].split("\t")[0] == "你好" and out[1] == "" and out[2] == "" and out[3].split("\t")[0] == "我们"
+    assert out[4] == ""
+    timings = r.stderr.decode().split()
+    assert len(timings) == len(lines) and all(t.isdigit() for t in timings)
+
+
+def test_abbreviations_get_the_lexicon_prior_in_the_ime_ranking(converter):
+    from engine.lexicon import default_lexicon
+    from engine.translator import ModelTranslator
+
+    translate = ModelTranslator(converter, default_lexicon())
+    assert translate("bjdx")[0].text == "北京大学"
+    assert translate("zgr")[0].text == "中国人"
+    assert translate("nihao")[0].text == "你好"
+    # the prefix words and characters follow the sentences, for a partial commit
+    cands = translate("zhongguoren")
+    assert cands[0].consumed == len("zhongguoren")
+    assert any(c.text == "中国" and c.consumed == len("zhongguo") for c in cands)
