@@ -35,12 +35,9 @@ def cpu_name() -> str:
 
 def read_eval(path: Path) -> list[tuple[str, list[str]]]:
     """``汉字<TAB>pinyin`` lines → (text, syllables)."""
-    out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if "\t" in line:
-            text, pinyin = line.split("\t", 1)
-            out.append((text, pinyin.split()))
-    return out
+    from trainer.evaluate import read_tsv
+
+    return [(text, pinyin.split()) for text, pinyin in read_tsv(path)]
 
 
 def percentiles(values: list[float], *ps: float) -> list[float]:

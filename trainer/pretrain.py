@@ -31,6 +31,7 @@ from engine.lexicon import default_lexicon
 from engine.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, save_model
 from trainer import checkpoint
 from trainer.batches import BatchConfig, BatchMaker
+from trainer.evaluate import read_tsv
 from trainer.corpus import DEFAULT_CORPUS, DEFAULT_EVAL_DIR, build_corpus, fingerprint, corpus_files, eval_lines
 
 
@@ -64,15 +65,10 @@ def lr_at(step: int, max_steps: int, lr: float, warmup: int, min_ratio: float = 
 
 
 def load_eval(path: Path, limit: int) -> list[tuple[str, list[str]]]:
-    out = []
-    if path and Path(path).exists():
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if "\t" in line:
-                text, pinyin = line.split("\t", 1)
-                out.append((text, pinyin.split()))
-            if len(out) >= limit:
-                break
-    return out
+    """The first ``limit`` lines of an eval file as (text, syllables); none when there is no file."""
+    if not path or not Path(path).exists():
+        return []
+    return [(text, pinyin.split()) for text, pinyin in read_tsv(path)[:limit]]
 
 
 @torch.no_grad()
