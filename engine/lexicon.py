@@ -35,6 +35,7 @@ class Lexicon:
         # chars: syllable → [(char, count)], most frequent first. word_lines: the sorted lines of words.tsv.
         self._chars = chars
         self._lines = word_lines
+        self._memo: dict = {}  # words_matching answers, keyed by the question
         pairs: dict[str, list[tuple[int, str]]] = {}
         self.char_count: dict[str, int] = {}
         for syl, entries in chars.items():
@@ -71,6 +72,8 @@ class Lexicon:
         ``chars_for(token.syllables)`` for an initial or an unfinished syllable."""
         if isinstance(syllables, str):
             out = list(self._chars.get(syllables, ()))
+        elif (syllables, limit) in self._memo:
+            return list(self._memo[(syllables, limit)])
         else:
             best: dict[str, int] = {}
             for syl in syllables:
@@ -78,6 +81,8 @@ class Lexicon:
                     if n >= best.get(ch, -1):
                         best[ch] = n
             out = sorted(best.items(), key=lambda e: (-e[1], e[0]))
+            if isinstance(syllables, tuple):
+                self._memo[(syllables, limit)] = out[:limit] if limit else out
         return out[:limit] if limit else out
 
     def has_reading(self, ch: str, syllable: str) -> bool:
@@ -117,6 +122,15 @@ class Lexicon:
         (``[{"zhong"}, initials["g"]]``). Most frequent first."""
         if not options:
             return []
+        key = (tuple(tuple(o) for o in options), limit)
+        hit = self._memo.get(key)
+        if hit is None:  # typing asks the same questions key after key: remember the recent answers
+            if len(self._memo) > 20_000:
+                self._memo.clear()
+            hit = self._memo[key] = self._words_matching(options, limit)
+        return list(hit)
+
+    def _words_matching(self, options: Sequence[Collection[str]], limit: int | None) -> list[Entry]:
         if all(len(o) == 1 for o in options):
             syls = tuple(next(iter(o)) for o in options)
             return [Entry(w, syls, n) for w, n in self.words(syls, limit)]

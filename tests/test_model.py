@@ -144,3 +144,45 @@ def test_lexicon_proposals_are_ranked_by_the_model(model, vocab):
     assert "北京大学" in [c.text for c in cands]  # proposed by the lexicon for the abbreviation
     scores = [c.score for c in cands]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_resuming_from_a_beam_of_the_same_input_reproduces_the_decode(model):
+    x_ids = [TOK[s] for s in ["zhong", "guo", "ren", "min", "yin", "hang", "zho~"]]
+    states = {}
+    full = beam_search(model, x_ids, beam=6, top=6, trace=states, trace_from=0)
+    assert sorted(states) == list(range(1, len(x_ids)))  # the beam after every position but the last
+    for L, state in states.items():
+        again = beam_search(model, x_ids, beam=6, top=6, resume=state)
+        assert [h for h, _ in again] == [h for h, _ in full]
+        assert all(abs(a - b) < 1e-4 for (_, a), (_, b) in zip(again, full))
+
+
+def test_int8_weights_keep_the_decode_close(model):
+    x_ids = [TOK[s] for s in ["ni", "hao", "shi", "jie"]]
+    fp32 = beam_search(model, x_ids, beam=5, top=5)
+    int8 = beam_search(model, x_ids, beam=5, top=5, int8=True)
+    assert abs(fp32[0][1] - int8[0][1]) < 0.05 * abs(fp32[0][1]) + 0.05
+
+
+def test_interactive_converter_reuses_earlier_keystrokes(model, vocab):
+    chars, _ = vocab
+    conv = Converter(model, chars).interactive(reuse=2)
+    steps = []
+    real = beam_search
+
+    def counting(m, ids, *a, **k):
+        r = k.get("resume")
+        steps.append(len(ids) - (r.length if r is not None else 0))
+        return real(m, ids, *a, **k)
+
+    import engine.decoder as dec
+    dec.beam_search, saved = counting, dec.beam_search
+    try:
+        keys = "zhongguorenminyinhang"
+        for i in range(1, len(keys) + 1):
+            conv.convert_raw(keys[:i], top=5)
+    finally:
+        dec.beam_search = saved
+    assert steps and max(steps[-5:]) <= 4  # a few positions per key at the end, not all seven
+    cached = conv.convert_raw(keys, top=5)  # the same input again: answered from the cache
+    assert [c.text for c in cached] == [c.text for c in conv.convert_raw(keys, top=5)]
