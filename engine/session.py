@@ -1,13 +1,26 @@
 """Composition session: the GUI-free state machine between keystrokes and committed text.
 
-Keys in (``press("n")``, ``press("space")`` …), state out (``preedit``, ``candidates``, ``committed``). The
-app and the tests drive the same object. Candidates come from a pluggable ``translate`` function (today the
-lexicon translator; the model-ranked decoder plugs in the same way).
+Keys in (``press("n")``, ``press("space")`` …), state out (``preedit``/``display``, ``candidates`` with the
+``highlight``, ``committed``). The app and the tests drive the same object. Candidates come from a pluggable
+``translate`` function (``engine.pipeline.Pipeline`` in the app: model + lexicon + the user's learning);
+``on_commit(text, picks, keys)`` hears about every commit (the pipeline stores and learns from it).
 
-Keys: a–z and ``'`` compose; ``backspace`` removes the last key; ``escape`` cancels; ``space`` picks the first
-candidate; ``1``–``9`` pick from the current page; ``enter`` commits the raw letters; ``pageup``/``pagedown``
-(also ``-``/``=``) page. Picking a candidate that converts only the first keys commits it and keeps composing
-the rest.
+Keys while composing:
+  a–z, ``'``     insert at the caret (``'`` separates syllables: xi'an)
+  backspace/delete  remove the key before/after the caret; backspace with nothing left to delete undoes the
+                 last partial pick (its keys come back)
+  left/right, home/end  move the caret in the keys
+  up/down        move the highlight (across pages)
+  space          pick the highlighted candidate; ``1``–``9`` pick from the current page
+  pageup/pagedown (also ``-``/``=``)  page
+  enter          commit the raw letters; escape cancels
+  punctuation    pick the highlighted candidate, then type the Chinese punctuation mark
+Not composing: punctuation becomes Chinese punctuation (``,`` → ，, ``"`` → “ or ” alternately …); every other
+key is not the session's (``press`` returns False and the editor handles it). In English mode
+(``chinese = False``) no key is the session's.
+
+Picking a candidate that converts only the first keys commits nothing yet: it is shown converted and the
+rest keeps composing; the whole commit happens when nothing is left.
 """
 
 from __future__ import annotations
@@ -15,21 +28,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from engine.pinyin import parse
 from engine.translator import Candidate
 
-COMPOSE_KEYS = set("abcdefghijklmnopqrstuvwxyz'")
+LETTERS = set("abcdefghijklmnopqrstuvwxyz")
 PAGE_SIZE = 9
+PUNCTUATION = {",": "，", ".": "。", "?": "？", "!": "！", ":": "：", ";": "；", "\\": "、", "<": "《", ">": "》",
+               "(": "（", ")": "）", "[": "【", "]": "】", "^": "……", "~": "～", "$": "￥", "_": "——"}
+QUOTES = {'"': ("“", "”"), "'": ("‘", "’")}
 
 
 @dataclass
 class Session:
     translate: Callable[[str], list[Candidate]]
+    on_commit: Callable[[str, list[Candidate], str], None] | None = None
     page_size: int = PAGE_SIZE
+    chinese: bool = True  # False: English mode, keys go straight to the editor
     keys: str = ""  # what is still being composed
-    picks: list[tuple[str, str]] = field(default_factory=list)  # (text, keys) picked by prefix, not committed
-    page: int = 0
+    caret: int = 0  # position in ``keys``
+    picks: list[tuple[Candidate, str]] = field(default_factory=list)  # (candidate, its keys), not committed yet
+    highlight: int = 0  # index into all candidates
     committed: list[str] = field(default_factory=list)  # every commit, in order (the app inserts them)
     _all: list[Candidate] = field(default_factory=list)
+    _quote_open: dict = field(default_factory=lambda: {'"': False, "'": False})
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -38,12 +59,31 @@ class Session:
 
     @property
     def converted(self) -> str:
-        return "".join(text for text, _ in self.picks)
+        return "".join(c.text for c, _ in self.picks)
 
     @property
     def preedit(self) -> str:
         """What the editor shows inline: text already picked, then the keys still composing."""
         return self.converted + self.keys
+
+    @property
+    def display(self) -> tuple[str, int]:
+        """The preedit with syllable separators where the parser's best reading splits the keys
+        (``zhong'guo'ren``, ``x'g``), and the caret's position in that string."""
+        best = parse(self.keys).best() if self.keys else None
+        cuts = {t.end for t in best.tokens[:-1]} if best is not None else set()
+        text, caret = self.converted, None
+        for i, ch in enumerate(self.keys):
+            if i == self.caret:
+                caret = len(text)
+            text += ch
+            if i + 1 in cuts and ch != "'" and self.keys[i + 1:i + 2] != "'":
+                text += "'"
+        return text, len(text) if caret is None else caret
+
+    @property
+    def page(self) -> int:
+        return self.highlight // self.page_size
 
     @property
     def candidates(self) -> list[Candidate]:
@@ -52,62 +92,112 @@ class Session:
         return self._all[start:start + self.page_size]
 
     @property
+    def all_candidates(self) -> list[Candidate]:
+        return self._all
+
+    @property
     def page_count(self) -> int:
         return max(1, -(-len(self._all) // self.page_size))
 
     # -- keys ----------------------------------------------------------------------------------------------
     def press(self, key: str) -> bool:
         """Handle one key; returns False when the session does not use it (the editor should)."""
-        if len(key) == 1 and key in COMPOSE_KEYS:
-            if key == "'" and not self.keys:
-                return False
-            self.keys += key
+        if not self.chinese:
+            return False
+        if len(key) == 1 and (key in LETTERS or (key == "'" and self.keys)):
+            self.keys = self.keys[: self.caret] + key + self.keys[self.caret:]
+            self.caret += 1
             self._refresh()
             return True
         if not self.composing:
-            return False
+            return self._punctuation(key)
         if key == "backspace":
-            if self.keys:
-                self.keys = self.keys[:-1]
-            else:  # undo the last prefix pick: its keys come back to compose
-                self.keys = self.picks.pop()[1]
+            if self.caret:
+                self.keys = self.keys[: self.caret - 1] + self.keys[self.caret:]
+                self.caret -= 1
+            elif self.picks and not self.keys[: self.caret]:  # undo the last pick: its keys come back
+                back = self.picks.pop()[1]
+                self.keys, self.caret = back + self.keys, len(back)
             self._refresh()
+        elif key == "delete":
+            self.keys = self.keys[: self.caret] + self.keys[self.caret + 1:]
+            self._refresh()
+        elif key in ("left", "right", "home", "end"):
+            self.caret = {"left": max(0, self.caret - 1), "right": min(len(self.keys), self.caret + 1),
+                          "home": 0, "end": len(self.keys)}[key]
+        elif key in ("up", "down"):
+            if self._all:
+                self.highlight = max(0, min(len(self._all) - 1, self.highlight + (1 if key == "down" else -1)))
         elif key == "escape":
             self._reset()
         elif key == "enter":
-            self._commit("".join(k for _, k in self.picks) + self.keys)
+            self._commit("".join(k for _, k in self.picks) + self.keys, raw=True)
         elif key == "space":
             if self._all:
-                self.pick(0)
+                self.pick(self.highlight - self.page * self.page_size)
+            elif not self.keys:
+                self._commit(self.converted)
         elif len(key) == 1 and key in "123456789":
             index = int(key) - 1
             if index < len(self.candidates):
                 self.pick(index)
         elif key in ("pagedown", "="):
-            self.page = min(self.page + 1, self.page_count - 1)
+            if self.page < self.page_count - 1:
+                self.highlight = (self.page + 1) * self.page_size
         elif key in ("pageup", "-"):
-            self.page = max(self.page - 1, 0)
+            self.highlight = max(0, (self.page - 1) * self.page_size)
+        elif key in PUNCTUATION or key in QUOTES:
+            if self._all:  # finish the composition with the highlighted candidate, then the mark
+                while self.composing and self._all:
+                    self.pick(self.highlight - self.page * self.page_size)
+                if self.composing:
+                    self._commit(self.converted + self.keys, raw=True)
+            else:
+                self._commit(self.converted + self.keys, raw=True)
+            self._punctuation(key)
         return True
 
     def pick(self, index_on_page: int) -> None:
         cand = self.candidates[index_on_page]
-        self.picks.append((cand.text, self.keys[: cand.consumed]))
+        self.picks.append((cand, self.keys[: cand.consumed]))
         self.keys = self.keys[cand.consumed:].lstrip("'")
+        self.caret = len(self.keys)
         if self.keys:
             self._refresh()
         else:
             self._commit(self.converted)
 
-    # -- internals -----------------------------------------------------------------------------------------
-    def _refresh(self) -> None:
-        self.page = 0
-        self._all = self.translate(self.keys) if self.keys else []
+    def set_chinese(self, chinese: bool) -> None:
+        """Switch mode; switching to English while composing commits the raw letters (as major IMEs do)."""
+        if not chinese and self.composing:
+            self._commit("".join(k for _, k in self.picks) + self.keys, raw=True)
+        self.chinese = chinese
 
-    def _commit(self, text: str) -> None:
+    # -- internals -----------------------------------------------------------------------------------------
+    def _punctuation(self, key: str) -> bool:
+        if key in PUNCTUATION:
+            self.committed.append(PUNCTUATION[key])
+            return True
+        if key in QUOTES:
+            self.committed.append(QUOTES[key][self._quote_open[key]])
+            self._quote_open[key] = not self._quote_open[key]
+            return True
+        return False
+
+    def _refresh(self) -> None:
+        self.highlight = 0
+        self.caret = min(self.caret, len(self.keys))
+        self._all = self.translate(self.keys) if self.keys.strip("'") else []
+
+    def _commit(self, text: str, raw: bool = False) -> None:
         if text:
             self.committed.append(text)
+            if self.on_commit is not None:
+                keys = "".join(k for _, k in self.picks) + (self.keys if raw else "")
+                self.on_commit(text, [] if raw else [c for c, _ in self.picks], keys)
         self._reset()
 
     def _reset(self) -> None:
-        self.keys, self.page, self._all = "", 0, []
+        self.keys, self.caret, self.highlight, self._all = "", 0, 0, []
         self.picks.clear()
+

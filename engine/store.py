@@ -150,7 +150,13 @@ def _m1_initial(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial]
+def _m2_pairs(conn: sqlite3.Connection) -> None:
+    # which word the user picked right after which: instant learning's "pairing with the previous word"
+    conn.execute("""CREATE TABLE pairs (prev TEXT NOT NULL, text TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 1,
+                    last_used REAL NOT NULL, PRIMARY KEY (prev, text))""")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_pairs]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -394,6 +400,26 @@ def delete_phrase(db: sqlite_utils.Database, id: int) -> bool:
 def delete_all_phrases(db: sqlite_utils.Database) -> int:
     with _write(db) as conn:
         return conn.execute("DELETE FROM phrases").rowcount
+
+
+# ---------------------------------------------------------------- pairs (word picked after word)
+
+def learn_pair(db: sqlite_utils.Database, prev: str, text: str, now: float | None = None) -> None:
+    prev = _str(prev, "prev", MAX_PHRASE)
+    text = _str(text, "text", MAX_PHRASE)
+    with _write(db) as conn:
+        conn.execute("""INSERT INTO pairs(prev, text, count, last_used) VALUES (?, ?, 1, ?)
+                        ON CONFLICT(prev, text) DO UPDATE SET count = min(count + 1, ?), last_used = excluded.last_used""",
+                     (prev, text, _num(now, "now"), MAX_COUNT))
+
+
+def list_pairs(db: sqlite_utils.Database, limit: int = 100_000) -> list[dict]:
+    return _rows(db, "SELECT * FROM pairs ORDER BY count DESC, last_used DESC LIMIT ?", (_int(limit, "limit", 0, 10**9),))
+
+
+def delete_all_pairs(db: sqlite_utils.Database) -> int:
+    with _write(db) as conn:
+        return conn.execute("DELETE FROM pairs").rowcount
 
 
 # ---------------------------------------------------------------- models

@@ -53,9 +53,11 @@ def translate(keys: str | ParseResult, lexicon: Lexicon, fuzzy: FuzzyOptions = N
                 add(e.text, head[-1].end, e.syllables, _score(e.count, n) - 100 - penalty, "prefix-word")
     for seg in segs[:2]:
         first = seg.tokens[0]
+        whole = len(seg.tokens) == 1  # one syllable typed: its characters are whole-input candidates
+        penalty = seg.cost - best_cost
         for ch, n in lexicon.chars_for(first.syllables, limit=limit):
             syl = next((s for s in lexicon.readings.get(ch, ()) if s in first.syllables), first.syllables[0])
-            add(ch, first.end, (syl,), _score(n, 1) - 200, "char")
+            add(ch, first.end, (syl,), _score(n, 1) - (penalty if whole else 200), "word" if whole else "char")
     out.sort(key=lambda c: -c.score)
     return out[:limit]
 
@@ -78,24 +80,46 @@ class ModelTranslator:
     beats a model guess like 虽人法 for ``srf``. Full pinyin is ranked by the model alone."""
 
     def __init__(self, converter, lexicon: Lexicon, sentences: int = 3, fuzzy: FuzzyOptions = NO_FUZZY,
-                 abbreviation_prior: float = 0.5):
+                 abbreviation_prior: float = 0.5, window: int = 24):
         self.converter, self.lexicon, self.sentences, self.fuzzy = converter, lexicon, sentences, fuzzy
-        self.abbreviation_prior = abbreviation_prior
+        self.abbreviation_prior, self.window = abbreviation_prior, window
 
-    def __call__(self, keys: str) -> list[Candidate]:
-        result = parse(keys, self.fuzzy)
+    def __call__(self, keys: str | ParseResult) -> list[Candidate]:
+        result = keys if isinstance(keys, ParseResult) else parse(keys, self.fuzzy)
+        keys = result.keys
         if not result.ok:
             return []
         best = result.best()
-        sentences = self.converter.convert_raw(result, top=max(16, self.sentences))
+        end = len(keys)
+        if best is not None and len(best.tokens) > self.window:
+            # Long input: sentences cover the first ``window`` syllables only (a prefix pick commits them and
+            # the rest keeps composing). Typing further does not change that head, so it costs nothing more.
+            end = best.tokens[self.window - 1].end
+            head = parse(keys[:end], self.fuzzy)
+            sentences = self.converter.convert_raw(head, top=max(16, self.sentences))
+            best = head.best()
+        else:
+            head = result
+            sentences = self.converter.convert_raw(result, top=max(16, self.sentences))
         if best is not None and not best.is_complete and self.abbreviation_prior:
             counts = {e.text: e.count for e in self.lexicon.words_matching([t.syllables for t in best.tokens],
                                                                            limit=None)}
             for c in sentences:
                 c.score += self.abbreviation_prior * math.log1p(counts.get(c.text, 0))
             sentences.sort(key=lambda c: -c.score)
-        out = [Candidate(c.text, len(keys), tuple(c.segmentation.split("'")), c.score, "sentence")
+        segs = {str(s): s for s in head.segmentations(max(4, self.converter.segmentations))}
+        out = [Candidate(c.text, end, self._reading(c.text, segs.get(c.segmentation)), c.score, "sentence")
                for c in sentences[: self.sentences]]
         seen = {(c.text, c.consumed) for c in out}
         out += [c for c in translate(result, self.lexicon) if (c.text, c.consumed) not in seen]
         return out
+
+    def _reading(self, text: str, seg) -> tuple[str, ...]:
+        """The full pinyin of a sentence (what the user meant, also for abbreviated keys), for learning."""
+        if seg is not None and len(seg.tokens) == len(text):
+            out = []
+            for ch, tok in zip(text, seg.tokens):
+                reading = next((r for r in self.lexicon.readings.get(ch, ()) if r in tok.syllables), None)
+                out.append(reading or tok.syllables[0])
+            return tuple(out)
+        return tuple(self.lexicon.readings.get(ch, ("?",))[0] for ch in text)

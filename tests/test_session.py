@@ -1,3 +1,5 @@
+"""The composition session, key by key, with the real lexicon (and the real model where it matters)."""
+
 import pytest
 
 from engine.lexicon import default_lexicon
@@ -8,7 +10,10 @@ from engine.translator import translate
 @pytest.fixture
 def session():
     lex = default_lexicon()
-    return Session(lambda keys: translate(keys, lex))
+    commits = []
+    s = Session(lambda keys: translate(keys, lex), on_commit=lambda *a: commits.append(a))
+    s.commits = commits
+    return s
 
 
 def type_keys(s, keys):
@@ -16,31 +21,53 @@ def type_keys(s, keys):
         assert s.press(k)
 
 
-def test_space_commits_first_candidate(session):
+def texts(s):
+    return [c.text for c in s.all_candidates]
+
+
+def pick_text(s, text):
+    idx = texts(s).index(text)
+    while s.page < idx // s.page_size:
+        s.press("pagedown")
+    s.pick(idx % s.page_size)
+
+
+def test_space_commits_first_candidate_and_reports_the_pick(session):
     type_keys(session, "nihao")
     assert session.preedit == "nihao" and session.candidates[0].text == "你好"
     session.press("space")
     assert session.committed == ["你好"] and not session.composing
+    (text, picks, keys), = session.commits
+    assert text == "你好" and [p.text for p in picks] == ["你好"] and picks[0].syllables == ("ni", "hao")
+    assert keys == "nihao"
 
 
 def test_prefix_pick_keeps_composing_and_backspace_undoes_it(session):
     type_keys(session, "zhongguoren")
-    texts = [c.text for c in session._all]
-    idx = texts.index("中国")
-    session.page = idx // session.page_size
-    session.pick(idx % session.page_size)
+    pick_text(session, "中国")
     assert session.converted == "中国" and session.keys == "ren" and session.preedit == "中国ren"
-    assert session.committed == []
-    session.press("backspace"); session.press("backspace"); session.press("backspace")
-    assert session.keys == "" and session.converted == "中国"
+    assert session.committed == [] and session.commits == []
+    for _ in range(3):
+        session.press("backspace")
+    assert session.keys == "" and session.converted == "中国" and session.composing
     session.press("backspace")  # into the prefix-committed part: its keys come back
-    assert session.keys == "zhongguo" and session.converted == ""
+    assert session.keys == "zhongguo" and session.converted == "" and session.caret == len("zhongguo")
+    assert session.candidates[0].text == "中国"
+
+
+def test_prefix_pick_then_rest_commits_both_as_one(session):
+    type_keys(session, "zhongguoren")
+    pick_text(session, "中国")
+    session.press("1")
+    assert session.committed == ["中国" + session.commits[0][1][1].text]
+    assert [p.text for p in session.commits[0][1]][0] == "中国"
+    assert session.commits[0][2] == "zhongguoren"
 
 
 def test_enter_escape_digits_paging(session):
     type_keys(session, "women")
     session.press("enter")
-    assert session.committed == ["women"]
+    assert session.committed == ["women"] and session.commits[-1][1] == []  # raw letters: no picks
     type_keys(session, "shi")
     session.press("escape")
     assert not session.composing and session.committed == ["women"]
@@ -48,12 +75,113 @@ def test_enter_escape_digits_paging(session):
     first_page = [c.text for c in session.candidates]
     assert session.press("=") and session.page == 1
     assert [c.text for c in session.candidates] != first_page
-    session.press("-")
+    assert session.press("pagedown") and session.page == 2
+    session.press("pageup"); session.press("-")
+    assert session.page == 0
+    session.press("-")  # already on the first page
     assert session.page == 0
     session.press("3")
     assert session.committed[-1] == first_page[2]
 
 
+def test_paging_stops_at_the_last_page(session):
+    type_keys(session, "zhuang")
+    for _ in range(session.page_count + 3):
+        session.press("pagedown")
+    assert session.page == session.page_count - 1 and session.candidates
+    assert not session.press("9") or True  # a digit past the page's end is ignored, not an error
+    assert session.composing
+
+
+def test_arrows_move_the_highlight_and_space_picks_it(session):
+    type_keys(session, "shi")
+    all_texts = texts(session)
+    session.press("down"); session.press("down"); session.press("up"); session.press("down")
+    assert session.highlight == 2
+    for _ in range(session.page_size):  # down past the page's end turns the page
+        session.press("down")
+    assert session.page == 1 and session.highlight == 2 + session.page_size
+    session.press("space")
+    assert session.committed == [all_texts[2 + session.page_size]]
+
+
+def test_caret_moves_and_edits_in_the_middle(session):
+    type_keys(session, "nihao")
+    session.press("left"); session.press("left"); session.press("left")
+    assert session.caret == 2
+    session.press("backspace")  # removes the i
+    assert session.keys == "nhao" and session.caret == 1
+    session.press("i")
+    assert session.keys == "nihao" and session.caret == 2
+    session.press("home")
+    session.press("delete")
+    assert session.keys == "ihao" and session.caret == 0
+    session.press("end")
+    assert session.caret == 4
+    session.press("right")
+    assert session.caret == 4
+
+
+def test_display_shows_syllable_separators_and_caret(session):
+    type_keys(session, "zhongguoren")
+    assert session.display == ("zhong'guo'ren", len("zhong'guo'ren"))
+    session.press("left"); session.press("left"); session.press("left")
+    text, caret = session.display
+    assert text == "zhong'guo'ren" and text[caret:] == "ren"
+    session.press("escape")
+    type_keys(session, "xi'an")
+    assert session.display[0] == "xi'an"
+    session.press("escape")
+    type_keys(session, "bjdx")
+    assert session.display[0] == "b'j'd'x"
+
+
+def test_apostrophe_separates_syllables(session):
+    type_keys(session, "xian")
+    assert texts(session)[0] == "先" or "先" in texts(session)[:5]
+    session.press("escape")
+    type_keys(session, "xi'an")
+    assert "西安" in texts(session)[:3]
+
+
+def test_abbreviations_and_ambiguity(session):
+    type_keys(session, "bjdx")
+    assert "北京大学" in texts(session)[:3]
+    session.press("escape")
+    type_keys(session, "fangan")  # fang'an and fan'gan are both readings
+    top = texts(session)[:10]
+    assert "方案" in top and "反感" in top
+
+
+def test_punctuation_when_idle_and_while_composing(session):
+    assert session.press(",") and session.committed == ["，"]
+    type_keys(session, "nihao")
+    session.press("?")  # finishes the composition with the first candidate, then the mark
+    assert session.committed == ["，", "你好", "？"]
+    session.press('"'); session.press('"'); session.press("\\")
+    assert session.committed[-3:] == ["“", "”", "、"]
+    session.press("'"); session.press("'")  # not composing: the apostrophe is a Chinese single quote
+    assert session.committed[-2:] == ["‘", "’"]
+
+
+def test_english_mode_passes_everything_through(session):
+    type_keys(session, "ni")
+    session.set_chinese(False)
+    assert session.committed == ["ni"] and not session.composing
+    assert not session.press("h") and not session.press(",")
+    session.set_chinese(True)
+    assert session.press("h")
+
+
 def test_keys_not_for_the_session_pass_through(session):
-    assert not session.press("space") and not session.press("backspace") and not session.press("'")
-    assert not session.press("1")
+    assert not session.press("space") and not session.press("backspace") and not session.press("tab")
+    assert not session.press("1") and not session.press("left") and not session.press("enter")
+
+
+def test_bad_keys_give_no_candidates_but_keep_the_input(session):
+    type_keys(session, "iiii")
+    assert session.composing and session.all_candidates == []
+    session.press("space")  # nothing to pick: nothing happens, nothing is lost
+    assert session.keys == "iiii" and session.committed == []
+    session.press("enter")
+    assert session.committed == ["iiii"]

@@ -1,0 +1,145 @@
+"""Instant learning: what the user picks changes the next candidate list at once, before any fine-tuning.
+
+Every commit is kept in the user store (history), and each candidate the user picked becomes a learned phrase
+(text + its full pinyin, with a count), plus the pairing with the word picked just before it. ``UserRanker``
+holds them in memory (loaded once from the store, updated on every commit) and re-ranks a candidate list:
+
+* A learned phrase that spells the whole input is proposed even if the model and the lexicon missed it (a
+  name, a coinage). Picked twice or more it goes first; picked once it goes second, right after the model's
+  best — one pick is often a slip, so it has to be confirmed before it overrides the model.
+* The same goes for learned phrases that spell the first syllables (prefix candidates): they lead the
+  prefix part of the list.
+* A candidate the user has picked right after the previous word counts as picked twice more.
+
+What is not learned (the junk guard): raw letters committed with Enter; text with a character outside the
+lexicon; runs of one repeated character (哈哈哈哈 is typed, not chosen); phrases over ``MAX_LEARNED`` characters
+(they stay in the history and their picks still teach pairs); anything while recording is paused. Learned
+phrases can be listed, edited and deleted with ``engine.store``'s phrase functions; call ``reload()`` after.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import replace
+
+from engine import store
+from engine.lexicon import Lexicon
+from engine.pinyin import ParseResult, Segmentation
+from engine.translator import Candidate
+
+MAX_LEARNED = 12  # characters in a learned phrase
+CONFIRMED = 2  # picks before a learned phrase may take the first place
+
+
+def learnable(text: str, lexicon: Lexicon) -> bool:
+    if not text or len(text) > MAX_LEARNED or any(ch not in lexicon.readings for ch in text):
+        return False
+    return not (len(text) >= 3 and len(set(text)) == 1)
+
+
+def reading_for(text: str, syllables: tuple[str, ...], lexicon: Lexicon) -> tuple[str, ...] | None:
+    """Full pinyin of ``text`` given what was typed for each character (a syllable, or for an abbreviation
+    the syllables it could stand for, separated by ``|``): each character's reading that fits."""
+    if len(syllables) != len(text):
+        return None
+    out = []
+    for ch, typed in zip(text, syllables):
+        options = typed.split("|")
+        reading = next((r for r in lexicon.readings.get(ch, ()) if r in options), None)
+        if reading is None:
+            return None
+        out.append(reading)
+    return tuple(out)
+
+
+class UserRanker:
+    """The user's learned phrases and pairs, applied to candidate lists (see the module docstring)."""
+
+    def __init__(self, db, lexicon: Lexicon):
+        self.db, self.lexicon = db, lexicon
+        self.previous = ""  # the last word picked (for pairs); cleared by ``forget_context``
+        self.reload()
+
+    def reload(self) -> None:
+        self.phrases: dict[tuple[str, ...], dict[str, int]] = defaultdict(dict)
+        self.by_first: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+        for p in store.list_phrases(self.db, limit=10**9):
+            self._add_phrase(p["text"], tuple(p["pinyin"].split()), p["count"])
+        self.pairs: dict[tuple[str, str], int] = {(p["prev"], p["text"]): p["count"]
+                                                 for p in store.list_pairs(self.db, limit=10**9)}
+
+    def _add_phrase(self, text: str, pinyin: tuple[str, ...], count: int) -> None:
+        self.phrases[pinyin][text] = self.phrases[pinyin].get(text, 0) + count
+        self.by_first[pinyin[0]].add(pinyin)
+
+    def forget_context(self) -> None:
+        self.previous = ""
+
+    # -- learning ------------------------------------------------------------------------------------------
+    def learn(self, text: str, picks: list[Candidate], keys: str, now: float | None = None) -> None:
+        """Record one commit (``picks``: the candidates chosen for it, in order; empty for raw letters)."""
+        now = time.time() if now is None else now
+        pinyin = " ".join(" ".join(c.syllables) for c in picks) if picks else ""
+        if store.record_commit(self.db, text, pinyin=pinyin, keys=keys, now=now) is None:
+            return  # recording is paused: nothing is kept, nothing is learned
+        if not picks:
+            self.previous = ""
+            return
+        units = list(picks)
+        if len(picks) > 1:  # the whole commit is a phrase too (何必 + 呢 → 何必呢)
+            units.append(Candidate("".join(c.text for c in picks), 0, tuple(s for c in picks for s in c.syllables),
+                                   0.0, "joined"))
+        for c in units:
+            if learnable(c.text, self.lexicon) and len(c.syllables) == len(c.text):
+                store.learn_phrase(self.db, c.text, " ".join(c.syllables), now=now)
+                self._add_phrase(c.text, c.syllables, 1)
+        for c in picks:
+            if self.previous and learnable(c.text, self.lexicon):
+                store.learn_pair(self.db, self.previous, c.text, now=now)
+                self.pairs[(self.previous, c.text)] = self.pairs.get((self.previous, c.text), 0) + 1
+            self.previous = c.text[-MAX_LEARNED:]
+
+    # -- ranking -------------------------------------------------------------------------------------------
+    def count(self, text: str, syllables: tuple[str, ...]) -> int:
+        n = self.phrases.get(syllables, {}).get(text, 0)
+        if n and self.previous:
+            n += 2 * self.pairs.get((self.previous, text), 0)
+        return n
+
+    def matches(self, seg: Segmentation, keys: str) -> list[tuple[Candidate, int]]:
+        """Learned phrases that spell the first tokens of ``seg`` (all of them, or a prefix)."""
+        tokens = seg.tokens
+        out = []
+        for first in tokens[0].syllables:
+            for pinyin in self.by_first.get(first, ()):
+                if len(pinyin) > len(tokens) or any(s not in t.syllables for s, t in zip(pinyin, tokens)):
+                    continue
+                end = tokens[len(pinyin) - 1].end
+                for text in self.phrases[pinyin]:
+                    out.append((Candidate(text, end, pinyin, 0.0, "learned"), self.count(text, pinyin)))
+        return out
+
+    def rerank(self, result: ParseResult, keys: str, candidates: list[Candidate]) -> list[Candidate]:
+        if not self.phrases or not result.ok:
+            return candidates
+        learned: dict[tuple[str, int], tuple[Candidate, int]] = {}
+        for seg in result.segmentations(2):
+            for cand, n in self.matches(seg, keys):
+                key = (cand.text, cand.consumed)
+                if n > learned.get(key, (None, 0))[1]:
+                    learned[key] = (cand, n)
+        if not learned:
+            return candidates
+        rest = [c for c in candidates if (c.text, c.consumed) not in learned]
+        whole = sorted((cn for cn in learned.values() if cn[0].consumed == len(keys)), key=lambda cn: -cn[1])
+        part = sorted((cn for cn in learned.values() if cn[0].consumed < len(keys)),
+                      key=lambda cn: (-cn[0].consumed, -cn[1]))
+        confirmed = [replace(c, source="learned") for c, n in whole if n >= CONFIRMED]
+        tentative = [replace(c, source="learned") for c, n in whole if n < CONFIRMED]
+        first_whole = [c for c in rest if c.consumed == len(keys)]
+        head = confirmed + first_whole[:1] + tentative
+        head_keys = {(c.text, c.consumed) for c in head}
+        rest = [c for c in rest if (c.text, c.consumed) not in head_keys]
+        split = next((i for i, c in enumerate(rest) if c.consumed < len(keys)), len(rest))
+        return head + rest[:split] + [replace(c, source="learned") for c, _ in part] + rest[split:]

@@ -1,0 +1,70 @@
+"""The IME pipeline, assembled: parse → translate (model sentences + lexicon words) → rank by the user's learning.
+
+``Pipeline`` is the ``translate`` function a ``Session`` calls on every keystroke and the ``on_commit`` it
+reports commits to; each stage is a plain object that can be swapped (no model: the lexicon translator alone;
+no store: no learning). ``build_pipeline`` makes the app's default: the model in ``assets/model`` (or the one
+given), interactive (reusing decodes across keystrokes), one CPU thread, and the user store when a database
+is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from engine.learning import UserRanker
+from engine.lexicon import ASSETS_DIR, Lexicon, default_lexicon
+from engine.pinyin import NO_FUZZY, FuzzyOptions, parse
+from engine.translator import Candidate, ModelTranslator, translate
+
+MODEL_DIR = ASSETS_DIR / "model"
+
+
+class Pipeline:
+    def __init__(self, translator: Callable, lexicon: Lexicon, ranker: UserRanker | None = None,
+                 fuzzy: FuzzyOptions = NO_FUZZY, status: str = ""):
+        self.translator, self.lexicon, self.ranker, self.fuzzy = translator, lexicon, ranker, fuzzy
+        self.status = status
+
+    def __call__(self, keys: str) -> list[Candidate]:
+        result = parse(keys, self.fuzzy)
+        if not result.ok:
+            return []
+        candidates = self.translator(result)
+        if self.ranker is not None:
+            candidates = self.ranker.rerank(result, keys, candidates)
+        return candidates
+
+    def commit(self, text: str, picks: list[Candidate], keys: str) -> None:
+        if self.ranker is not None:
+            self.ranker.learn(text, picks, keys)
+
+
+def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int | None = 3,
+                   device: str = "cpu", threads: int = 1, lexicon: Lexicon | None = None,
+                   beam: int | None = None, int8: bool = True) -> Pipeline:
+    """The model-backed pipeline; falls back to the lexicon alone (saying why in ``status``) when the model
+    cannot be loaded. ``db``: an open user store for instant learning (None: nothing is learned).
+
+    Typing defaults, chosen with ``benchmarks/latency.py`` on dev.tsv: decodes resume 3 positions before the
+    first changed syllable (2 is ~1.5 ms faster per key but loses ~2.5 points of typed accuracy), int8 weights
+    (same top-1 as fp32, ~1.4× faster decoding)."""
+    lexicon = lexicon or default_lexicon()
+    translator: Callable = lambda result: translate(result, lexicon)  # noqa: E731
+    status = "lexicon only (no model)"
+    if model_dir is not None:
+        try:
+            import torch
+
+            from engine.decoder import Converter
+
+            if threads:
+                torch.set_num_threads(threads)  # one thread is fastest for single-sentence decoding
+            converter = Converter.load(model_dir, device, lexicon=lexicon)
+            converter.interactive(reuse, beam, int8)
+            translator = ModelTranslator(converter, lexicon)
+            status = f"model {Path(model_dir).name} ({converter.model.num_params() / 1e6:.1f} M parameters, {device})"
+        except (FileNotFoundError, ValueError, OSError) as e:
+            status = f"lexicon only — the model could not be loaded: {e}"
+    ranker = UserRanker(db, lexicon) if db is not None else None
+    return Pipeline(translator, lexicon, ranker, status=status)

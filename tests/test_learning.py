@@ -1,0 +1,139 @@
+"""Instant learning through the real session, pipeline and a real SQLite store file."""
+
+import pytest
+
+from engine import store
+from engine.lexicon import default_lexicon
+from engine.pipeline import build_pipeline
+from engine.session import Session
+
+
+@pytest.fixture
+def db(tmp_path):
+    return store.open_store(tmp_path)
+
+
+def new_session(db):
+    pipe = build_pipeline(model_dir=None, db=db)  # lexicon translator + the user's learning
+    return Session(pipe, on_commit=pipe.commit), pipe
+
+
+def texts(s):
+    return [c.text for c in s.all_candidates]
+
+
+def type_keys(s, keys):
+    for k in keys:
+        s.press(k)
+
+
+def pick(s, text):
+    idx = texts(s).index(text)
+    s.highlight = idx
+    s.press("space")
+
+
+def test_a_pick_rises_to_second_then_first_once_confirmed(db):
+    s, _ = new_session(db)
+    type_keys(s, "shiyan")
+    before = texts(s)
+    target = before[4]  # something the lexicon ranks fifth
+    pick(s, target)
+    assert s.committed == [target]
+    assert store.count_commits(db) == 1 and store.get_phrase(db, target, "shi yan")["count"] == 1
+    type_keys(s, "shiyan")
+    assert texts(s)[1] == target and texts(s)[0] == before[0]  # one pick is not trusted to override
+    pick(s, target)
+    type_keys(s, "shiyan")
+    assert texts(s)[0] == target
+
+
+def test_learned_phrase_built_from_partial_picks_is_proposed(db):
+    s, _ = new_session(db)
+    for _ in range(2):
+        type_keys(s, "wangxiaoming")
+        for ch in "王小明":
+            first_syllable_chars = [c for c in s.all_candidates if c.source == "char" or len(c.text) == 1]
+            pick(s, next(c.text for c in first_syllable_chars if c.text == ch))
+    assert s.committed == ["王小明", "王小明"]
+    type_keys(s, "wangxiaoming")
+    assert texts(s)[0] == "王小明"
+    type_keys(s, "'")  # still composing; abbreviations find it too
+    s.press("escape")
+    type_keys(s, "wxm")
+    assert "王小明" in texts(s)[:2]
+
+
+def test_junk_is_not_learned(db):
+    s, _ = new_session(db)
+    type_keys(s, "nihao")
+    s.press("enter")  # raw letters: history only
+    assert store.count_commits(db) == 1 and store.list_phrases(db) == []
+    type_keys(s, "hahahaha")
+    for _ in range(4):
+        pick(s, "哈")
+    assert s.committed[-1] == "哈哈哈哈"
+    learned = {p["text"] for p in store.list_phrases(db)}
+    assert "哈" in learned and "哈哈哈哈" not in learned
+
+
+def test_paused_recording_keeps_and_learns_nothing(db):
+    store.set_recording_paused(db, True)
+    s, _ = new_session(db)
+    type_keys(s, "shiyan")
+    target = texts(s)[3]
+    pick(s, target)
+    assert s.committed == [target]
+    assert store.count_commits(db) == 0 and store.list_phrases(db) == []
+    type_keys(s, "shiyan")
+    assert texts(s)[3] == target  # ranking unchanged
+
+
+def test_pairing_with_the_previous_word_confirms_a_phrase(db):
+    s, pipe = new_session(db)
+    type_keys(s, "women")
+    pick(s, "我们")
+    type_keys(s, "shiyan")
+    target = texts(s)[4]
+    pick(s, target)
+    type_keys(s, "women")
+    pick(s, "我们")
+    type_keys(s, "shiyan")
+    assert texts(s)[0] == target  # picked once, but right after 我们 as before
+    assert {"prev": "我们", "text": target} in [{"prev": p["prev"], "text": p["text"]} for p in store.list_pairs(db)]
+    s.press("escape")
+    pipe.ranker.forget_context()
+    type_keys(s, "shiyan")
+    assert texts(s)[0] != target  # once again, without the context: second place
+
+
+def test_learning_survives_a_restart_and_deleting_forgets(db, tmp_path):
+    s, _ = new_session(db)
+    for _ in range(2):
+        type_keys(s, "shiyan")
+        target = texts(s)[4] if _ == 0 else target
+        pick(s, target)
+    db2 = store.open_store(tmp_path)  # another process opening the same file
+    s2, pipe2 = new_session(db2)
+    type_keys(s2, "shiyan")
+    assert texts(s2)[0] == target
+    phrase = store.get_phrase(db2, target, "shi yan")
+    store.delete_phrase(db2, phrase["id"])
+    pipe2.ranker.reload()
+    s2.press("escape")
+    type_keys(s2, "shiyan")
+    assert texts(s2)[0] != target
+
+
+def test_learned_sentences_from_the_model_have_their_real_pinyin(tmp_path):
+    db = store.open_store(tmp_path)
+    pipe = build_pipeline(db=db)
+    s = Session(pipe, on_commit=pipe.commit)
+    type_keys(s, "zgrm")  # abbreviated: the learned pinyin is the full reading, not the initials
+    first = s.all_candidates[0]
+    s.press("space")
+    assert s.committed == [first.text]
+    rows = store.list_phrases(db)
+    assert rows and all(len(r["pinyin"].split()) == len(r["text"]) for r in rows)
+    lex = default_lexicon()
+    assert all(lex.can_spell(r["text"], r["pinyin"].split()) for r in rows)
