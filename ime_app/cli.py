@@ -3,7 +3,7 @@
     pinyin-ime parse KEYS [-n N] [--fuzzy z=zh ...] [--json]   segmentations of a key string
     pinyin-ime lookup KEYS [-n N] [--json]                    what the lexicon proposes for it
     pinyin-ime history list|delete ID|clear|pause|resume|export FILE|import FILE
-    pinyin-ime phrases list|delete ID|clear
+    pinyin-ime phrases list|add TEXT PINYIN|edit ID [--text T --pinyin P --count N]|delete ID|clear
     pinyin-ime convert --segmented|--raw [--top K] [--timing] [--model DIR]   pinyin lines on stdin → 汉字
     pinyin-ime eval FILE.tsv [--raw] [--top K] [--json] [--model DIR]       accuracy and latency
     pinyin-ime pretrain --out DIR [--corpus DIR] [--size S] [--max-steps N] [--resume] [--device D] …
@@ -111,8 +111,24 @@ def cmd_phrases(args) -> int:
     from engine import store
 
     db = store.open_store(args.home)
-    _list_delete_clear(args, db, "phrase", store.list_phrases, store.delete_phrase, store.delete_all_phrases,
-                       lambda r: f"{r['id']:6d}  {r['text']}  [{r['pinyin']}]  ×{r['count']}")
+
+    def clear(db) -> int:
+        store.delete_all_pairs(db)  # what was picked after what goes too
+        return store.delete_all_phrases(db)
+
+    if _list_delete_clear(args, db, "phrase", store.list_phrases, store.delete_phrase, clear,
+                          lambda r: f"{r['id']:6d}  {r['text']}  [{r['pinyin']}]  ×{r['count']}"):
+        return 0
+    if args.action == "add":  # pinyin-ime phrases add 王小明 "wang xiao ming" [--count 2]
+        if args.arg is None or not args.more:
+            raise ValueError('give the text and its pinyin: pinyin-ime phrases add 王小明 "wang xiao ming"')
+        row = store.learn_phrase(db, args.arg, " ".join(args.more), increment=args.count)
+    else:  # edit ID [--text T] [--pinyin P] [--count N]
+        if args.arg is None:
+            raise ValueError("give the id of the phrase to edit (see `pinyin-ime phrases list`)")
+        row = store.update_phrase(db, int(args.arg), text=args.text, pinyin=args.pinyin,
+                                  count=args.count if args.count != 1 else None)
+    print(f"{row['id']:6d}  {row['text']}  [{row['pinyin']}]  ×{row['count']}")
     return 0
 
 
@@ -225,10 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lookup)
 
     for name, actions, func in [("history", ["list", "delete", "clear", "pause", "resume", "export", "import"], cmd_history),
-                                ("phrases", ["list", "delete", "clear"], cmd_phrases)]:
+                                ("phrases", ["list", "add", "edit", "delete", "clear"], cmd_phrases)]:
         p = sub.add_parser(name, parents=[common], help=f"see and manage your {name}")
         p.add_argument("action", choices=actions)
         p.add_argument("arg", nargs="?")
+        if name == "phrases":
+            p.add_argument("more", nargs="*", help="add: the pinyin, syllables separated by spaces")
+            p.add_argument("--text", default=None, help="edit: new text")
+            p.add_argument("--pinyin", default=None, help="edit: new pinyin")
+            p.add_argument("--count", type=int, default=1, help="add/edit: how often it counts as picked")
         p.add_argument("--search", default=None)
         p.add_argument("--limit", type=int, default=50)
         p.add_argument("--json", action="store_true")

@@ -29,8 +29,10 @@ def self_test(screenshot: str | None = None) -> int:
 
     from ime_app.window import MainWindow
 
+    from engine.store import open_memory_store
+
     QApplication.instance() or QApplication(sys.argv[:1])
-    win = MainWindow()
+    win = MainWindow(db=open_memory_store())  # the self-test leaves the user's data alone
     win.show()
     editor = win.editor
     script = [("nihao", Qt.Key_Space), ("zhongguo", Qt.Key_1), ("bjdx", Qt.Key_Space)]
@@ -74,8 +76,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from ime_app.window import MainWindow
 
+    from engine.store import StoreError, open_store
+
+    try:
+        db = open_store()
+    except (StoreError, OSError) as e:
+        print(f"pinyin-ime-app: the user data cannot be opened ({e}); typing works but nothing is kept or "
+              "learned this time. Fix the folder's permissions or pass --home DIR.", file=sys.stderr)
+        db = None
     app = QApplication(sys.argv[:1])
-    win = MainWindow()
+    win = MainWindow(db=db)
     win.show()
     return app.exec()
 

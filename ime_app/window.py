@@ -1,8 +1,7 @@
 """The main window: a text editor whose keys go through ``engine.session``, with a candidate bar below it.
 
-First version: whole-input sentences ranked by the shipped model lead the candidates, then the lexicon's
-prefix words and characters (lexicon only when no model can be loaded), shown in a bar under the editor; the
-floating candidate window, inline preedit and per-keystroke caching come with the app and session issues.
+The engine pipeline (model sentences + lexicon words + the user's instant learning from the store) is built
+by ``engine.pipeline.build_pipeline``; the floating candidate window and inline preedit come with the app issue.
 """
 
 from __future__ import annotations
@@ -11,15 +10,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QPlainTextEdit, QVBoxLayout, QWidget
 
-from engine.lexicon import ASSETS_DIR, default_lexicon
+from engine.pipeline import MODEL_DIR, build_pipeline
 from engine.session import Session
-from engine.translator import ModelTranslator, translate
-
-MODEL_DIR = ASSETS_DIR / "model"
 
 _NAMED_KEYS = {
     Qt.Key_Backspace: "backspace", Qt.Key_Escape: "escape", Qt.Key_Return: "enter", Qt.Key_Enter: "enter",
-    Qt.Key_Space: "space", Qt.Key_PageUp: "pageup", Qt.Key_PageDown: "pagedown",
+    Qt.Key_Space: "space", Qt.Key_PageUp: "pageup", Qt.Key_PageDown: "pagedown", Qt.Key_Delete: "delete",
+    Qt.Key_Left: "left", Qt.Key_Right: "right", Qt.Key_Up: "up", Qt.Key_Down: "down", Qt.Key_Home: "home",
+    Qt.Key_End: "end",
 }
 
 
@@ -43,31 +41,20 @@ class ImeEditor(QPlainTextEdit):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, db=None) -> None:
+        """``db``: the user store (commits and learning go there); None: nothing is kept."""
         super().__init__()
         self.setWindowTitle("拼音 IME")
-        lexicon = default_lexicon()
-        self.model_status = "lexicon only"
-        translator = lambda keys: translate(keys, lexicon)  # noqa: E731
-        try:
-            import torch
-
-            from engine.decoder import Converter
-
-            torch.set_num_threads(1)
-            converter = Converter.load_with_lexicon(MODEL_DIR)
-            translator = ModelTranslator(converter, lexicon)
-            self.model_status = f"model: factory ({converter.model.num_params() / 1e6:.1f} M parameters)"
-        except (FileNotFoundError, ValueError, OSError) as e:
-            self.model_status = f"lexicon only — the model could not be loaded: {e}"
-        self.session = Session(translator)
+        self.pipeline = build_pipeline(MODEL_DIR, db=db)
+        self.model_status = self.pipeline.status
+        self.session = Session(self.pipeline, on_commit=self.pipeline.commit)
         self.editor = ImeEditor(self.session, self._update)
         self.editor.setFont(QFont("WenQuanYi Micro Hei", 14))
         self.preedit = QLabel()
         self.bar = QLabel()
         self.bar.setFont(QFont("WenQuanYi Micro Hei", 13))
         self.bar.setTextFormat(Qt.PlainText)
-        hint = QLabel("Type pinyin; space or 1–9 picks, -/= pages, Enter types the letters, Esc cancels. "
+        hint = QLabel("Type pinyin; space or 1–9 picks, ↑/↓ move, -/= pages, Enter types the letters, Esc cancels. "
                       f"Everything stays on this computer. [{self.model_status}]")
         hint.setWordWrap(True)
         layout = QVBoxLayout()
@@ -84,9 +71,12 @@ class MainWindow(QMainWindow):
 
     def _update(self) -> None:
         s = self.session
-        self.preedit.setText(s.preedit)
+        text, caret = s.display
+        self.preedit.setText(text[:caret] + "‸" + text[caret:] if s.composing else "")
         if s.candidates:
-            items = "   ".join(f"{i}.{c.text}" for i, c in enumerate(s.candidates, 1))
+            current = s.highlight - s.page * s.page_size
+            items = "   ".join(f"[{i}.{c.text}]" if i - 1 == current else f"{i}.{c.text}"
+                               for i, c in enumerate(s.candidates, 1))
             self.bar.setText(f"{items}   [{s.page + 1}/{s.page_count}]")
         else:
             self.bar.setText("")

@@ -46,3 +46,20 @@ def test_history_roundtrip_through_the_store(tmp_path):
     bad.write_text('{"commits": "nope"}')
     r = run("history", "import", str(bad), home=tmp_path)
     assert r.returncode == 2 and r.stderr.startswith("error:")
+
+
+def test_learned_phrases_can_be_added_edited_and_cleared(tmp_path):
+    r = run("phrases", "add", "王小明", "wang", "xiao", "ming", "--count", "2", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = run("phrases", "edit", "1", "--text", "王晓明", home=tmp_path)
+    assert r.returncode == 0 and "王晓明" in r.stdout
+    rows = json.loads(run("phrases", "list", "--json", home=tmp_path).stdout)
+    assert [(p["text"], p["pinyin"], p["count"]) for p in rows] == [("王晓明", "wang xiao ming", 2)]
+    from engine import store
+    from engine.pipeline import build_pipeline
+
+    pipe = build_pipeline(model_dir=None, db=store.open_store(tmp_path))  # the engine sees the edit
+    assert pipe("wangxiaoming")[0].text == "王晓明"
+    r = run("phrases", "add", "王小明", home=tmp_path)
+    assert r.returncode != 0 and "pinyin" in r.stderr
+    assert "deleted 1" in run("phrases", "clear", home=tmp_path).stdout

@@ -1,0 +1,89 @@
+"""Per-keystroke latency, as a user types: replay eval lines key by key through the real session.
+
+Each line's pinyin is typed as raw letters (no separators), the way people type; now and then (seeded, about
+one key in 15) a wrong letter goes in and is taken back with backspace. Every key goes through
+``Session.press`` with the app's translator (the shipped model, reusing work across keystrokes, plus the
+lexicon), and the time of each press is recorded. After the last key the first candidate is compared with the
+line's text ("typed top-1"), then escape clears the input (nothing is learned, so lines stay independent).
+
+    python -m benchmarks.latency [--file test.tsv] [--lines 300] [--max-syllables 20]
+
+Prints the machine and commit, p50/p95/max per keystroke, the typed accuracy, peak RSS, and ends with one
+JSON line ``{"p50_ms": …, "p95_ms": …, "max_ms": …, "rss_mb": …, "keys": …}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import time
+
+from benchmarks._common import EVAL_DIR, machine, percentiles, read_eval
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--file", default=str(EVAL_DIR / "test.tsv"))
+    ap.add_argument("--lines", type=int, default=300, help="lines to type (0: all)")
+    ap.add_argument("--max-syllables", type=int, default=20, help="skip longer lines (0: no limit)")
+    ap.add_argument("--typo-rate", type=float, default=1 / 15)
+    ap.add_argument("--reuse", type=int, default=3,
+                    help="positions re-decoded before the first changed token (-1: decode every key from scratch)")
+    ap.add_argument("--beam", type=int, default=0, help="beam width while typing (0: the pipeline's default)")
+    ap.add_argument("--fp32", action="store_true", help="full-precision weights instead of the default int8")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from engine.pipeline import build_pipeline
+    from engine.session import Session
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    translator = build_pipeline(reuse=None if args.reuse < 0 else args.reuse, beam=args.beam or None,
+                                int8=not args.fp32)
+    status = translator.status
+    load_s = time.perf_counter() - t0
+    session = Session(translator)
+    rng = random.Random(args.seed)
+    lines = [(t, s) for t, s in read_eval(args.file) if not args.max_syllables or len(s) <= args.max_syllables]
+    if args.lines:
+        lines = lines[: args.lines]
+    session.press("a"); session.press("escape")  # warm-up: first-call allocations are not typing
+    times: list[float] = []
+    right = 0
+    for text, syllables in lines:
+        keys = "".join(syllables)
+        for i, key in enumerate(keys):
+            if i and rng.random() < args.typo_rate:
+                for k in (rng.choice("abcdefghijklmnopqrstuvwxyz"), "backspace"):
+                    t = time.perf_counter()
+                    session.press(k)
+                    times.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            session.press(key)
+            times.append(time.perf_counter() - t)
+        cands = session.candidates
+        right += bool(cands) and cands[0].text == text
+        session.press("escape")
+    ms = [x * 1000 for x in times]
+    p50, p95 = percentiles(ms, 50, 95)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(machine(), ensure_ascii=False))
+    print(f"translator: {status}; loaded in {load_s:.2f} s; reuse {args.reuse}, beam {args.beam or 'default'}, "
+          f"{'fp32' if args.fp32 else 'int8'}")
+    print(f"{len(lines)} lines of {args.file} (≤ {args.max_syllables or '∞'} syllables), {len(ms)} keystrokes")
+    print(f"per keystroke: p50 {p50:.2f} ms, p95 {p95:.2f} ms, max {max(ms):.2f} ms")
+    print(f"typed top-1 (first candidate after the last key = the line): {right / max(1, len(lines)):.1%}")
+    print(f"peak RSS {rss_mb:.0f} MB")
+    print(json.dumps({"p50_ms": round(p50, 3), "p95_ms": round(p95, 3), "max_ms": round(max(ms), 3),
+                      "rss_mb": round(rss_mb, 1), "keys": len(ms)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
