@@ -89,6 +89,10 @@ def main(argv=None) -> int:
         print(f"{run} holds no finished model (config.json missing)", file=sys.stderr)
         return 2
     package(run, args.corpus)
+    from engine.model import load_model
+    from engine.onnx_decoder import export
+
+    export(load_model(MODEL_DIR)[0], MODEL_DIR)  # the ONNX graphs the app decodes with
     return 0
 
 

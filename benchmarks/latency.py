@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", type=int, default=3,
                     help="positions re-decoded before the first changed token (-1: decode every key from scratch)")
     ap.add_argument("--beam", type=int, default=0, help="beam width while typing (0: the pipeline's default)")
-    ap.add_argument("--fp32", action="store_true", help="full-precision weights instead of the default int8")
+    ap.add_argument("--fp32", action="store_true", help="torch runtime: full-precision weights, not int8")
+    ap.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     translator = build_pipeline(reuse=None if args.reuse < 0 else args.reuse, beam=args.beam or None,
-                                int8=not args.fp32)
+                                int8=not args.fp32, runtime=args.runtime)
     status = translator.status
     load_s = time.perf_counter() - t0
     session = Session(translator)
@@ -74,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p50, p95 = percentiles(ms, 50, 95)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(machine(), ensure_ascii=False))
-    print(f"translator: {status}; loaded in {load_s:.2f} s; reuse {args.reuse}, beam {args.beam or 'default'}, "
-          f"{'fp32' if args.fp32 else 'int8'}")
+    print(f"translator: {status}; loaded in {load_s:.2f} s; reuse {args.reuse}, beam {args.beam or 'default'}"
+          + ("" if "onnx" in status else f", {'fp32' if args.fp32 else 'int8'}"))
     print(f"{len(lines)} lines of {args.file} (≤ {args.max_syllables or '∞'} syllables), {len(ms)} keystrokes")
     print(f"per keystroke: p50 {p50:.2f} ms, p95 {p95:.2f} ms, max {max(ms):.2f} ms")
     print(f"typed top-1 (first candidate after the last key = the line): {right / max(1, len(lines)):.1%}")

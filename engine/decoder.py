@@ -21,6 +21,7 @@ from engine.model import BOS, PinyinModel, input_tokens, load_model, token_for
 from engine.pinyin import ParseResult, Segmentation, parse, split_syllables
 
 _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
+OUTPUT_CACHE_BYTES = 24 << 20  # per model: cached embeddings of the characters each token allows
 
 
 class FastWeights:
@@ -43,6 +44,7 @@ class FastWeights:
             self._w[id(attn)] = self._pack(torch.cat([attn.q.weight, attn.kv.weight]).detach(),
                                            torch.cat([attn.q.bias, attn.kv.bias]).detach())
         self._out: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._out_bytes = 0
 
     def _pack(self, w: torch.Tensor, b: torch.Tensor) -> tuple:
         packed = None
@@ -67,8 +69,11 @@ class FastWeights:
         if hit is None:
             idx = self.model._allowed_ids(token)
             hit = self._out[token] = (idx, self.model.char_emb.weight[idx].t().contiguous())
-            if len(self._out) > 256:
-                self._out.popitem(last=False)
+            self._out_bytes += hit[1].nbytes
+            while self._out_bytes > OUTPUT_CACHE_BYTES:  # initials allow thousands of characters: bound it
+                self._out_bytes -= self._out.popitem(last=False)[1][1].nbytes
+        else:
+            self._out.move_to_end(token)
         return hit
 
     @staticmethod
@@ -274,6 +279,8 @@ class Converter:
         self.lexicon, self.proposals = lexicon, proposals
         # Reuse across keystrokes (``reuse`` = how many positions before the first changed token to re-decode;
         # None: every input decoded from scratch, as the CLI does). See ``_beams``.
+        self.search = beam_search  # or an ONNX Runtime decoder's beam_search (same signature), see ``load``
+        self.runtime, self.runtime_note = "torch", ""
         self.reuse: int | None = None
         self.int8 = False
         self._traces: OrderedDict[tuple[int, ...], tuple[dict[int, BeamState], list[tuple[str, float]]]] = OrderedDict()
@@ -287,10 +294,24 @@ class Converter:
         return self
 
     @classmethod
-    def load(cls, directory: Path | str, device: str = "cpu", **kw) -> "Converter":
+    def load(cls, directory: Path | str, device: str = "cpu", runtime: str = "torch", **kw) -> "Converter":
+        """``runtime``: "torch", "onnx" (ONNX Runtime for the encoder and decoder steps, exporting the model
+        next to its weights the first time), or "auto" (onnx on a CPU when onnxruntime is installed and the
+        export is there or can be written; torch otherwise)."""
         model, meta = load_model(directory, device)
         model.set_allowed(_allowed_for(meta["chars"]))
-        return cls(model, meta["chars"], **kw)
+        conv = cls(model, meta["chars"], **kw)
+        if runtime == "onnx" or (runtime == "auto" and str(device) == "cpu"):
+            try:
+                from engine.onnx_decoder import OnnxDecoder
+
+                conv.search = OnnxDecoder(model, directory, threads=torch.get_num_threads()).beam_search
+                conv.runtime = "onnx"
+            except Exception as e:  # noqa: BLE001 — any export/runtime failure: PyTorch still decodes
+                if runtime == "onnx":
+                    raise
+                conv.runtime_note = f"ONNX Runtime unavailable ({e}); decoding with PyTorch"
+        return conv
 
     @classmethod
     def load_with_lexicon(cls, directory: Path | str, device: str = "cpu", **kw) -> "Converter":
@@ -305,7 +326,7 @@ class Converter:
         one per syllable. Each decode keeps its beams at the ``reuse + 1`` positions before its last for the next key
         (that is where the next key's decode starts when it changes or adds one token)."""
         if self.reuse is None:
-            return beam_search(self.model, ids, self.beam, self.beam, int8=self.int8), None
+            return self.search(self.model, ids, self.beam, self.beam, int8=self.int8), None
         key = tuple(ids)
         resume, common = None, 0
         for other, (states, _) in self._traces.items():
@@ -322,7 +343,7 @@ class Converter:
             usable = [L for L in resume if L <= start]
             state = resume[max(usable)] if usable else None
         states: dict[int, BeamState] = {}
-        found = beam_search(self.model, ids, self.beam, self.beam, resume=state, trace=states,
+        found = self.search(self.model, ids, self.beam, self.beam, resume=state, trace=states,
                             trace_from=max(0, len(ids) - self.reuse - 2), int8=self.int8)
         return found, states
 

@@ -42,7 +42,7 @@ class Pipeline:
 
 def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int | None = 3,
                    device: str = "cpu", threads: int = 1, lexicon: Lexicon | None = None,
-                   beam: int | None = None, int8: bool = True) -> Pipeline:
+                   beam: int | None = None, int8: bool = True, runtime: str = "auto") -> Pipeline:
     """The model-backed pipeline; falls back to the lexicon alone (saying why in ``status``) when the model
     cannot be loaded. ``db``: an open user store for instant learning (None: nothing is learned).
 
@@ -60,10 +60,11 @@ def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int
 
             if threads:
                 torch.set_num_threads(threads)  # one thread is fastest for single-sentence decoding
-            converter = Converter.load(model_dir, device, lexicon=lexicon)
+            converter = Converter.load(model_dir, device, runtime=runtime, lexicon=lexicon)
             converter.interactive(reuse, beam, int8)
             translator = ModelTranslator(converter, lexicon)
-            status = f"model {Path(model_dir).name} ({converter.model.num_params() / 1e6:.1f} M parameters, {device})"
+            status = (f"model {Path(model_dir).name} ({converter.model.num_params() / 1e6:.1f} M parameters, "
+                      f"{device}, {converter.runtime})")
         except (FileNotFoundError, ValueError, OSError) as e:
             status = f"lexicon only — the model could not be loaded: {e}"
     ranker = UserRanker(db, lexicon) if db is not None else None

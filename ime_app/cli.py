@@ -138,13 +138,13 @@ def default_model_dir() -> Path:
     return ASSETS_DIR / "model"
 
 
-def load_converter(model_dir: Path | None):
+def load_converter(model_dir: Path | None, runtime: str = "auto"):
     import torch
 
     from engine.decoder import Converter
 
     torch.set_num_threads(1)  # one thread is fastest for single-sentence inference on a laptop CPU
-    return Converter.load(model_dir or default_model_dir())
+    return Converter.load(model_dir or default_model_dir(), runtime=runtime)
 
 
 def convert_line(converter, line: str, raw: bool, top: int) -> list[str]:
@@ -162,7 +162,7 @@ def convert_line(converter, line: str, raw: bool, top: int) -> list[str]:
 def cmd_convert(args) -> int:
     import time
 
-    converter = load_converter(args.model)
+    converter = load_converter(args.model, args.runtime)
     raw = args.raw
     stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
     for line in stdin:
@@ -180,7 +180,7 @@ def cmd_convert(args) -> int:
 def cmd_eval(args) -> int:
     from trainer.evaluate import read_tsv, score
 
-    converter = load_converter(args.model)
+    converter = load_converter(args.model, args.runtime)
     pairs = read_tsv(args.file)[: args.limit or None]
     result = score(pairs, lambda keys: convert_line(converter, keys, args.raw, args.top), raw=args.raw, top=args.top)
     result["file"] = str(args.file)
@@ -262,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--timing", action="store_true", help="microseconds per line on stderr")
     p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
+                   help="decode with ONNX Runtime (auto: when installed) or PyTorch")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("eval", parents=[common], help="sentence/character accuracy on a 汉字<TAB>pinyin file")
@@ -271,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.add_argument("--model", type=Path, default=None)
+    p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
     p.set_defaults(func=cmd_eval)
 
     sub.add_parser("pretrain", help="pretrain a model (options: pinyin-ime pretrain --help)", add_help=False)

@@ -175,14 +175,35 @@ def test_interactive_converter_reuses_earlier_keystrokes(model, vocab):
         steps.append(len(ids) - (r.length if r is not None else 0))
         return real(m, ids, *a, **k)
 
-    import engine.decoder as dec
-    dec.beam_search, saved = counting, dec.beam_search
-    try:
-        keys = "zhongguorenminyinhang"
-        for i in range(1, len(keys) + 1):
-            conv.convert_raw(keys[:i], top=5)
-    finally:
-        dec.beam_search = saved
+    conv.search = counting
+    keys = "zhongguorenminyinhang"
+    for i in range(1, len(keys) + 1):
+        conv.convert_raw(keys[:i], top=5)
     assert steps and max(steps[-5:]) <= 4  # a few positions per key at the end, not all seven
     cached = conv.convert_raw(keys, top=5)  # the same input again: answered from the cache
     assert [c.text for c in cached] == [c.text for c in conv.convert_raw(keys, top=5)]
+
+
+
+def test_onnx_runtime_decodes_like_pytorch(model, vocab, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from engine.onnx_decoder import OnnxDecoder, is_current
+
+    chars, _ = vocab
+    save_model(model, tmp_path, chars)
+    ort = OnnxDecoder(model, tmp_path)
+    assert is_current(tmp_path)
+    for syls in (["ni", "hao"], ["zhong", "guo", "ren", "min", "yin", "hang"], ["b-", "j-", "d-", "x-"]):
+        x_ids = [TOK[s] for s in syls]
+        a, b = beam_search(model, x_ids, beam=5, top=5), ort.beam_search(model, x_ids, beam=5, top=5)
+        assert [h for h, _ in a] == [h for h, _ in b]
+        assert all(abs(x - y) < 1e-3 for (_, x), (_, y) in zip(a, b))
+    states = {}
+    x_ids = [TOK[s] for s in ["zhong", "guo", "ren", "min"]]
+    full = ort.beam_search(model, x_ids, beam=5, top=5, trace=states)
+    assert [h for h, _ in ort.beam_search(model, x_ids, beam=5, top=5, resume=states[2])] == [h for h, _ in full]
+    model.dec_ln.bias.data += 0.5  # a changed model is exported again, never run with stale graphs
+    save_model(model, tmp_path, chars)
+    assert not is_current(tmp_path)
+    OnnxDecoder(model, tmp_path)
+    assert is_current(tmp_path)
