@@ -1,0 +1,59 @@
+"""The assembled pipeline with the shipped model: what the app runs on every keystroke."""
+
+import pytest
+
+from engine.pipeline import build_pipeline
+from engine.session import Session
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return build_pipeline()
+
+
+def type_keys(s, keys):
+    for k in keys:
+        s.press(k)
+
+
+def test_typing_key_by_key_gives_the_sentence(pipe):
+    s = Session(pipe)
+    type_keys(s, "womenyiqiquchifanba")
+    assert s.candidates[0].text == "我们一起去吃饭吧"
+    assert s.candidates[0].consumed == len("womenyiqiquchifanba")
+    kinds = [c.source for c in s.all_candidates]
+    first_prefix = next(i for i, c in enumerate(s.all_candidates) if c.consumed < len(s.keys))
+    assert all(c.consumed == len(s.keys) for c in s.all_candidates[:first_prefix])  # sentences first
+    assert "char" in kinds and kinds.index("char") > first_prefix  # single characters last
+    texts = [(c.text, c.consumed) for c in s.all_candidates]
+    assert len(texts) == len(set(texts))  # no duplicates
+
+
+def test_backspace_and_retyping_come_back_to_the_same_candidates(pipe):
+    s = Session(pipe)
+    type_keys(s, "zhongguorenmin")
+    before = [c.text for c in s.candidates]
+    for _ in range(3):
+        s.press("backspace")
+    type_keys(s, "min")
+    assert [c.text for c in s.candidates] == before
+
+
+def test_long_input_is_windowed_and_commits_in_parts(pipe):
+    s = Session(pipe)
+    keys = "womenzaizheliyiqixuexizhongwen" * 4  # 44 syllables
+    type_keys(s, keys)
+    first = s.candidates[0]
+    assert first.source == "sentence" and 0 < first.consumed < len(keys)
+    assert len(first.text) == 24  # the window
+    s.press("space")
+    assert s.converted == first.text and s.keys == keys[first.consumed:]
+    while s.composing:
+        s.press("space")
+    assert s.committed == ["我们在这里一起学习中文" * 4]
+
+
+def test_without_a_model_the_lexicon_still_works(tmp_path):
+    pipe = build_pipeline(model_dir=tmp_path)  # an empty folder: no model there
+    assert "lexicon only" in pipe.status
+    assert pipe("nihao")[0].text == "你好"
