@@ -21,7 +21,7 @@ from engine.model import BOS, PinyinModel, input_tokens, load_model, token_for
 from engine.pinyin import ParseResult, Segmentation, parse, split_syllables
 
 _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
-OUTPUT_CACHE_BYTES = 24 << 20  # per model: cached embeddings of the characters each token allows
+OUTPUT_CACHE_BYTES = 6 << 20  # per model: cached embeddings of the characters each token allows
 
 
 class FastWeights:
@@ -228,8 +228,8 @@ def score_sequences(model: PinyinModel, x_ids: list[int], y: torch.Tensor, int8:
     h = F.layer_norm(x, (d,), m.dec_ln.weight, m.dec_ln.bias, m.dec_ln.eps)
     picked = (h * emb[y]).sum(-1)  # (k, T) logit of each target character
     total = picked.float().sum(1)
-    for t in range(n):
-        total -= torch.logsumexp((h[:, t] @ fast.output(x_ids[t])[1]).float(), dim=-1)
+    for t in range(n):  # not through the output cache: scoring is occasional, that memory is for typing
+        total -= torch.logsumexp((h[:, t] @ emb[m._allowed_ids(x_ids[t])].t()).float(), dim=-1)
     return total
 
 
@@ -284,7 +284,7 @@ class Converter:
         self.reuse: int | None = None
         self.int8 = False
         self._traces: OrderedDict[tuple[int, ...], tuple[dict[int, BeamState], list[tuple[str, float]]]] = OrderedDict()
-        self.cache_size = 32
+        self.cache_size = 8
 
     def interactive(self, reuse: int = 2, beam: int | None = None, int8: bool = False) -> "Converter":
         """Settings for typing: reuse earlier decodes (whole-line conversion leaves it off), optionally a

@@ -125,7 +125,7 @@ class Lexicon:
         key = (tuple(tuple(o) for o in options), limit)
         hit = self._memo.get(key)
         if hit is None:  # typing asks the same questions key after key: remember the recent answers
-            if len(self._memo) > 20_000:
+            if len(self._memo) > 2048:
                 self._memo.clear()
             hit = self._memo[key] = self._words_matching(options, limit)
         return list(hit)

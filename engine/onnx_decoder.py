@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 from engine.decoder import OUTPUT_CACHE_BYTES, BeamState
 from engine.model import BOS, PinyinModel
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: int8 graphs too
 
 
 class _Encoder(nn.Module):
@@ -90,8 +91,8 @@ def _checksum(directory: Path) -> str:
 
 @torch.no_grad()
 def export(model: PinyinModel, model_dir: Path | str) -> Path:
-    """Write ``encoder.onnx`` and ``step.onnx`` for ``model`` (loaded from ``model_dir``) into
-    ``model_dir/onnx`` (atomically: a half-written export is never used); returns that folder."""
+    """Write ``encoder.onnx`` and ``step.onnx`` (and their int8-weight versions ``*.int8.onnx``) for ``model``
+    (loaded from ``model_dir``) into ``model_dir/onnx`` (atomically: a half-written export is never used); returns that folder."""
     model_dir = Path(model_dir)
     out = model_dir / "onnx"
     tmp = model_dir / "onnx.tmp"
@@ -110,6 +111,17 @@ def export(model: PinyinModel, model_dir: Path | str) -> Path:
                       output_names=["logp", "kv"],
                       dynamic_axes={"x": {0: "B"}, "past": {2: "B", 4: "t"}, "cross": {4: "T"}, "out_t": {1: "n"},
                                     "logp": {0: "B", 1: "n"}, "kv": {2: "B"}}, dynamo=False, opset_version=17)
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint that does not apply here
+    try:
+        for name in ("encoder", "step"):  # int8 weights, per output channel: same top-1 on dev, ~1.7x faster
+            quantize_dynamic(tmp / f"{name}.onnx", tmp / f"{name}.int8.onnx", weight_type=QuantType.QInt8,
+                             per_channel=True)
+    finally:
+        root.setLevel(level)
     (tmp / "export.json").write_text(json.dumps({"version": EXPORT_VERSION, "model": _checksum(model_dir)}))
     if out.exists():
         for f in out.iterdir():
@@ -130,7 +142,7 @@ def is_current(model_dir: Path | str) -> bool:
 
 class OnnxDecoder:
     """ONNX Runtime sessions for one model, and ``beam_search`` with ``engine.decoder.beam_search``'s
-    signature and results (within float rounding)."""
+    signature and results (within float rounding; with ``int8`` the int8-weight graphs, close but not equal)."""
 
     def __init__(self, model: PinyinModel, model_dir: Path | str, threads: int = 1):
         import onnxruntime as ort
@@ -138,19 +150,27 @@ class OnnxDecoder:
         model_dir = Path(model_dir)
         if not is_current(model_dir):
             export(model, model_dir)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.encoder = ort.InferenceSession(str(model_dir / "onnx" / "encoder.onnx"), opts,
-                                            providers=["CPUExecutionProvider"])
-        self.step = ort.InferenceSession(str(model_dir / "onnx" / "step.onnx"), opts,
-                                         providers=["CPUExecutionProvider"])
+        self._ort, self._dir, self._threads = ort, model_dir / "onnx", threads
+        self._sessions: dict[bool, tuple] = {}
         self.model = model
         self.emb = model.char_emb.weight.detach().float().cpu().numpy()
         self.layers, self.heads = len(model.dec_blocks), model.cfg.n_heads
         self.dh = model.cfg.d_model // self.heads
         self._out: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._out_bytes = 0
+
+    def sessions(self, int8: bool):
+        """(encoder, step) sessions, fp32 or int8-weight graphs, created on first use."""
+        if int8 not in self._sessions:
+            opts = self._ort.SessionOptions()
+            opts.intra_op_num_threads, opts.inter_op_num_threads = self._threads, 1
+            opts.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.enable_cpu_mem_arena = False  # the arena keeps the largest step's buffers forever (RSS)
+            suffix = ".int8.onnx" if int8 else ".onnx"
+            self._sessions[int8] = tuple(
+                self._ort.InferenceSession(str(self._dir / (name + suffix)), opts, providers=["CPUExecutionProvider"])
+                for name in ("encoder", "step"))
+        return self._sessions[int8]
 
     def output(self, token: int) -> tuple[np.ndarray, np.ndarray]:
         hit = self._out.get(token)
@@ -170,7 +190,8 @@ class OnnxDecoder:
         if not x_ids:
             return []
         n = len(x_ids)
-        enc_in, cross = self.encoder.run(None, {"x": np.asarray([x_ids], dtype=np.int64)})
+        encoder, step = self.sessions(int8)
+        enc_in, cross = encoder.run(None, {"x": np.asarray([x_ids], dtype=np.int64)})
         width = max(beam, 0 if resume is None else resume.hyps.shape[0])
         kv = np.empty((self.layers, 2, width, self.heads, n, self.dh), dtype=np.float32)
         start = 0
@@ -186,7 +207,7 @@ class OnnxDecoder:
             idx, out_t = self.output(x_ids[t])
             if idx.size == 0:
                 return []
-            logp, new = self.step.run(None, {"x": self.emb[prev] + enc_in[t], "past": kv[:, :, :b, :, :t].copy(),
+            logp, new = step.run(None, {"x": self.emb[prev] + enc_in[t], "past": kv[:, :, :b, :, :t].copy(),
                                              "cross": cross, "out_t": out_t})
             kv[:, :, :b, :, t] = new[:, :, :, :, 0]
             total = (scores[:, None] + logp).ravel()

@@ -60,7 +60,9 @@ def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int
 
             if threads:
                 torch.set_num_threads(threads)  # one thread is fastest for single-sentence decoding
-            converter = Converter.load(model_dir, device, runtime=runtime, lexicon=lexicon)
+            # no lexicon proposals inside the decoder here: the lexicon translator's words follow the model's
+            # sentences in the list anyway (measured: same typed accuracy, ~30% less time per key)
+            converter = Converter.load(model_dir, device, runtime=runtime)
             converter.interactive(reuse, beam, int8)
             translator = ModelTranslator(converter, lexicon)
             status = (f"model {Path(model_dir).name} ({converter.model.num_params() / 1e6:.1f} M parameters, "

@@ -198,8 +198,11 @@ def test_onnx_runtime_decodes_like_pytorch(model, vocab, tmp_path):
         a, b = beam_search(model, x_ids, beam=5, top=5), ort.beam_search(model, x_ids, beam=5, top=5)
         assert [h for h, _ in a] == [h for h, _ in b]
         assert all(abs(x - y) < 1e-3 for (_, x), (_, y) in zip(a, b))
-    states = {}
     x_ids = [TOK[s] for s in ["zhong", "guo", "ren", "min"]]
+    (_, fp32), = ort.beam_search(model, x_ids, beam=5, top=1)
+    (_, int8), = ort.beam_search(model, x_ids, beam=5, top=1, int8=True)
+    assert abs(fp32 - int8) < 0.05 * abs(fp32) + 0.05
+    states = {}
     full = ort.beam_search(model, x_ids, beam=5, top=5, trace=states)
     assert [h for h, _ in ort.beam_search(model, x_ids, beam=5, top=5, resume=states[2])] == [h for h, _ in full]
     model.dec_ln.bias.data += 0.5  # a changed model is exported again, never run with stale graphs
