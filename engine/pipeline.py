@@ -64,6 +64,7 @@ def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int
             # sentences in the list anyway (measured: same typed accuracy, ~30% less time per key)
             converter = Converter.load(model_dir, device, runtime=runtime)
             converter.interactive(reuse, beam, int8)
+            converter.convert_raw("ni", 1)  # sessions and first-call allocations now, not on the first key
             translator = ModelTranslator(converter, lexicon)
             status = (f"model {Path(model_dir).name} ({converter.model.num_params() / 1e6:.1f} M parameters, "
                       f"{device}, {converter.runtime})")

@@ -138,13 +138,16 @@ def default_model_dir() -> Path:
     return ASSETS_DIR / "model"
 
 
-def load_converter(model_dir: Path | None, runtime: str = "auto"):
+def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = False):
     import torch
 
     from engine.decoder import Converter
 
     torch.set_num_threads(1)  # one thread is fastest for single-sentence inference on a laptop CPU
-    return Converter.load(model_dir or default_model_dir(), runtime=runtime)
+    converter = Converter.load(model_dir or default_model_dir(), runtime=runtime)
+    converter.int8 = int8
+    converter.convert_segmented("ni hao", 1)  # create the runtime's sessions now, not inside the first timing
+    return converter
 
 
 def convert_line(converter, line: str, raw: bool, top: int) -> list[str]:
@@ -162,7 +165,7 @@ def convert_line(converter, line: str, raw: bool, top: int) -> list[str]:
 def cmd_convert(args) -> int:
     import time
 
-    converter = load_converter(args.model, args.runtime)
+    converter = load_converter(args.model, args.runtime, args.int8)
     raw = args.raw
     stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
     for line in stdin:
@@ -180,7 +183,7 @@ def cmd_convert(args) -> int:
 def cmd_eval(args) -> int:
     from trainer.evaluate import read_tsv, score
 
-    converter = load_converter(args.model, args.runtime)
+    converter = load_converter(args.model, args.runtime, args.int8)
     pairs = read_tsv(args.file)[: args.limit or None]
     result = score(pairs, lambda keys: convert_line(converter, keys, args.raw, args.top), raw=args.raw, top=args.top)
     result["file"] = str(args.file)
@@ -264,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
                    help="decode with ONNX Runtime (auto: when installed) or PyTorch")
+    p.add_argument("--int8", action="store_true", help="int8 weights (what the app types with): faster, ~same")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("eval", parents=[common], help="sentence/character accuracy on a 汉字<TAB>pinyin file")
@@ -274,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--model", type=Path, default=None)
     p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
+    p.add_argument("--int8", action="store_true")
     p.set_defaults(func=cmd_eval)
 
     sub.add_parser("pretrain", help="pretrain a model (options: pinyin-ime pretrain --help)", add_help=False)
