@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.model import BOS, PinyinModel, input_tokens, load_model, token_for
-from engine.pinyin import ParseResult, Segmentation, parse, split_syllables
+from engine.pinyin import INITIAL, ParseResult, Segmentation, parse, split_syllables
 
 _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
 OUTPUT_CACHE_BYTES = 6 << 20  # per model: cached embeddings of the characters each token allows
@@ -277,6 +277,7 @@ class Converter:
         # Lexicon words that spell the whole input join the beam's results, scored by the model: the lexicon
         # proposes, the model ranks (this catches what a small beam misses, mostly on abbreviations).
         self.lexicon, self.proposals = lexicon, proposals
+        self.proposals_for = "all"  # or "initials": only for input with an initial typed alone (abbreviations)
         # Reuse across keystrokes (``reuse`` = how many positions before the first changed token to re-decode;
         # None: every input decoded from scratch, as the CLI does). See ``_beams``.
         self.search = beam_search  # or an ONNX Runtime decoder's beam_search (same signature), see ``load``
@@ -372,7 +373,7 @@ class Converter:
             return []
         y = torch.tensor([[self.char_index[c] for c in t] for t in texts], dtype=torch.long,
                          device=self.model.allowed.device)
-        return score_sequences(self.model, ids, y, self.int8).tolist()
+        return score_sequences(self.model, ids, y).tolist()  # fp32: no int8 copy of the weights for this
 
     def convert_syllables(self, syllables: list[str], top: int = 5) -> list[Candidate]:
         ids = [_TOKEN_INDEX[s] for s in syllables]
@@ -397,7 +398,8 @@ class Converter:
             if not ids or len(ids) > self.model.cfg.max_len:
                 continue
             penalty = self.segmentation_weight * (seg.cost - best_cost)
-            for text, score in self._decode(ids, top, [t.syllables for t in seg.tokens]):
+            propose = self.proposals_for == "all" or any(t.kind == INITIAL for t in seg.tokens)
+            for text, score in self._decode(ids, top, [t.syllables for t in seg.tokens] if propose else None):
                 cand = Candidate(text, score - penalty, str(seg))
                 if text not in merged or merged[text].score < cand.score:
                     merged[text] = cand

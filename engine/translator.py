@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from engine.lexicon import Lexicon
-from engine.pinyin import NO_FUZZY, FuzzyOptions, ParseResult, parse
+from engine.pinyin import INITIAL, NO_FUZZY, FuzzyOptions, ParseResult, parse
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,15 @@ class ModelTranslator:
     When the input is abbreviated (an initial typed alone, ``srf``), the model alone is a weak judge: so few
     keys say little, and it saw abbreviations in a minority of its training. There each sentence's score gets
     ``abbreviation_prior`` × log(1 + how often the lexicon saw it as a word with that reading), so that 输入法
-    beats a model guess like 虽人法 for ``srf``. Full pinyin is ranked by the model alone."""
+    beats a model guess like 虽人法 for ``srf`` (the converter should propose the lexicon's words for such
+    input: ``proposals_for="initials"``). Tuned on words of dev.tsv typed as initials: prior 6 with 16
+    proposals, top-1 21% → 29%, top-3 30% → 45%. When only the last syllable is unfinished the model is
+    trusted more (``unfinished_prior``). Full pinyin is ranked by the model alone."""
 
     def __init__(self, converter, lexicon: Lexicon, sentences: int = 3, fuzzy: FuzzyOptions = NO_FUZZY,
-                 abbreviation_prior: float = 0.5, window: int = 24):
+                 abbreviation_prior: float = 6.0, unfinished_prior: float = 0.5, window: int = 24):
         self.converter, self.lexicon, self.sentences, self.fuzzy = converter, lexicon, sentences, fuzzy
-        self.abbreviation_prior, self.window = abbreviation_prior, window
+        self.abbreviation_prior, self.unfinished_prior, self.window = abbreviation_prior, unfinished_prior, window
 
     def __call__(self, keys: str | ParseResult) -> list[Candidate]:
         result = keys if isinstance(keys, ParseResult) else parse(keys, self.fuzzy)
@@ -101,11 +104,14 @@ class ModelTranslator:
         else:
             head = result
             sentences = self.converter.convert_raw(result, top=max(16, self.sentences))
-        if best is not None and not best.is_complete and self.abbreviation_prior:
+        prior = 0.0
+        if best is not None and not best.is_complete:
+            prior = self.abbreviation_prior if any(t.kind == INITIAL for t in best.tokens) else self.unfinished_prior
+        if prior:
             counts = {e.text: e.count for e in self.lexicon.words_matching([t.syllables for t in best.tokens],
                                                                            limit=None)}
             for c in sentences:
-                c.score += self.abbreviation_prior * math.log1p(counts.get(c.text, 0))
+                c.score += prior * math.log1p(counts.get(c.text, 0))
             sentences.sort(key=lambda c: -c.score)
         segs = {str(s): s for s in head.segmentations(max(4, self.converter.segmentations))}
         out = [Candidate(c.text, end, self._reading(c.text, segs.get(c.segmentation)), c.score, "sentence")

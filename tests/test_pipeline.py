@@ -57,3 +57,9 @@ def test_without_a_model_the_lexicon_still_works(tmp_path):
     pipe = build_pipeline(model_dir=tmp_path)  # an empty folder: no model there
     assert "lexicon only" in pipe.status
     assert pipe("nihao")[0].text == "你好"
+
+
+def test_abbreviations_rank_common_words_first(pipe):
+    assert pipe("srf")[0].text == "输入法"  # the model alone preferred 虽然发
+    assert pipe("bjdx")[0].text == "北京大学"
+    assert pipe("zhongguor")[0].text == "中国人"  # an unfinished syllable is not an abbreviation
