@@ -67,7 +67,8 @@ def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int
             converter.interactive(reuse, beam, int8)
             converter.convert_raw("ni", 1)  # sessions and first-call allocations now, not on the first key
             translator = ModelTranslator(converter, lexicon)
-            status = (f"model {Path(model_dir).name} ({converter.model.num_params() / 1e6:.1f} M parameters, "
+            name = "factory model" if Path(model_dir) == MODEL_DIR else f"model {Path(model_dir).name}"
+            status = (f"{name} ({converter.model.num_params() / 1e6:.1f} M parameters, "
                       f"{device}, {converter.runtime})")
         except (FileNotFoundError, ValueError, OSError) as e:
             status = f"lexicon only — the model could not be loaded: {e}"
