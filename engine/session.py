@@ -20,7 +20,9 @@ key is not the session's (``press`` returns False and the editor handles it). In
 (``chinese = False``) no key is the session's.
 
 Picking a candidate that converts only the first keys commits nothing yet: it is shown converted and the
-rest keeps composing; the whole commit happens when nothing is left.
+rest keeps composing; the whole commit happens when nothing is left. Long input stays responsive: the model's
+sentences cover a window of the first syllables (``ModelTranslator.window``), and past ``max_keys`` keys the
+first candidate is picked ahead automatically, so the keys being composed never grow without bound.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from engine.translator import Candidate
 
 LETTERS = set("abcdefghijklmnopqrstuvwxyz")
 PAGE_SIZE = 9
+MAX_KEYS = 160  # keys composed at once; past this the first candidate is picked ahead (about 60 syllables)
 PUNCTUATION = {",": "，", ".": "。", "?": "？", "!": "！", ":": "：", ";": "；", "\\": "、", "<": "《", ">": "》",
                "(": "（", ")": "）", "[": "【", "]": "】", "^": "……", "~": "～", "$": "￥", "_": "——"}
 QUOTES = {'"': ("“", "”"), "'": ("‘", "’")}
@@ -43,6 +46,7 @@ class Session:
     translate: Callable[[str], list[Candidate]]
     on_commit: Callable[[str, list[Candidate], str], None] | None = None
     page_size: int = PAGE_SIZE
+    max_keys: int = MAX_KEYS
     chinese: bool = True  # False: English mode, keys go straight to the editor
     keys: str = ""  # what is still being composed
     caret: int = 0  # position in ``keys``
@@ -108,6 +112,8 @@ class Session:
             self.keys = self.keys[: self.caret] + key + self.keys[self.caret:]
             self.caret += 1
             self._refresh()
+            while len(self.keys) > self.max_keys and self._all and 0 < self._all[0].consumed < len(self.keys):
+                self.pick(0)  # commit-ahead: a runaway input keeps its first part converted, never grows unbounded
             return True
         if not self.composing:
             return self._punctuation(key)

@@ -185,3 +185,43 @@ def test_bad_keys_give_no_candidates_but_keep_the_input(session):
     assert session.keys == "iiii" and session.committed == []
     session.press("enter")
     assert session.committed == ["iiii"]
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+KEYS = list("abcdefghijklmnopqrstuvwxyz'") * 3 + ["backspace", "delete", "left", "right", "home", "end", "up",
+                                                   "down", "space", "enter", "escape", "pageup", "pagedown",
+                                                   "1", "5", "9", "-", "=", ",", ".", '"', "?", "\x00", "é", "中"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(KEYS), max_size=60))
+def test_any_key_sequence_keeps_the_state_consistent(keys):
+    lex = default_lexicon()
+    s = Session(lambda k: translate(k, lex))
+    committed = 0
+    for k in keys:
+        s.press(k)
+        assert s.preedit == s.converted + s.keys
+        assert 0 <= s.caret <= len(s.keys)
+        assert 0 <= s.highlight < max(1, len(s.all_candidates))
+        assert len(s.committed) >= committed
+        committed = len(s.committed)
+    assert all(isinstance(c, str) and c for c in s.committed)
+
+
+def test_ten_thousand_keys_stay_bounded(session):
+    import random
+
+    rng = random.Random(1)
+    syllables = ["zhong", "guo", "ren", "min", "ni", "hao", "shi", "jie", "xue", "xi"]
+    typed = ""
+    while len(typed) < 10_000:
+        typed += rng.choice(syllables)
+    for k in typed:
+        session.press(k)
+        assert len(session.keys) <= session.max_keys
+    while session.composing:
+        session.press("space")
+    assert len("".join(session.committed)) > 1000  # everything became text; nothing was dropped
