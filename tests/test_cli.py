@@ -63,3 +63,46 @@ def test_learned_phrases_can_be_added_edited_and_cleared(tmp_path):
     r = run("phrases", "add", "王小明", home=tmp_path)
     assert r.returncode != 0 and "pinyin" in r.stderr
     assert "deleted 1" in run("phrases", "clear", home=tmp_path).stdout
+
+
+NO_NETWORK = """
+import runpy, socket, sys
+def refuse(*a, **k):
+    raise OSError("network access attempted")
+for name in ("connect", "connect_ex", "sendto", "sendmsg"):
+    setattr(socket.socket, name, refuse)
+socket.create_connection = socket.getaddrinfo = refuse
+sys.argv = [sys.argv[0], *sys.argv[1:]]
+runpy.run_module(sys.argv.pop(1), run_name="__main__")
+"""
+
+
+def run_offline(module, *args, stdin=None, env=None):
+    """Run ``python -m module args`` with every socket refused."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, "-c", NO_NETWORK, module, *args], input=stdin, capture_output=True,
+                          env=env, timeout=300)
+
+
+def test_convert_answers_every_line_even_junk_and_never_touches_the_network(tmp_path):
+    lines = [b"ni hao", b"\xff\xfe bad utf-8", b"", b"zhong\x00guo", "中文".encode(), b"x" * 10_000,
+             b" ".join([b"ni"] * 200), b"bjdx", b"wo men"]
+    stdin = b"\n".join(lines) + b"\n"
+    r = run_offline("ime_app.cli", "convert", "--raw", "--top", "3", "--home", str(tmp_path), stdin=stdin)
+    assert r.returncode == 0, r.stderr.decode()
+    out = r.stdout.decode().split("\n")
+    assert len(out) == len(lines) + 1 and out[-1] == ""
+    assert out[0].split("\t")[0] == "你好" and out[7].split("\t")[0] == "北京大学"
+    assert out[1] == "" and out[5] == ""  # not pinyin: an empty line, as the peer drivers do
+
+
+def test_app_self_test_runs_offline(tmp_path):
+    r = run_offline("ime_app.main", "--self-test", "--home", str(tmp_path), env={"QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(r.stdout.decode().strip().splitlines()[-1])["ok"]
+
+
+def test_the_offline_harness_really_refuses_connections(tmp_path):
+    (tmp_path / "phone_home.py").write_text("import urllib.request\nurllib.request.urlopen('http://example.com')\n")
+    r = run_offline("phone_home", env={"PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"})
+    assert r.returncode != 0 and b"network access attempted" in r.stderr
