@@ -10,6 +10,8 @@ holds them in memory (loaded once from the store, updated on every commit) and r
 * The same goes for learned phrases that spell the first syllables (prefix candidates): they lead the
   prefix part of the list.
 * A candidate the user has picked right after the previous word counts as picked twice more.
+* A pinned phrase (``pinyin-ime phrases edit ID --pin``) always comes first for its pinyin and is never
+  reordered by later picks; pausing recording stops all learning and reordering from new picks.
 
 What is not learned (the junk guard): raw letters committed with Enter; text with a character outside the
 lexicon; runs of one repeated character (哈哈哈哈 is typed, not chosen); phrases over ``MAX_LEARNED`` characters
@@ -30,6 +32,7 @@ from engine.translator import Candidate
 
 MAX_LEARNED = 12  # characters in a learned phrase
 CONFIRMED = 2  # picks before a learned phrase may take the first place
+PINNED = 10**9  # a pinned phrase (store.update_phrase(pinned=True)) is always first for its pinyin
 
 
 def learnable(text: str, lexicon: Lexicon) -> bool:
@@ -64,8 +67,11 @@ class UserRanker:
     def reload(self) -> None:
         self.phrases: dict[tuple[str, ...], dict[str, int]] = defaultdict(dict)
         self.by_first: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+        self.pinned: set[tuple[str, tuple[str, ...]]] = set()
         for p in store.list_phrases(self.db, limit=10**9):
             self._add_phrase(p["text"], tuple(p["pinyin"].split()), p["count"])
+            if p["pinned"]:
+                self.pinned.add((p["text"], tuple(p["pinyin"].split())))
         self.pairs: dict[tuple[str, str], int] = {(p["prev"], p["text"]): p["count"]
                                                  for p in store.list_pairs(self.db, limit=10**9)}
 
@@ -102,6 +108,10 @@ class UserRanker:
 
     # -- ranking -------------------------------------------------------------------------------------------
     def count(self, text: str, syllables: tuple[str, ...]) -> int:
+        """How strongly the user chose ``text`` for ``syllables``: picks, plus 2 per pick after the current
+        previous word; pinned phrases outrank everything."""
+        if (text, syllables) in self.pinned:
+            return PINNED
         n = self.phrases.get(syllables, {}).get(text, 0)
         if n and self.previous:
             n += 2 * self.pairs.get((self.previous, text), 0)

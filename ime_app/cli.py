@@ -3,7 +3,7 @@
     pinyin-ime parse KEYS [-n N] [--fuzzy z=zh ...] [--json]   segmentations of a key string
     pinyin-ime lookup KEYS [-n N] [--json]                    what the lexicon proposes for it
     pinyin-ime history list|delete ID|clear|pause|resume|export FILE|import FILE
-    pinyin-ime phrases list|add TEXT PINYIN|edit ID [--text T --pinyin P --count N]|delete ID|clear
+    pinyin-ime phrases list|add TEXT PINYIN|edit ID [--text T --pinyin P --count N --pin/--unpin]|delete ID|clear
     pinyin-ime convert --segmented|--raw [--top K] [--timing] [--model DIR]   pinyin lines on stdin → 汉字
     pinyin-ime eval FILE.tsv [--raw] [--top K] [--json] [--model DIR]       accuracy and latency
     pinyin-ime pretrain --out DIR [--corpus DIR] [--size S] [--max-steps N] [--resume] [--device D] …
@@ -127,8 +127,8 @@ def cmd_phrases(args) -> int:
         if args.arg is None:
             raise ValueError("give the id of the phrase to edit (see `pinyin-ime phrases list`)")
         row = store.update_phrase(db, int(args.arg), text=args.text, pinyin=args.pinyin,
-                                  count=args.count if args.count != 1 else None)
-    print(f"{row['id']:6d}  {row['text']}  [{row['pinyin']}]  ×{row['count']}")
+                                  count=args.count if args.count != 1 else None, pinned=args.pin)
+    print(f"{row['id']:6d}  {row['text']}  [{row['pinyin']}]  ×{row['count']}" + ("  pinned" if row["pinned"] else ""))
     return 0
 
 
@@ -253,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--text", default=None, help="edit: new text")
             p.add_argument("--pinyin", default=None, help="edit: new pinyin")
             p.add_argument("--count", type=int, default=1, help="add/edit: how often it counts as picked")
+            pin = p.add_mutually_exclusive_group()
+            pin.add_argument("--pin", dest="pin", action="store_const", const=True, default=None,
+                             help="edit: always show it first for its pinyin")
+            pin.add_argument("--unpin", dest="pin", action="store_const", const=False)
         p.add_argument("--search", default=None)
         p.add_argument("--limit", type=int, default=50)
         p.add_argument("--json", action="store_true")

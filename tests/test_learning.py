@@ -137,3 +137,18 @@ def test_learned_sentences_from_the_model_have_their_real_pinyin(tmp_path):
     assert rows and all(len(r["pinyin"].split()) == len(r["text"]) for r in rows)
     lex = default_lexicon()
     assert all(lex.can_spell(r["text"], r["pinyin"].split()) for r in rows)
+
+
+def test_a_pinned_phrase_stays_first_whatever_is_picked(db):
+    s, pipe = new_session(db)
+    type_keys(s, "shiyan")
+    pinned, other = texts(s)[5], texts(s)[3]
+    pick(s, pinned)
+    store.update_phrase(db, store.get_phrase(db, pinned, "shi yan")["id"], pinned=True)
+    pipe.ranker.reload()
+    for _ in range(3):  # the user keeps picking something else: the pin holds
+        type_keys(s, "shiyan")
+        assert texts(s)[0] == pinned
+        pick(s, other)
+    type_keys(s, "shiyan")
+    assert texts(s)[:2] == [pinned, other]
