@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beam", type=int, default=0, help="beam width while typing (0: the pipeline's default)")
     ap.add_argument("--fp32", action="store_true", help="torch runtime: full-precision weights, not int8")
     ap.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
+    ap.add_argument("--learned", type=int, default=0,
+                    help="first fill an in-memory user store with this many learned phrases (lag must not grow)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
 
@@ -45,8 +47,18 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    db = None
+    if args.learned:
+        from engine import store
+        from engine.lexicon import ASSETS_DIR
+
+        db = store.open_memory_store()
+        words = (ASSETS_DIR / "words.tsv").read_text(encoding="utf-8").splitlines()
+        random.Random(args.seed).shuffle(words)
+        store.import_data(db, {"phrases": [{"text": w.split("\t")[2], "pinyin": w.split("\t")[1]}
+                                           for w in words[: args.learned]]})
     translator = build_pipeline(reuse=None if args.reuse < 0 else args.reuse, beam=args.beam or None,
-                                int8=not args.fp32, runtime=args.runtime)
+                                int8=not args.fp32, runtime=args.runtime, db=db)
     status = translator.status
     load_s = time.perf_counter() - t0
     session = Session(translator)
@@ -77,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(machine(), ensure_ascii=False))
     print(f"translator: {status}; loaded in {load_s:.2f} s; reuse {args.reuse}, beam {args.beam or 'default'}"
           + ("" if "onnx" in status else f", {'fp32' if args.fp32 else 'int8'}"))
-    print(f"{len(lines)} lines of {args.file} (≤ {args.max_syllables or '∞'} syllables), {len(ms)} keystrokes")
+    print(f"{len(lines)} lines of {args.file} (≤ {args.max_syllables or '∞'} syllables), {len(ms)} keystrokes"
+          + (f", {args.learned} learned phrases in the store" if args.learned else ""))
     print(f"per keystroke: p50 {p50:.2f} ms, p95 {p95:.2f} ms, max {max(ms):.2f} ms")
     print(f"typed top-1 (first candidate after the last key = the line): {right / max(1, len(lines)):.1%}")
     print(f"peak RSS {rss_mb:.0f} MB")

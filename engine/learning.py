@@ -66,7 +66,7 @@ class UserRanker:
 
     def reload(self) -> None:
         self.phrases: dict[tuple[str, ...], dict[str, int]] = defaultdict(dict)
-        self.by_first: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+        self.by_acronym: dict[str, set[tuple[str, ...]]] = defaultdict(set)  # "zg" → {(zhong, guo), …}
         self.pinned: set[tuple[str, tuple[str, ...]]] = set()
         for p in store.list_phrases(self.db, limit=10**9):
             self._add_phrase(p["text"], tuple(p["pinyin"].split()), p["count"])
@@ -77,7 +77,7 @@ class UserRanker:
 
     def _add_phrase(self, text: str, pinyin: tuple[str, ...], count: int) -> None:
         self.phrases[pinyin][text] = self.phrases[pinyin].get(text, 0) + count
-        self.by_first[pinyin[0]].add(pinyin)
+        self.by_acronym["".join(s[0] for s in pinyin)].add(pinyin)
 
     def forget_context(self) -> None:
         self.previous = ""
@@ -121,13 +121,15 @@ class UserRanker:
         """Learned phrases that spell the first tokens of ``seg`` (all of them, or a prefix)."""
         tokens = seg.tokens
         out = []
-        for first in tokens[0].syllables:
-            for pinyin in self.by_first.get(first, ()):
-                if len(pinyin) > len(tokens) or any(s not in t.syllables for s, t in zip(pinyin, tokens)):
-                    continue
-                end = tokens[len(pinyin) - 1].end
-                for text in self.phrases[pinyin]:
-                    out.append((Candidate(text, end, pinyin, 0.0, "learned"), self.count(text, pinyin)))
+        acronyms = [""]  # the phrases' first letters, looked up prefix by prefix: cost grows with what
+        for n, tok in enumerate(tokens[:MAX_LEARNED], 1):  # matches, not with how much was learned
+            acronyms = [a + c for a in acronyms for c in sorted({s[0] for s in tok.syllables})][:64]
+            for acronym in acronyms:
+                for pinyin in self.by_acronym.get(acronym, ()):
+                    if len(pinyin) != n or any(s not in t.syllables for s, t in zip(pinyin, tokens)):
+                        continue
+                    for text in self.phrases[pinyin]:
+                        out.append((Candidate(text, tok.end, pinyin, 0.0, "learned"), self.count(text, pinyin)))
         return out
 
     def rerank(self, result: ParseResult, keys: str, candidates: list[Candidate]) -> list[Candidate]:
