@@ -89,10 +89,9 @@ def main(argv=None) -> int:
         print(f"{run} holds no finished model (config.json missing)", file=sys.stderr)
         return 2
     package(run, args.corpus)
-    from engine.model import load_model
-    from engine.onnx_decoder import export
+    from engine.onnx_export import export_dir
 
-    export(load_model(MODEL_DIR)[0], MODEL_DIR)  # the ONNX graphs the app decodes with
+    export_dir(MODEL_DIR)  # the ONNX graphs the app decodes with
     return 0
 
 

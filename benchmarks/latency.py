@@ -40,12 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
 
-    import torch
-
     from engine.pipeline import build_pipeline
     from engine.session import Session
 
-    torch.set_num_threads(1)
     t0 = time.perf_counter()
     db = None
     if args.learned:
@@ -87,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p50, p95 = percentiles(ms, 50, 95)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(machine(), ensure_ascii=False))
-    print(f"translator: {status}; loaded in {load_s:.2f} s; reuse {args.reuse}, beam {args.beam or 'default'}"
+    print(f"translator: {status}; loaded in {load_s:.2f} s (torch imported: {'torch' in sys.modules}); reuse {args.reuse}, beam {args.beam or 'default'}"
           + ("" if "onnx" in status else f", {'fp32' if args.fp32 else 'int8'}"))
     print(f"{len(lines)} lines of {args.file} (≤ {args.max_syllables or '∞'} syllables), {len(ms)} keystrokes"
           + (f", {args.learned} learned phrases in the store" if args.learned else ""))

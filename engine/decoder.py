@@ -1,27 +1,25 @@
-"""Decoding: constrained beam search with the model's KV cache, over one or several segmentations.
+"""Decoding in PyTorch: constrained beam search with the model's KV cache.
 
 ``beam_search`` turns one sequence of input tokens into the best character sequences; every step only
-considers characters the token can spell (the model's ``allowed`` matrix). ``greedy`` decodes a padded batch
-(used for evaluation during training). ``Converter`` is what the CLI and the engine call: keys in (segmented
-syllables or raw keys), ranked whole-input candidates out; for raw keys it decodes the parser's best few
-segmentations and merges them, charging each segmentation its parser cost (``segmentation_weight``).
+considers characters the token can spell (the model's ``allowed`` matrix); it can resume from an earlier
+keystroke's beam. ``score_sequences`` scores given texts; ``greedy`` decodes a padded batch (evaluation during
+training). ``TorchBackend`` puts them behind ``engine.converter.Converter`` (what the CLI and the engine call;
+re-exported here), beside the ONNX Runtime backend in ``engine.onnx_decoder``.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from engine.model import BOS, PinyinModel, input_tokens, load_model, token_for
-from engine.pinyin import INITIAL, ParseResult, Segmentation, parse, split_syllables
-
-_TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
-OUTPUT_CACHE_BYTES = 6 << 20  # per model: cached embeddings of the characters each token allows
+from engine.converter import (  # noqa: F401 (re-exported for callers that import them from here)
+    _TOKEN_INDEX, OUTPUT_CACHE_BYTES, BeamState, Candidate, Converter, segmentation_tokens,
+)
+from engine.model import BOS, PinyinModel, load_model
 
 
 class FastWeights:
@@ -100,19 +98,6 @@ def encode(model: PinyinModel, x_ids: list[int], fast: FastWeights) -> torch.Ten
         h = F.layer_norm(x, (d,), blk.ln2.weight, blk.ln2.bias, blk.ln2.eps)
         x = x + lin(F.gelu(lin(h, blk.mlp.up)), blk.mlp.down)
     return F.layer_norm(x, (d,), m.enc_ln.weight, m.enc_ln.bias, m.enc_ln.eps)
-
-
-@dataclass
-class BeamState:
-    """The beam after position ``len - 1``: hypotheses (k, len), their scores and the decoder's self-attention
-    keys/values for those positions, all layers in one tensor (layers, 2, k, H, len, dh)."""
-    hyps: torch.Tensor
-    scores: torch.Tensor
-    kv: torch.Tensor
-
-    @property
-    def length(self) -> int:
-        return self.hyps.shape[1]
 
 
 @torch.no_grad()
@@ -246,166 +231,6 @@ def greedy(model: PinyinModel, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(out, dim=1)
 
 
-def segmentation_tokens(seg: Segmentation) -> list[int] | None:
-    """Input token ids for a parser segmentation (None if a token has no model input, which is rare)."""
-    ids = []
-    for tok in seg.tokens:
-        name = token_for(tok.kind, tok.syllables[0] if tok.kind == "full" and len(tok.syllables) == 1 else tok.keys)
-        i = _TOKEN_INDEX.get(name)
-        if i is None:
-            return None
-        ids.append(i)
-    return ids
-
-
-@dataclass
-class Candidate:
-    text: str
-    score: float  # log-probability (minus the segmentation penalty for raw keys)
-    segmentation: str
-
-
-class Converter:
-    """A loaded model plus the settings for turning a whole input into ranked candidates."""
-
-    def __init__(self, model: PinyinModel, chars: list[str], beam: int = 8, segmentations: int = 3,
-                 segmentation_weight: float = 2.0, lexicon=None, proposals: int = 8, max_cost_gap: float = 0.5):
-        self.model, self.chars = model, chars
-        self.char_index = {c: i for i, c in enumerate(chars)}
-        self.beam, self.segmentations, self.segmentation_weight = beam, segmentations, segmentation_weight
-        self.max_cost_gap = max_cost_gap
-        # Lexicon words that spell the whole input join the beam's results, scored by the model: the lexicon
-        # proposes, the model ranks (this catches what a small beam misses, mostly on abbreviations).
-        self.lexicon, self.proposals = lexicon, proposals
-        self.proposals_for = "all"  # or "initials": only for input with an initial typed alone (abbreviations)
-        # Reuse across keystrokes (``reuse`` = how many positions before the first changed token to re-decode;
-        # None: every input decoded from scratch, as the CLI does). See ``_beams``.
-        self.search = beam_search  # or an ONNX Runtime decoder's beam_search (same signature), see ``load``
-        self.runtime, self.runtime_note = "torch", ""
-        self.reuse: int | None = None
-        self.int8 = False
-        self._traces: OrderedDict[tuple[int, ...], tuple[dict[int, BeamState], list[tuple[str, float]]]] = OrderedDict()
-        self.cache_size = 8
-
-    def interactive(self, reuse: int = 2, beam: int | None = None, int8: bool = False) -> "Converter":
-        """Settings for typing: reuse earlier decodes (whole-line conversion leaves it off), optionally a
-        narrower beam and int8 weights (see ``FastWeights``)."""
-        self.reuse, self.int8 = reuse, int8
-        self.beam = beam or self.beam
-        return self
-
-    @classmethod
-    def load(cls, directory: Path | str, device: str = "cpu", runtime: str = "torch", **kw) -> "Converter":
-        """``runtime``: "torch", "onnx" (ONNX Runtime for the encoder and decoder steps, exporting the model
-        next to its weights the first time), or "auto" (onnx on a CPU when onnxruntime is installed and the
-        export is there or can be written; torch otherwise)."""
-        model, meta = load_model(directory, device)
-        model.set_allowed(_allowed_for(meta["chars"]))
-        conv = cls(model, meta["chars"], **kw)
-        if runtime == "onnx" or (runtime == "auto" and str(device) == "cpu"):
-            try:
-                from engine.onnx_decoder import OnnxDecoder
-
-                conv.search = OnnxDecoder(model, directory, threads=torch.get_num_threads()).beam_search
-                conv.runtime = "onnx"
-            except Exception as e:  # noqa: BLE001 — any export/runtime failure: PyTorch still decodes
-                if runtime == "onnx":
-                    raise
-                conv.runtime_note = f"ONNX Runtime unavailable ({e}); decoding with PyTorch"
-        return conv
-
-    @classmethod
-    def load_with_lexicon(cls, directory: Path | str, device: str = "cpu", **kw) -> "Converter":
-        from engine.lexicon import default_lexicon
-
-        return cls.load(directory, device, lexicon=default_lexicon(), **kw)
-
-    def _beams(self, ids: list[int]) -> tuple[list[tuple[list[int], float]], dict[int, BeamState] | None]:
-        """Beam search for ``ids``. With ``reuse`` on it restarts from the cached decode that shares the most
-        leading tokens (typing a key usually changes only the last token or adds one): from that decode's beam
-        ``reuse`` positions before the first token that differs, so a keystroke costs a few decoder steps, not
-        one per syllable. Each decode keeps its beams at the ``reuse + 1`` positions before its last for the next key
-        (that is where the next key's decode starts when it changes or adds one token)."""
-        if self.reuse is None:
-            return self.search(self.model, ids, self.beam, self.beam, int8=self.int8), None
-        key = tuple(ids)
-        resume, common = None, 0
-        for other, (states, _) in self._traces.items():
-            n = 0
-            for a, b in zip(key, other):
-                if a != b:
-                    break
-                n += 1
-            if n > common and states:
-                common, resume = n, states
-        state = None
-        if resume is not None:
-            start = min(common, len(key) - 1) - self.reuse
-            usable = [L for L in resume if L <= start]
-            state = resume[max(usable)] if usable else None
-        states: dict[int, BeamState] = {}
-        found = self.search(self.model, ids, self.beam, self.beam, resume=state, trace=states,
-                            trace_from=max(0, len(ids) - self.reuse - 2), int8=self.int8)
-        return found, states
-
-    def _decode(self, ids: list[int], top: int, options=None) -> list[tuple[str, float]]:
-        key = tuple(ids)
-        if self.reuse is not None and key in self._traces:
-            self._traces.move_to_end(key)
-            return self._traces[key][1][:top]
-        results, trace = self._beams(ids)
-        found = [("".join(self.chars[c] for c in h), s) for h, s in results]
-        if self.lexicon is not None and options is not None and len(ids) <= 8:
-            have = {t for t, _ in found}
-            words = [e.text for e in self.lexicon.words_matching(options, limit=self.proposals)]
-            words = [w for w in words if w not in have and all(c in self.char_index for c in w)]
-            found += zip(words, self.score_texts(ids, words))
-            found.sort(key=lambda ts: -ts[1])
-        if trace is not None:
-            self._traces[key] = (trace, found)
-            while len(self._traces) > self.cache_size:
-                self._traces.popitem(last=False)
-        return found[:top]
-
-    def score_texts(self, ids: list[int], texts: list[str]) -> list[float]:
-        """The model's log-probability of each text (same length as ``ids``) for input tokens ``ids``."""
-        if not texts:
-            return []
-        y = torch.tensor([[self.char_index[c] for c in t] for t in texts], dtype=torch.long,
-                         device=self.model.allowed.device)
-        return score_sequences(self.model, ids, y).tolist()  # fp32: no int8 copy of the weights for this
-
-    def convert_syllables(self, syllables: list[str], top: int = 5) -> list[Candidate]:
-        ids = [_TOKEN_INDEX[s] for s in syllables]
-        seg = "'".join(syllables)
-        return [Candidate(t, s, seg) for t, s in self._decode(ids, top, [(s,) for s in syllables])]
-
-    def convert_segmented(self, line: str, top: int = 5) -> list[Candidate]:
-        """Space-separated syllables (``ni hao``); raises ValueError for a token that is not a syllable."""
-        return self.convert_syllables(split_syllables(line), top)
-
-    def convert_raw(self, keys: str | ParseResult, top: int = 5) -> list[Candidate]:
-        result = keys if isinstance(keys, ParseResult) else parse(keys)
-        if not result.ok:
-            return []
-        merged: dict[str, Candidate] = {}
-        best_cost = None
-        for seg in result.segmentations(self.segmentations):
-            best_cost = seg.cost if best_cost is None else best_cost
-            if seg.cost - best_cost > self.max_cost_gap:
-                break  # much less plausible readings are not worth a decode
-            ids = segmentation_tokens(seg)
-            if not ids or len(ids) > self.model.cfg.max_len:
-                continue
-            penalty = self.segmentation_weight * (seg.cost - best_cost)
-            propose = self.proposals_for == "all" or any(t.kind == INITIAL for t in seg.tokens)
-            for text, score in self._decode(ids, top, [t.syllables for t in seg.tokens] if propose else None):
-                cand = Candidate(text, score - penalty, str(seg))
-                if text not in merged or merged[text].score < cand.score:
-                    merged[text] = cand
-        return sorted(merged.values(), key=lambda c: -c.score)[:top]
-
-
 _ALLOWED_CACHE: dict[tuple, torch.Tensor] = {}
 
 
@@ -418,3 +243,34 @@ def _allowed_for(chars: list[str]) -> torch.Tensor:
     if key not in _ALLOWED_CACHE:
         _ALLOWED_CACHE[key] = allowed_matrix(chars, default_lexicon().readings)
     return _ALLOWED_CACHE[key]
+
+
+class TorchBackend:
+    """The model in PyTorch behind ``engine.converter.Converter``: ``beam_search`` above (fp32, or int8
+    weights on a CPU), proposals scored by ``score_sequences``."""
+
+    name = "torch"
+
+    def __init__(self, model: PinyinModel, chars: list[str] | None = None):
+        self.model, self.chars = model, chars
+
+    @classmethod
+    def load(cls, directory: Path | str, device: str = "cpu") -> "TorchBackend":
+        model, meta = load_model(directory, device)
+        model.set_allowed(_allowed_for(meta["chars"]))
+        return cls(model, meta["chars"])
+
+    @property
+    def max_len(self) -> int:
+        return self.model.cfg.max_len
+
+    @property
+    def num_params(self) -> int:
+        return self.model.num_params()
+
+    def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, **kw) -> list[tuple[list[int], float]]:
+        return beam_search(self.model, x_ids, beam, top, **kw)
+
+    def score(self, x_ids: list[int], ys: list[list[int]]) -> list[float]:
+        y = torch.tensor(ys, dtype=torch.long, device=self.model.allowed.device)
+        return score_sequences(self.model, x_ids, y).tolist()  # fp32: no int8 copy of the weights for this

@@ -1,134 +1,35 @@
 """The same beam search as ``engine.decoder.beam_search``, with the encoder and one decoder step run by ONNX
-Runtime and the beam's bookkeeping in numpy.
+Runtime and the beam's bookkeeping in numpy — and no PyTorch import.
 
 Why: at this model size a PyTorch decoder step is ~80 small operator calls, each with microseconds of
 dispatch overhead that the arithmetic cannot hide on a laptop CPU; ONNX Runtime runs the whole step as one
-call on a fused graph. ``benchmarks/latency.py --runtime onnx|torch`` measures the difference.
+call on a fused graph (2-4x faster per decode here), and a typing process that never imports torch starts
+faster and uses ~200 MB less memory. ``benchmarks/latency.py --runtime onnx|torch`` measures it.
 
-The two graphs are exported from the PyTorch model (``export``) into ``<model dir>/onnx/`` next to the
-weights, with the model file's checksum, so a model changed later is re-exported rather than mismatched.
-Exporting needs the ``onnx`` package; running needs only ``onnxruntime``.
+The graphs come from ``engine.onnx_export`` (run automatically, with torch, when they are missing or stale).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from engine.decoder import OUTPUT_CACHE_BYTES, BeamState
-from engine.model import BOS, PinyinModel
+from engine.converter import OUTPUT_CACHE_BYTES, BeamState
+from engine.model_spec import BOS, allowed_ids, read_config
 
 EXPORT_VERSION = 2  # 2: int8 graphs too
 
 
-class _Encoder(nn.Module):
-    """input ids (1, T) → what each decoder step adds to its input (T, D) and the cross-attention keys/values
-    of every layer (layers, 2, 1, H, T, dh)."""
-
-    def __init__(self, m: PinyinModel):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x):
-        m = self.m
-        t = x.shape[1]
-        enc, _ = m.encode(x)
-        heads = m.cfg.n_heads
-        dh = m.cfg.d_model // heads
-        kvs = [blk.cross_attn.kv(enc).view(1, t, 2, heads, dh).permute(2, 0, 3, 1, 4) for blk in m.dec_blocks]
-        return m.enc_to_dec(enc)[0] + m.dec_pos.weight[:t], torch.stack(kvs)
-
-
-class _Step(nn.Module):
-    """One decoder step for a beam: input (B, D), past self-attention keys/values (layers, 2, B, H, t, dh),
-    cross keys/values, the allowed characters' embeddings (D, n) → log-probabilities (B, n) over them and
-    this step's keys/values (layers, 2, B, H, 1, dh)."""
-
-    def __init__(self, m: PinyinModel):
-        super().__init__()
-        self.m = m
-
-    def forward(self, x, past, cross, out_t):
-        m = self.m
-        b = x.shape[0]
-        d, heads = m.cfg.d_model, m.cfg.n_heads
-        dh = d // heads
-        x = x[:, None]
-        new = []
-        for i, blk in enumerate(m.dec_blocks):
-            sa, ca = blk.self_attn, blk.cross_attn
-            h = blk.ln1(x)
-            q = sa.q(h).view(b, 1, heads, dh).transpose(1, 2)
-            kv = sa.kv(h).view(b, 1, 2, heads, dh).permute(2, 0, 3, 1, 4)  # (2, B, H, 1, dh)
-            new.append(kv)
-            a = F.scaled_dot_product_attention(q, torch.cat([past[i, 0], kv[0]], dim=2),
-                                               torch.cat([past[i, 1], kv[1]], dim=2))
-            x = x + sa.out(a.transpose(1, 2).reshape(b, 1, d))
-            h = blk.ln2(x)
-            q = ca.q(h).view(b, 1, heads, dh).transpose(1, 2)
-            a = F.scaled_dot_product_attention(q, cross[i, 0].expand(b, -1, -1, -1), cross[i, 1].expand(b, -1, -1, -1))
-            x = x + ca.out(a.transpose(1, 2).reshape(b, 1, d))
-            x = x + blk.mlp(blk.ln3(x))
-        return F.log_softmax(m.dec_ln(x[:, 0]) @ out_t, dim=-1), torch.stack(new)
-
-
-def _checksum(directory: Path) -> str:
+def checksum(directory: Path | str) -> str:
     h = hashlib.sha256()
-    with open(directory / "model.safetensors", "rb") as f:
+    with open(Path(directory) / "model.safetensors", "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
-
-
-@torch.no_grad()
-def export(model: PinyinModel, model_dir: Path | str) -> Path:
-    """Write ``encoder.onnx`` and ``step.onnx`` (and their int8-weight versions ``*.int8.onnx``) for ``model``
-    (loaded from ``model_dir``) into ``model_dir/onnx`` (atomically: a half-written export is never used); returns that folder."""
-    model_dir = Path(model_dir)
-    out = model_dir / "onnx"
-    tmp = model_dir / "onnx.tmp"
-    tmp.mkdir(exist_ok=True)
-    m = model.float().eval().cpu()
-    L, H = len(m.dec_blocks), m.cfg.n_heads
-    D = m.cfg.d_model
-    dh = D // H
-    warnings.filterwarnings("ignore", module="torch.onnx")
-    torch.onnx.export(_Encoder(m), (torch.ones(1, 5, dtype=torch.long),), str(tmp / "encoder.onnx"),
-                      input_names=["x"], output_names=["enc_in", "cross"],
-                      dynamic_axes={"x": {1: "T"}, "enc_in": {0: "T"}, "cross": {4: "T"}}, dynamo=False,
-                      opset_version=17)
-    args = (torch.zeros(4, D), torch.zeros(L, 2, 4, H, 3, dh), torch.zeros(L, 2, 1, H, 5, dh), torch.zeros(D, 7))
-    torch.onnx.export(_Step(m), args, str(tmp / "step.onnx"), input_names=["x", "past", "cross", "out_t"],
-                      output_names=["logp", "kv"],
-                      dynamic_axes={"x": {0: "B"}, "past": {2: "B", 4: "t"}, "cross": {4: "T"}, "out_t": {1: "n"},
-                                    "logp": {0: "B", 1: "n"}, "kv": {2: "B"}}, dynamo=False, opset_version=17)
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint that does not apply here
-    try:
-        for name in ("encoder", "step"):  # int8 weights, per output channel: same top-1 on dev, ~1.7x faster
-            quantize_dynamic(tmp / f"{name}.onnx", tmp / f"{name}.int8.onnx", weight_type=QuantType.QInt8,
-                             per_channel=True)
-    finally:
-        root.setLevel(level)
-    (tmp / "export.json").write_text(json.dumps({"version": EXPORT_VERSION, "model": _checksum(model_dir)}))
-    if out.exists():
-        for f in out.iterdir():
-            f.unlink()
-        out.rmdir()
-    tmp.rename(out)
-    return out
 
 
 def is_current(model_dir: Path | str) -> bool:
@@ -137,27 +38,48 @@ def is_current(model_dir: Path | str) -> bool:
         info = json.loads(meta.read_text())
     except (OSError, ValueError):
         return False
-    return info.get("version") == EXPORT_VERSION and info.get("model") == _checksum(Path(model_dir))
+    return info.get("version") == EXPORT_VERSION and info.get("model") == checksum(model_dir)
 
 
-class OnnxDecoder:
-    """ONNX Runtime sessions for one model, and ``beam_search`` with ``engine.decoder.beam_search``'s
-    signature and results (within float rounding; with ``int8`` the int8-weight graphs, close but not equal)."""
+class OnnxBackend:
+    """A saved model run by ONNX Runtime, behind ``engine.converter.Converter``: ``beam_search`` with the
+    signature and results (within float rounding; with ``int8`` the int8-weight graphs, close but not equal)
+    of ``engine.decoder.beam_search``, and ``score`` for given texts."""
 
-    def __init__(self, model: PinyinModel, model_dir: Path | str, threads: int = 1):
+    name = "onnx"
+
+    def __init__(self, model_dir: Path | str, threads: int = 1, readings: dict | None = None):
         import onnxruntime as ort
+        from safetensors import safe_open
 
         model_dir = Path(model_dir)
+        meta = read_config(model_dir)  # validates the config before anything runs
         if not is_current(model_dir):
-            export(model, model_dir)
+            from engine.onnx_export import export_dir
+
+            export_dir(model_dir)
+        if readings is None:
+            from engine.lexicon import default_lexicon
+
+            readings = default_lexicon().readings
         self._ort, self._dir, self._threads = ort, model_dir / "onnx", threads
         self._sessions: dict[bool, tuple] = {}
-        self.model = model
-        self.emb = model.char_emb.weight.detach().float().cpu().numpy()
-        self.layers, self.heads = len(model.dec_blocks), model.cfg.n_heads
-        self.dh = model.cfg.d_model // self.heads
+        cfg = meta["model"]
+        self.chars, self.max_len = meta["chars"], cfg.max_len
+        with safe_open(str(model_dir / "model.safetensors"), framework="np") as f:
+            self.emb = f.get_tensor("char_emb.weight").astype(np.float32)
+            self.num_params = sum(int(np.prod(f.get_slice(k).get_shape())) for k in f.keys())
+        if self.emb.shape != (len(self.chars), cfg.d_model):
+            raise ValueError(f"model weights in {model_dir} do not match its config (char_emb {self.emb.shape})")
+        self.allowed = allowed_ids(self.chars, readings)
+        self.layers, self.heads = cfg.n_dec, cfg.n_heads
+        self.dh = cfg.d_model // self.heads
         self._out: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._out_bytes = 0
+
+    @staticmethod
+    def chars_of(model_dir: Path | str) -> list[str]:
+        return read_config(model_dir)["chars"]
 
     def sessions(self, int8: bool):
         """(encoder, step) sessions, fp32 or int8-weight graphs, created on first use."""
@@ -173,9 +95,11 @@ class OnnxDecoder:
         return self._sessions[int8]
 
     def output(self, token: int) -> tuple[np.ndarray, np.ndarray]:
+        """(character ids, their embeddings transposed (D, n)) that input token ``token`` may become; kept for
+        the most recent tokens, since gathering thousands of rows for an initial every step is not free."""
         hit = self._out.get(token)
         if hit is None:
-            idx = self.model._allowed_ids(token).cpu().numpy()
+            idx = self.allowed[token]
             hit = self._out[token] = (idx, np.ascontiguousarray(self.emb[idx].T))
             self._out_bytes += hit[1].nbytes
             while self._out_bytes > OUTPUT_CACHE_BYTES:  # initials allow thousands of characters: bound it
@@ -184,7 +108,7 @@ class OnnxDecoder:
             self._out.move_to_end(token)
         return hit
 
-    def beam_search(self, model, x_ids: list[int], beam: int = 8, top: int = 5, resume: BeamState | None = None,
+    def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, resume: BeamState | None = None,
                     trace: dict[int, BeamState] | None = None, trace_from: int = 0,
                     int8: bool = False) -> list[tuple[list[int], float]]:
         if not x_ids:
@@ -208,7 +132,7 @@ class OnnxDecoder:
             if idx.size == 0:
                 return []
             logp, new = step.run(None, {"x": self.emb[prev] + enc_in[t], "past": kv[:, :, :b, :, :t].copy(),
-                                             "cross": cross, "out_t": out_t})
+                                        "cross": cross, "out_t": out_t})
             kv[:, :, :b, :, t] = new[:, :, :, :, 0]
             total = (scores[:, None] + logp).ravel()
             k = min(beam, total.size)
@@ -221,3 +145,24 @@ class OnnxDecoder:
             if trace is not None and trace_from <= t < n - 1:
                 trace[t + 1] = BeamState(hyps, scores, kv[:, :, :k, :, : t + 1].copy())
         return [(h, float(s)) for h, s in zip(hyps[:top].tolist(), scores[:top].tolist())]
+
+    def score(self, x_ids: list[int], ys: list[list[int]], int8: bool = False) -> list[float]:
+        """Log-probability of each character sequence in ``ys`` (each as long as ``x_ids``), teacher-forced
+        through the step graph: the same numbers ``beam_search`` gives those sequences."""
+        y = np.asarray(ys, dtype=np.int64)
+        k, n = y.shape
+        encoder, step = self.sessions(int8)
+        enc_in, cross = encoder.run(None, {"x": np.asarray([x_ids], dtype=np.int64)})
+        kv = np.empty((self.layers, 2, k, self.heads, n, self.dh), dtype=np.float32)
+        total = np.zeros(k, dtype=np.float64)
+        prev = np.full(k, BOS, dtype=np.int64)
+        for t in range(n):
+            idx, out_t = self.output(x_ids[t])
+            logp, new = step.run(None, {"x": self.emb[prev] + enc_in[t], "past": kv[:, :, :, :, :t].copy(),
+                                        "cross": cross, "out_t": out_t})
+            kv[:, :, :, :, t] = new[:, :, :, :, 0]
+            pos = np.searchsorted(idx, y[:, t])
+            ok = (pos < idx.size) & (idx[np.minimum(pos, idx.size - 1)] == y[:, t])
+            total += np.where(ok, logp[np.arange(k), np.minimum(pos, idx.size - 1)], -np.inf)
+            prev = y[:, t]
+        return total.tolist()

@@ -54,22 +54,22 @@ def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int
     status = "lexicon only (no model)"
     if model_dir is not None:
         try:
-            import torch
+            from engine.converter import Converter
 
-            from engine.decoder import Converter
-
-            if threads:
-                torch.set_num_threads(threads)  # one thread is fastest for single-sentence decoding
             # the lexicon's words join the model's sentences only for abbreviated input (initials), where they
             # lift dev top-1 from 21% to 29%; for full pinyin they changed nothing and cost ~30% per key
             converter = Converter.load(model_dir, device, runtime=runtime, lexicon=lexicon, proposals=16)
             converter.proposals_for = "initials"
+            if converter.runtime == "torch" and threads:
+                import torch
+
+                torch.set_num_threads(threads)  # one thread is fastest for single-sentence decoding
             converter.interactive(reuse, beam, int8)
             converter.convert_raw("ni", 1)  # sessions and first-call allocations now, not on the first key
             translator = ModelTranslator(converter, lexicon)
             name = "factory model" if Path(model_dir) == MODEL_DIR else f"model {Path(model_dir).name}"
-            status = (f"{name} ({converter.model.num_params() / 1e6:.1f} M parameters, "
-                      f"{device}, {converter.runtime})")
+            status = (f"{name} ({converter.num_params / 1e6:.1f} M parameters, "
+                      f"{device}, {converter.runtime})" + (f"; {converter.runtime_note}" if converter.runtime_note else ""))
         except (FileNotFoundError, ValueError, OSError) as e:
             status = f"lexicon only — the model could not be loaded: {e}"
     ranker = UserRanker(db, lexicon) if db is not None else None

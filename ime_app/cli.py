@@ -139,12 +139,13 @@ def default_model_dir() -> Path:
 
 
 def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = False):
-    import torch
+    from engine.converter import Converter
 
-    from engine.decoder import Converter
-
-    torch.set_num_threads(1)  # one thread is fastest for single-sentence inference on a laptop CPU
     converter = Converter.load(model_dir or default_model_dir(), runtime=runtime)
+    if converter.runtime == "torch":
+        import torch
+
+        torch.set_num_threads(1)  # one thread is fastest for single-sentence inference on a laptop CPU
     converter.int8 = int8
     converter.convert_segmented("ni hao", 1)  # create the runtime's sessions now, not inside the first timing
     return converter

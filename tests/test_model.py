@@ -170,10 +170,10 @@ def test_interactive_converter_reuses_earlier_keystrokes(model, vocab):
     steps = []
     real = beam_search
 
-    def counting(m, ids, *a, **k):
+    def counting(ids, *a, **k):
         r = k.get("resume")
         steps.append(len(ids) - (r.length if r is not None else 0))
-        return real(m, ids, *a, **k)
+        return real(model, ids, *a, **k)
 
     conv.search = counting
     keys = "zhongguorenminyinhang"
@@ -187,26 +187,38 @@ def test_interactive_converter_reuses_earlier_keystrokes(model, vocab):
 
 def test_onnx_runtime_decodes_like_pytorch(model, vocab, tmp_path):
     pytest.importorskip("onnxruntime")
-    from engine.onnx_decoder import OnnxDecoder, is_current
+    from engine.onnx_decoder import OnnxBackend, is_current
 
     chars, _ = vocab
     save_model(model, tmp_path, chars)
-    ort = OnnxDecoder(model, tmp_path)
+    ort = OnnxBackend(tmp_path)  # exports on first use
     assert is_current(tmp_path)
     for syls in (["ni", "hao"], ["zhong", "guo", "ren", "min", "yin", "hang"], ["b-", "j-", "d-", "x-"]):
         x_ids = [TOK[s] for s in syls]
-        a, b = beam_search(model, x_ids, beam=5, top=5), ort.beam_search(model, x_ids, beam=5, top=5)
+        a, b = beam_search(model, x_ids, beam=5, top=5), ort.beam_search(x_ids, beam=5, top=5)
         assert [h for h, _ in a] == [h for h, _ in b]
         assert all(abs(x - y) < 1e-3 for (_, x), (_, y) in zip(a, b))
+        assert all(abs(s - x) < 1e-3 for s, (_, x) in zip(ort.score(x_ids, [h for h, _ in b]), b))
     x_ids = [TOK[s] for s in ["zhong", "guo", "ren", "min"]]
-    (_, fp32), = ort.beam_search(model, x_ids, beam=5, top=1)
-    (_, int8), = ort.beam_search(model, x_ids, beam=5, top=1, int8=True)
+    (_, fp32), = ort.beam_search(x_ids, beam=5, top=1)
+    (_, int8), = ort.beam_search(x_ids, beam=5, top=1, int8=True)
     assert abs(fp32 - int8) < 0.05 * abs(fp32) + 0.05
     states = {}
-    full = ort.beam_search(model, x_ids, beam=5, top=5, trace=states)
-    assert [h for h, _ in ort.beam_search(model, x_ids, beam=5, top=5, resume=states[2])] == [h for h, _ in full]
+    full = ort.beam_search(x_ids, beam=5, top=5, trace=states)
+    assert [h for h, _ in ort.beam_search(x_ids, beam=5, top=5, resume=states[2])] == [h for h, _ in full]
     model.dec_ln.bias.data += 0.5  # a changed model is exported again, never run with stale graphs
     save_model(model, tmp_path, chars)
     assert not is_current(tmp_path)
-    OnnxDecoder(model, tmp_path)
+    OnnxBackend(tmp_path)
     assert is_current(tmp_path)
+
+
+def test_converter_on_onnx_matches_torch(model, vocab, tmp_path):
+    pytest.importorskip("onnxruntime")
+    chars, _ = vocab
+    save_model(model, tmp_path, chars)
+    a = Converter.load(tmp_path, runtime="torch", lexicon=default_lexicon())
+    b = Converter.load(tmp_path, runtime="onnx", lexicon=default_lexicon())
+    assert (a.runtime, b.runtime) == ("torch", "onnx") and a.num_params == b.num_params
+    for keys in ("nihao", "bjdx", "zhongguoren"):
+        assert [c.text for c in a.convert_raw(keys)] == [c.text for c in b.convert_raw(keys)]

@@ -1,0 +1,211 @@
+"""Whole-input conversion: keys or syllables in, ranked candidate sentences out, over whichever runtime.
+
+``Converter`` decodes the parser's best few segmentations of raw keys (charging each its parser cost),
+merges them, lets the lexicon propose words for abbreviations, and — for typing — reuses the previous
+keystroke's beams (``interactive``). The model itself runs in a backend: ``engine.decoder.TorchBackend``
+(the reference beam search in PyTorch) or ``engine.onnx_decoder.OnnxBackend`` (the same search on ONNX
+Runtime). No PyTorch import here: typing with the ONNX backend never loads torch.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.model_spec import input_tokens, token_for
+from engine.pinyin import INITIAL, ParseResult, Segmentation, parse, split_syllables
+
+_TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
+OUTPUT_CACHE_BYTES = 6 << 20  # per backend: cached embeddings of the characters each token allows
+
+
+@dataclass
+class BeamState:
+    """The beam after position ``len - 1``: hypotheses (k, len), their scores and the decoder's self-attention
+    keys/values for those positions, all layers in one array (layers, 2, k, H, len, dh). Torch tensors or
+    numpy arrays, as the backend that made it uses."""
+    hyps: Any
+    scores: Any
+    kv: Any
+
+    @property
+    def length(self) -> int:
+        return self.hyps.shape[1]
+
+
+def segmentation_tokens(seg: Segmentation) -> list[int] | None:
+    """Input token ids for a parser segmentation (None if a token has no model input, which is rare)."""
+    ids = []
+    for tok in seg.tokens:
+        name = token_for(tok.kind, tok.syllables[0] if tok.kind == "full" and len(tok.syllables) == 1 else tok.keys)
+        i = _TOKEN_INDEX.get(name)
+        if i is None:
+            return None
+        ids.append(i)
+    return ids
+
+
+@dataclass
+class Candidate:
+    text: str
+    score: float  # log-probability (minus the segmentation penalty for raw keys)
+    segmentation: str
+
+
+class Converter:
+    """A loaded model plus the settings for turning a whole input into ranked candidates.
+
+    ``backend`` runs the model: ``engine.decoder.TorchBackend`` (PyTorch; training, GPUs) or
+    ``engine.onnx_decoder.OnnxBackend`` (ONNX Runtime; typing on a CPU, no torch import). A ``PinyinModel``
+    given instead is wrapped in a ``TorchBackend``."""
+
+    def __init__(self, backend, chars: list[str], beam: int = 8, segmentations: int = 3,
+                 segmentation_weight: float = 2.0, lexicon=None, proposals: int = 8, max_cost_gap: float = 0.5):
+        if not hasattr(backend, "beam_search"):
+            from engine.decoder import TorchBackend
+
+            backend = TorchBackend(backend)
+        self.backend, self.chars = backend, chars
+        self.model = getattr(backend, "model", None)  # the PyTorch model, when there is one
+        self.char_index = {c: i for i, c in enumerate(chars)}
+        self.beam, self.segmentations, self.segmentation_weight = beam, segmentations, segmentation_weight
+        self.max_cost_gap = max_cost_gap
+        # Lexicon words that spell the whole input join the beam's results, scored by the model: the lexicon
+        # proposes, the model ranks (this catches what a small beam misses, mostly on abbreviations).
+        self.lexicon, self.proposals = lexicon, proposals
+        self.proposals_for = "all"  # or "initials": only for input with an initial typed alone (abbreviations)
+        # Reuse across keystrokes (``reuse`` = how many positions before the first changed token to re-decode;
+        # None: every input decoded from scratch, as the CLI does). See ``_beams``.
+        self.search = backend.beam_search
+        self.runtime, self.runtime_note = backend.name, ""
+        self.reuse: int | None = None
+        self.int8 = False
+        self._traces: OrderedDict[tuple[int, ...], tuple[dict[int, BeamState], list[tuple[str, float]]]] = OrderedDict()
+        self.cache_size = 8
+
+    def interactive(self, reuse: int = 2, beam: int | None = None, int8: bool = False) -> "Converter":
+        """Settings for typing: reuse earlier decodes (whole-line conversion leaves it off), optionally a
+        narrower beam and int8 weights."""
+        self.reuse, self.int8 = reuse, int8
+        self.beam = beam or self.beam
+        return self
+
+    @classmethod
+    def load(cls, directory: Path | str, device: str = "cpu", runtime: str = "torch", **kw) -> "Converter":
+        """``runtime``: "torch", "onnx" (ONNX Runtime for the encoder and decoder steps; exports the model next
+        to its weights the first time, which needs torch), or "auto" (onnx on a CPU when onnxruntime is
+        installed and the export is there or can be written; torch otherwise, saying why in
+        ``runtime_note``)."""
+        note = ""
+        if runtime == "onnx" or (runtime == "auto" and str(device) == "cpu"):
+            try:
+                from engine.onnx_decoder import OnnxBackend
+
+                return cls(OnnxBackend(directory), OnnxBackend.chars_of(directory), **kw)
+            except (FileNotFoundError, ValueError):
+                raise  # no model there, or a broken one: the same answer from either runtime
+            except Exception as e:  # noqa: BLE001 — any export/runtime failure: PyTorch still decodes
+                if runtime == "onnx":
+                    raise
+                note = f"ONNX Runtime unavailable ({e}); decoding with PyTorch"
+        from engine.decoder import TorchBackend
+
+        backend = TorchBackend.load(directory, device)
+        conv = cls(backend, backend.chars, **kw)
+        conv.runtime_note = note
+        return conv
+
+    @classmethod
+    def load_with_lexicon(cls, directory: Path | str, device: str = "cpu", **kw) -> "Converter":
+        from engine.lexicon import default_lexicon
+
+        return cls.load(directory, device, lexicon=default_lexicon(), **kw)
+
+    def _beams(self, ids: list[int]) -> tuple[list[tuple[list[int], float]], dict[int, BeamState] | None]:
+        """Beam search for ``ids``. With ``reuse`` on it restarts from the cached decode that shares the most
+        leading tokens (typing a key usually changes only the last token or adds one): from that decode's beam
+        ``reuse`` positions before the first token that differs, so a keystroke costs a few decoder steps, not
+        one per syllable. Each decode keeps its beams at the ``reuse + 1`` positions before its last for the next key
+        (that is where the next key's decode starts when it changes or adds one token)."""
+        if self.reuse is None:
+            return self.search(ids, self.beam, self.beam, int8=self.int8), None
+        key = tuple(ids)
+        resume, common = None, 0
+        for other, (states, _) in self._traces.items():
+            n = 0
+            for a, b in zip(key, other):
+                if a != b:
+                    break
+                n += 1
+            if n > common and states:
+                common, resume = n, states
+        state = None
+        if resume is not None:
+            start = min(common, len(key) - 1) - self.reuse
+            usable = [L for L in resume if L <= start]
+            state = resume[max(usable)] if usable else None
+        states: dict[int, BeamState] = {}
+        found = self.search(ids, self.beam, self.beam, resume=state, trace=states,
+                            trace_from=max(0, len(ids) - self.reuse - 2), int8=self.int8)
+        return found, states
+
+    def _decode(self, ids: list[int], top: int, options=None) -> list[tuple[str, float]]:
+        key = tuple(ids)
+        if self.reuse is not None and key in self._traces:
+            self._traces.move_to_end(key)
+            return self._traces[key][1][:top]
+        results, trace = self._beams(ids)
+        found = [("".join(self.chars[c] for c in h), s) for h, s in results]
+        if self.lexicon is not None and options is not None and len(ids) <= 8:
+            have = {t for t, _ in found}
+            words = [e.text for e in self.lexicon.words_matching(options, limit=self.proposals)]
+            words = [w for w in words if w not in have and all(c in self.char_index for c in w)]
+            found += zip(words, self.score_texts(ids, words))
+            found.sort(key=lambda ts: -ts[1])
+        if trace is not None:
+            self._traces[key] = (trace, found)
+            while len(self._traces) > self.cache_size:
+                self._traces.popitem(last=False)
+        return found[:top]
+
+    @property
+    def num_params(self) -> int:
+        return self.backend.num_params
+
+    def score_texts(self, ids: list[int], texts: list[str]) -> list[float]:
+        """The model's log-probability of each text (same length as ``ids``) for input tokens ``ids``."""
+        if not texts:
+            return []
+        return self.backend.score(ids, [[self.char_index[c] for c in t] for t in texts])
+
+    def convert_syllables(self, syllables: list[str], top: int = 5) -> list[Candidate]:
+        ids = [_TOKEN_INDEX[s] for s in syllables]
+        seg = "'".join(syllables)
+        return [Candidate(t, s, seg) for t, s in self._decode(ids, top, [(s,) for s in syllables])]
+
+    def convert_segmented(self, line: str, top: int = 5) -> list[Candidate]:
+        """Space-separated syllables (``ni hao``); raises ValueError for a token that is not a syllable."""
+        return self.convert_syllables(split_syllables(line), top)
+
+    def convert_raw(self, keys: str | ParseResult, top: int = 5) -> list[Candidate]:
+        result = keys if isinstance(keys, ParseResult) else parse(keys)
+        if not result.ok:
+            return []
+        merged: dict[str, Candidate] = {}
+        best_cost = None
+        for seg in result.segmentations(self.segmentations):
+            best_cost = seg.cost if best_cost is None else best_cost
+            if seg.cost - best_cost > self.max_cost_gap:
+                break  # much less plausible readings are not worth a decode
+            ids = segmentation_tokens(seg)
+            if not ids or len(ids) > self.backend.max_len:
+                continue
+            penalty = self.segmentation_weight * (seg.cost - best_cost)
+            propose = self.proposals_for == "all" or any(t.kind == INITIAL for t in seg.tokens)
+            for text, score in self._decode(ids, top, [t.syllables for t in seg.tokens] if propose else None):
+                cand = Candidate(text, score - penalty, str(seg))
+                if text not in merged or merged[text].score < cand.score:
+                    merged[text] = cand
+        return sorted(merged.values(), key=lambda c: -c.score)[:top]
