@@ -1,7 +1,7 @@
 """Our accuracy beside the peers', scored by the peers' own score.py through the same CLI interface.
 
     python -m benchmarks.accuracy [--file ../shared/data/eval/test.tsv] [--model DIR] [--modes segmented raw]
-                                  [--runtime auto|onnx|torch] [--int8]
+                                  [--runtime auto|onnx|torch] [--fp32]
 
 Runs ``score.py FILE [--raw] -- pinyin-ime convert --segmented|--raw --top 5 --timing --model DIR`` (the
 interface the peer drivers implement), prints a table with the peers' numbers from
@@ -42,9 +42,9 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", nargs="+", default=["segmented", "raw"], choices=["segmented", "raw"])
     ap.add_argument("--top", type=int, default=5)
     ap.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
-    ap.add_argument("--int8", action="store_true", help="int8 weights, as the app types with")
+    ap.add_argument("--fp32", action="store_true", help="full-precision weights (default: int8, as the app types)")
     args = ap.parse_args(argv)
-    extra = ["--runtime", args.runtime] + (["--int8"] if args.int8 else [])
+    extra = ["--runtime", args.runtime] + (["--fp32"] if args.fp32 else [])
     if not SCORE_PY.exists():
         print(f"{SCORE_PY} not found: this benchmark needs ../shared/peers beside the repo", file=sys.stderr)
         return 2
@@ -54,13 +54,13 @@ def main(argv=None) -> int:
     for mode in args.modes:
         ours["results"][mode] = score_ours(args.file, mode, args.model, args.top, extra)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"ours_{name}{'_int8' if args.int8 else ''}.json").write_text(json.dumps(ours, indent=1, ensure_ascii=False) + "\n")
+    (RESULTS / f"ours_{name}{'_fp32' if args.fp32 else ''}.json").write_text(json.dumps(ours, indent=1, ensure_ascii=False) + "\n")
     peers_path = RESULTS / f"peers_{name}.json"
     peers = json.loads(peers_path.read_text())["results"] if peers_path.exists() else {}
     print(f"machine: {ours['machine']}   set: {args.file}")
     print(f"| engine | mode | top-1 sentence | top-{args.top} sentence | char acc | p50 ms | p95 ms |")
     print("|---|---|---|---|---|---|---|")
-    rows = [(f"pinyin-ime (ours, {args.runtime}{', int8' if args.int8 else ''})", mode, ours["results"][mode]["score"]) for mode in args.modes]
+    rows = [(f"pinyin-ime (ours, {args.runtime}, {'fp32' if args.fp32 else 'int8'})", mode, ours["results"][mode]["score"]) for mode in args.modes]
     rows += [(engine, mode, by_mode[mode]["score"]) for engine, by_mode in peers.items() for mode in args.modes
              if mode in by_mode]
     for engine, mode, s in rows:
