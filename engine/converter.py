@@ -21,6 +21,29 @@ _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
 OUTPUT_CACHE_BYTES = 6 << 20  # per backend: cached embeddings of the characters each token allows
 
 
+class OutputCache:
+    """Per input token: (the ids of the characters it may become, their embeddings transposed (D, n)), as
+    ``build(token)`` makes them (torch tensors or numpy arrays). Kept for the most recently used tokens, since
+    gathering thousands of rows for an initial every step is not free; bounded in bytes, since initials
+    allow thousands of characters."""
+
+    def __init__(self, build, max_bytes: int = OUTPUT_CACHE_BYTES):
+        self.build, self.max_bytes = build, max_bytes
+        self._items: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, token: int) -> tuple[Any, Any]:
+        hit = self._items.get(token)
+        if hit is None:
+            hit = self._items[token] = self.build(token)
+            self._bytes += hit[1].nbytes
+            while self._bytes > self.max_bytes:
+                self._bytes -= self._items.popitem(last=False)[1][1].nbytes
+        else:
+            self._items.move_to_end(token)
+        return hit
+
+
 @dataclass
 class BeamState:
     """The beam after position ``len - 1``: hypotheses (k, len), their scores and the decoder's self-attention
@@ -68,7 +91,6 @@ class Converter:
 
             backend = TorchBackend(backend)
         self.backend, self.chars = backend, chars
-        self.model = getattr(backend, "model", None)  # the PyTorch model, when there is one
         self.char_index = {c: i for i, c in enumerate(chars)}
         self.beam, self.segmentations, self.segmentation_weight = beam, segmentations, segmentation_weight
         self.max_cost_gap = max_cost_gap
@@ -103,7 +125,8 @@ class Converter:
             try:
                 from engine.onnx_decoder import OnnxBackend
 
-                return cls(OnnxBackend(directory), OnnxBackend.chars_of(directory), **kw)
+                backend = OnnxBackend(directory)
+                return cls(backend, backend.chars, **kw)
             except (FileNotFoundError, ValueError):
                 raise  # no model there, or a broken one: the same answer from either runtime
             except Exception as e:  # noqa: BLE001 — any export/runtime failure: PyTorch still decodes

@@ -10,14 +10,13 @@ re-exported here), beside the ONNX Runtime backend in ``engine.onnx_decoder``.
 from __future__ import annotations
 
 import warnings
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from engine.converter import (  # noqa: F401 (re-exported for callers that import them from here)
-    _TOKEN_INDEX, OUTPUT_CACHE_BYTES, BeamState, Candidate, Converter, segmentation_tokens,
+    _TOKEN_INDEX, BeamState, Candidate, Converter, OutputCache, segmentation_tokens,
 )
 from engine.model import BOS, PinyinModel, load_model
 
@@ -41,15 +40,16 @@ class FastWeights:
             attn = getattr(blk, "attn", None) or blk.self_attn
             self._w[id(attn)] = self._pack(torch.cat([attn.q.weight, attn.kv.weight]).detach(),
                                            torch.cat([attn.q.bias, attn.kv.bias]).detach())
-        self._out: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-        self._out_bytes = 0
+        self.output = OutputCache(self._output).get  # token → (allowed character ids, their embeddings (D, n))
 
     def _pack(self, w: torch.Tensor, b: torch.Tensor) -> tuple:
         packed = None
         if self.int8 and w.device.type == "cpu":
-            warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*")
             scale = (w.abs().amax(dim=1) / 127).clamp(min=1e-8).double()
-            q = torch.quantize_per_channel(w.float(), scale, torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*")
+                q = torch.quantize_per_channel(w.float(), scale, torch.zeros_like(scale, dtype=torch.long), 0,
+                                               torch.qint8)
             packed = torch.ops.quantized.linear_prepack(q, b.float())
         return w, b, packed
 
@@ -60,19 +60,9 @@ class FastWeights:
             return torch.ops.quantized.linear_dynamic(x, packed)
         return F.linear(x, w, b)
 
-    def output(self, token: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(character ids, their embeddings transposed (D, n)) that input token ``token`` may become; kept for
-        the most recent tokens, since gathering thousands of rows for an initial every step is not free."""
-        hit = self._out.get(token)
-        if hit is None:
-            idx = self.model._allowed_ids(token)
-            hit = self._out[token] = (idx, self.model.char_emb.weight[idx].t().contiguous())
-            self._out_bytes += hit[1].nbytes
-            while self._out_bytes > OUTPUT_CACHE_BYTES:  # initials allow thousands of characters: bound it
-                self._out_bytes -= self._out.popitem(last=False)[1][1].nbytes
-        else:
-            self._out.move_to_end(token)
-        return hit
+    def _output(self, token: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.model._allowed_ids(token)
+        return idx, self.model.char_emb.weight[idx].t().contiguous()
 
     @staticmethod
     def of(model: PinyinModel, int8: bool = False) -> "FastWeights":

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
-from engine.converter import OUTPUT_CACHE_BYTES, BeamState
+from engine.converter import BeamState, OutputCache
 from engine.model_spec import BOS, allowed_ids, read_config
 
 EXPORT_VERSION = 2  # 2: int8 graphs too
@@ -74,12 +73,7 @@ class OnnxBackend:
         self.allowed = allowed_ids(self.chars, readings)
         self.layers, self.heads = cfg.n_dec, cfg.n_heads
         self.dh = cfg.d_model // self.heads
-        self._out: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._out_bytes = 0
-
-    @staticmethod
-    def chars_of(model_dir: Path | str) -> list[str]:
-        return read_config(model_dir)["chars"]
+        self.output = OutputCache(self._output).get  # token → (allowed character ids, their embeddings (D, n))
 
     def sessions(self, int8: bool):
         """(encoder, step) sessions, fp32 or int8-weight graphs, created on first use."""
@@ -94,19 +88,9 @@ class OnnxBackend:
                 for name in ("encoder", "step"))
         return self._sessions[int8]
 
-    def output(self, token: int) -> tuple[np.ndarray, np.ndarray]:
-        """(character ids, their embeddings transposed (D, n)) that input token ``token`` may become; kept for
-        the most recent tokens, since gathering thousands of rows for an initial every step is not free."""
-        hit = self._out.get(token)
-        if hit is None:
-            idx = self.allowed[token]
-            hit = self._out[token] = (idx, np.ascontiguousarray(self.emb[idx].T))
-            self._out_bytes += hit[1].nbytes
-            while self._out_bytes > OUTPUT_CACHE_BYTES:  # initials allow thousands of characters: bound it
-                self._out_bytes -= self._out.popitem(last=False)[1][1].nbytes
-        else:
-            self._out.move_to_end(token)
-        return hit
+    def _output(self, token: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.allowed[token]
+        return idx, np.ascontiguousarray(self.emb[idx].T)
 
     def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, resume: BeamState | None = None,
                     trace: dict[int, BeamState] | None = None, trace_from: int = 0,
