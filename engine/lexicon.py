@@ -35,7 +35,7 @@ class Lexicon:
         # chars: syllable → [(char, count)], most frequent first. word_lines: the sorted lines of words.tsv.
         self._chars = chars
         self._lines = word_lines
-        self._memo: dict = {}  # words_matching answers, keyed by the question
+        self._memo: dict = {}  # recent chars_for / words_matching answers, keyed by the question (_remember)
         pairs: dict[str, list[tuple[int, str]]] = {}
         self.char_count: dict[str, int] = {}
         for syl, entries in chars.items():
@@ -71,19 +71,30 @@ class Lexicon:
         """Characters any of ``syllables`` can be read as, most frequent first: ``chars_for("zhong")``,
         ``chars_for(token.syllables)`` for an initial or an unfinished syllable."""
         if isinstance(syllables, str):
-            out = list(self._chars.get(syllables, ()))
-        elif (syllables, limit) in self._memo:
-            return list(self._memo[(syllables, limit)])
-        else:
-            best: dict[str, int] = {}
-            for syl in syllables:
-                for ch, n in self._chars.get(syl, ()):
-                    if n >= best.get(ch, -1):
-                        best[ch] = n
-            out = sorted(best.items(), key=lambda e: (-e[1], e[0]))
-            if isinstance(syllables, tuple):
-                self._memo[(syllables, limit)] = out[:limit] if limit else out
+            out = self._chars.get(syllables, [])
+            return list(out[:limit] if limit else out)
+        if isinstance(syllables, tuple):
+            return list(self._remember((syllables, limit), lambda: self._chars_for(syllables, limit)))
+        return self._chars_for(syllables, limit)
+
+    def _chars_for(self, syllables: Iterable[str], limit: int | None) -> list[tuple[str, int]]:
+        best: dict[str, int] = {}
+        for syl in syllables:
+            for ch, n in self._chars.get(syl, ()):
+                if n >= best.get(ch, -1):
+                    best[ch] = n
+        out = sorted(best.items(), key=lambda e: (-e[1], e[0]))
         return out[:limit] if limit else out
+
+    def _remember(self, key, compute):
+        """The answer to a lookup asked before (typing asks the same questions key after key), or computed now
+        and kept; at most ~2,000 answers are kept."""
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) > 2048:
+                self._memo.clear()
+            hit = self._memo[key] = compute()
+        return hit
 
     def has_reading(self, ch: str, syllable: str) -> bool:
         return syllable in self.readings.get(ch, ())
@@ -123,12 +134,7 @@ class Lexicon:
         if not options:
             return []
         key = (tuple(tuple(o) for o in options), limit)
-        hit = self._memo.get(key)
-        if hit is None:  # typing asks the same questions key after key: remember the recent answers
-            if len(self._memo) > 2048:
-                self._memo.clear()
-            hit = self._memo[key] = self._words_matching(options, limit)
-        return list(hit)
+        return list(self._remember(key, lambda: self._words_matching(options, limit)))
 
     def _words_matching(self, options: Sequence[Collection[str]], limit: int | None) -> list[Entry]:
         if all(len(o) == 1 for o in options):

@@ -93,17 +93,14 @@ class ModelTranslator:
         if not result.ok:
             return []
         best = result.best()
-        end = len(keys)
+        end, head = len(keys), result
         if best is not None and len(best.tokens) > self.window:
             # Long input: sentences cover the first ``window`` syllables only (a prefix pick commits them and
             # the rest keeps composing). Typing further does not change that head, so it costs nothing more.
             end = best.tokens[self.window - 1].end
             head = parse(keys[:end], self.fuzzy)
-            sentences = self.converter.convert_raw(head, top=max(16, self.sentences))
             best = head.best()
-        else:
-            head = result
-            sentences = self.converter.convert_raw(result, top=max(16, self.sentences))
+        sentences = self.converter.convert_raw(head, top=max(16, self.sentences))
         prior = 0.0
         if best is not None and not best.is_complete:
             prior = self.abbreviation_prior if any(t.kind == INITIAL for t in best.tokens) else self.unfinished_prior
