@@ -149,9 +149,13 @@ class UserRanker:
                       key=lambda cn: (-cn[0].consumed, -cn[1]))
         confirmed = [replace(c, source="learned") for c, n in whole if n >= CONFIRMED]
         tentative = [replace(c, source="learned") for c, n in whole if n < CONFIRMED]
-        first_whole = [c for c in rest if c.consumed == len(keys)]
-        head = confirmed + first_whole[:1] + tentative
-        head_keys = {(c.text, c.consumed) for c in head}
+        # the model's best stays ahead of phrases picked once, also when it is one of them
+        first_whole = [c for c in candidates if c.consumed == len(keys)][:1]
+        head, head_keys = [], set()
+        for c in confirmed + first_whole + tentative:
+            if (c.text, c.consumed) not in head_keys:
+                head.append(c)
+                head_keys.add((c.text, c.consumed))
         rest = [c for c in rest if (c.text, c.consumed) not in head_keys]
         split = next((i for i, c in enumerate(rest) if c.consumed < len(keys)), len(rest))
         return head + rest[:split] + [replace(c, source="learned") for c, _ in part] + rest[split:]

@@ -48,6 +48,15 @@ def test_a_pick_rises_to_second_then_first_once_confirmed(db):
     assert texts(s)[0] == target
 
 
+def test_picking_the_first_candidate_once_keeps_it_first(db):
+    s, _ = new_session(db)
+    type_keys(s, "shiyan")
+    first = texts(s)[0]
+    pick(s, first)  # a phrase picked once ranks "second" — but never below what was already first
+    type_keys(s, "shiyan")
+    assert texts(s)[0] == first
+
+
 def test_learned_phrase_built_from_partial_picks_is_proposed(db):
     s, _ = new_session(db)
     for _ in range(2):
