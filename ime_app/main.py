@@ -21,36 +21,86 @@ def has_display() -> bool:
 
 
 def self_test(screenshot: str | None = None) -> int:
-    """Start the real window offscreen and type through real Qt key events."""
+    """Start the real window offscreen and type a scripted sequence through real Qt key events."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import tempfile
+
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
+    from engine import store
     from ime_app.window import MainWindow
 
-    from engine.store import open_memory_store
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory(prefix="pinyin-ime-selftest-") as home:  # the user's data is left alone
+        win = MainWindow(home=home)
+        win.show()
+        win.activateWindow()
+        win.editor.setFocus()
+        editor, steps, expected = win.editor, [], ""
+        if not win.wait_idle(60):
+            print(json.dumps({"ok": False, "error": "the model did not load within 60 s"}))
+            return 1
 
-    QApplication.instance() or QApplication(sys.argv[:1])
-    win = MainWindow(db=open_memory_store())  # the self-test leaves the user's data alone
-    win.show()
-    editor = win.editor
-    script = [("nihao", Qt.Key_Space), ("zhongguo", Qt.Key_1), ("bjdx", Qt.Key_Space)]
-    expected = "你好中国北京大学"
-    for keys, finish in script:
-        QTest.keyClicks(editor, keys)
-        QTest.keyClick(editor, finish)
-    QTest.keyClicks(editor, "women")
-    shown = list(win.candidate_texts())
-    if screenshot:
-        win.grab().save(screenshot)
-    QTest.keyClick(editor, Qt.Key_Escape)
-    committed = editor.toPlainText()
-    ok = committed == expected and bool(shown) and shown[0] == "我们"
-    print(json.dumps({"ok": ok, "committed": committed, "expected": expected,
-                      "candidates_for_women": shown[:5], "screenshot": screenshot}, ensure_ascii=False))
-    win.close()
+        def typed(keys: str, *finish, note: str = "") -> list[str]:
+            QTest.keyClicks(editor, keys)
+            for key in finish:
+                QTest.keyClick(editor, key)
+            win.wait_idle()
+            steps.append({"keys": keys, "then": [_key_name(k) for k in finish], "note": note,
+                          "text": editor.toPlainText()})
+            return win.candidate_texts()
+
+        typed("nihao", Qt.Key_Space, note="full pinyin, space picks the first")
+        typed(",", note="Chinese punctuation")
+        typed("zhongguo", Qt.Key_1, note="digit picks")
+        typed("bjdx", Qt.Key_Space, note="abbreviation (initials)")
+        expected += "你好，中国北京大学"
+        shown = typed("womenzou", note="a sentence; the word 我们 is further down the list")
+        moves = shown.index("我们") if "我们" in shown else -1
+        for _ in range(max(moves, 0)):
+            QTest.keyClick(editor, Qt.Key_Down)
+        rest = typed("", Qt.Key_Space, note=f"down ×{moves}, space: prefix commit, 'zou' keeps composing")
+        prefix_ok = moves >= 0 and editor.preedit_text.startswith("我们")
+        typed("", Qt.Key_Space, note="space commits the rest")
+        expected += "我们" + (rest[0] if rest else "")
+        page1 = typed("shi", note="a syllable with many candidates")
+        page2 = typed("", Qt.Key_Equal, note="= pages down")
+        page3 = typed("", Qt.Key_PageDown, note="PageDown pages down")
+        back = typed("", Qt.Key_Minus, note="- pages back up")
+        paging_ok = len({page1, page2, page3}) == 3 and back == page2 and win.composer.last.page == 1
+        typed("", Qt.Key_1, note="1: the first candidate of page 2")
+        expected += page2[0] if page2 else ""
+        typed(".", note="。")
+        expected += "。"
+        QTest.keyClick(editor, Qt.Key_Shift)
+        typed("ok", note="Shift tap: English, letters go straight in")
+        QTest.keyClick(editor, Qt.Key_Shift)
+        typed("nihaoo", Qt.Key_Backspace, Qt.Key_Space, note="Shift tap back to Chinese; backspace edits")
+        typed("abc", Qt.Key_Return, note="Enter types the letters")
+        typed("zhe", Qt.Key_Escape, note="Esc cancels")
+        expected += "ok你好abc"
+        shown = typed("women", note="left open for the screenshot")
+        popup_ok = editor.popup.isVisible() and bool(shown) and shown[0] == "我们"
+        if screenshot:
+            win.screenshot().save(screenshot)
+        typed("", Qt.Key_Escape)
+        committed = editor.toPlainText()
+        kept = [c["text"] for c in store.list_commits(win.db, newest_first=False, limit=100)]
+        store_ok = "北京大学" in kept and "abc" in kept and store.integrity_ok(win.db)
+        ok = committed == expected and prefix_ok and paging_ok and popup_ok and store_ok
+        print(json.dumps({"ok": ok, "committed": committed, "expected": expected, "prefix_commit": prefix_ok,
+                          "paging": paging_ok, "popup": popup_ok, "store": store_ok, "store_commits": kept,
+                          "candidates_for_women": shown[:5], "model": win.model_status, "screenshot": screenshot,
+                          "steps": steps}, ensure_ascii=False))
+        win.close()
+        win.db.close()
     return 0 if ok else 1
+
+
+def _key_name(key) -> str:
+    return getattr(key, "name", str(key)).replace("Key_", "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,16 +126,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from ime_app.window import MainWindow
 
-    from engine.store import StoreError, open_store
-
-    try:
-        db = open_store()
-    except (StoreError, OSError) as e:
-        print(f"pinyin-ime-app: the user data cannot be opened ({e}); typing works but nothing is kept or "
-              "learned this time. Fix the folder's permissions or pass --home DIR.", file=sys.stderr)
-        db = None
     app = QApplication(sys.argv[:1])
-    win = MainWindow(db=db)
+    win = MainWindow()  # a store that cannot be opened is said in the window; typing still works
+    if win.store_error:
+        print(f"pinyin-ime-app: {win.store_error}", file=sys.stderr)
     win.show()
     return app.exec()
 

@@ -1,82 +1,222 @@
-"""The main window: a text editor whose keys go through ``engine.session``, with a candidate bar below it.
+"""The main window: the IME editor, a toolbar (中/En, your data, pause recording), a first-run hint and a status
+bar (active model and its accuracy, device, last conversion time, mode).
 
-The engine pipeline (model sentences + lexicon words + the user's instant learning from the store) is built
-by ``engine.pipeline.build_pipeline``; the floating candidate window and inline preedit come with the app issue.
+The engine runs on the composer's worker thread with its own store connection (``ime_app.composer``); this
+window's connection serves the data dialog. ``home`` is the user data folder (None: keep nothing, learn
+nothing — the self-test and tests use a temporary one).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QKeyEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QPlainTextEdit, QVBoxLayout, QWidget
+import json
+import time
+from pathlib import Path
 
+from PySide6.QtCore import QCoreApplication, QPoint, Qt
+from PySide6.QtGui import QAction, QFont, QPainter, QPixmap
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMainWindow, QPushButton, QToolBar, QVBoxLayout, QWidget
+
+from engine import store
 from engine.pipeline import MODEL_DIR, build_pipeline
-from engine.session import Session
+from ime_app.composer import Composer, Snapshot
+from ime_app.editor import ImeEditor
+from ime_app.history_dialog import PRIVACY, HistoryDialog
 
-_NAMED_KEYS = {
-    Qt.Key_Backspace: "backspace", Qt.Key_Escape: "escape", Qt.Key_Return: "enter", Qt.Key_Enter: "enter",
-    Qt.Key_Space: "space", Qt.Key_PageUp: "pageup", Qt.Key_PageDown: "pagedown", Qt.Key_Delete: "delete",
-    Qt.Key_Left: "left", Qt.Key_Right: "right", Qt.Key_Up: "up", Qt.Key_Down: "down", Qt.Key_Home: "home",
-    Qt.Key_End: "end",
-}
+HINT = ("Type pinyin (nihao, or initials: bjdx). Space or 1–9 picks, ↑/↓ move the highlight, -/= or PageUp/PageDown "
+        "page, Enter types the letters, Esc cancels, Backspace edits; a tap on Shift switches 中/En. "
+        "Your picks teach it; everything stays on this computer.")
 
 
-class ImeEditor(QPlainTextEdit):
-    """A plain-text editor with a pinyin composition session in front of its key handling."""
-
-    def __init__(self, session: Session, on_change) -> None:
-        super().__init__()
-        self.session = session
-        self._on_change = on_change
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt naming)
-        key = _NAMED_KEYS.get(event.key()) or event.text()
-        plain = not (event.modifiers() & (Qt.ControlModifier | Qt.AltModifier | Qt.MetaModifier))
-        if plain and key and self.session.press(key):
-            while self.session.committed:
-                self.insertPlainText(self.session.committed.pop(0))
-            self._on_change()
-            return
-        super().keyPressEvent(event)
+def model_summary(model_dir: Path) -> str:
+    """What the badge says about a model's quality: its recorded dev accuracy, if any."""
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+        dev = config.get("training", {}).get("dev", {})
+        return f"dev sentence accuracy {dev['sent_acc']:.1%}" if "sent_acc" in dev else ""
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, db=None) -> None:
-        """``db``: the user store (commits and learning go there); None: nothing is kept."""
+    def __init__(self, home: str | Path | None = None, model_dir: Path | None = MODEL_DIR,
+                 keep_data: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("拼音 IME")
-        self.pipeline = build_pipeline(MODEL_DIR, db=db)
-        self.model_status = self.pipeline.status
-        self.session = Session(self.pipeline, on_commit=self.pipeline.commit)
-        self.editor = ImeEditor(self.session, self._update)
+        self.home = store.home_dir(home) if keep_data else None
+        self.model_dir = model_dir
+        self.db, self.store_error = None, ""
+        if self.home is not None:
+            try:
+                self.db = store.open_store(self.home)
+            except (store.StoreError, OSError) as e:
+                self.store_error = (f"Your data could not be opened ({e}); typing works but nothing is kept or "
+                                    "learned this time. Fix the folder's permissions or start with --home DIR.")
+        home_ok = self.db is not None
+        self.composer = Composer(lambda: build_pipeline(model_dir, db=store.open_store(self.home) if home_ok else None))
+        self.editor = ImeEditor(self.composer)
         self.editor.setFont(QFont("WenQuanYi Micro Hei", 14))
-        self.preedit = QLabel()
-        self.bar = QLabel()
-        self.bar.setFont(QFont("WenQuanYi Micro Hei", 13))
-        self.bar.setTextFormat(Qt.PlainText)
-        hint = QLabel("Type pinyin; space or 1–9 picks, ↑/↓ move, -/= pages, Enter types the letters, Esc cancels. "
-                      f"Everything stays on this computer. [{self.model_status}]")
-        hint.setWordWrap(True)
-        layout = QVBoxLayout()
-        for w in (self.editor, self.preedit, self.bar, hint):
-            layout.addWidget(w)
+        self.editor.mode_toggled.connect(self._show_mode)
+        self.editor.snapshot_applied.connect(self._on_snapshot)
+        self.composer.ready.connect(self._on_ready)
+
+        self.model_status, self.model_quality, self.last_ms = "", "", 0.0
+        self.paused = self.db is not None and store.is_recording_paused(self.db)
+        self._build_toolbar()
+        self.hint = self._build_hint()
         central = QWidget()
-        central.setLayout(layout)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 6)
+        if self.store_error:
+            warning = QLabel(self.store_error)
+            warning.setWordWrap(True)
+            warning.setStyleSheet("color: #a00;")
+            layout.addWidget(warning)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.editor)
         self.setCentralWidget(central)
-        self.resize(720, 420)
-        self._update()
 
-    def candidate_texts(self) -> list[str]:
-        return [c.text for c in self.session.candidates]
+        self.mode_label, self.model_label, self.time_label = QLabel(), QLabel("loading the model…"), QLabel()
+        self.statusBar().addWidget(self.mode_label)
+        self.statusBar().addWidget(self.model_label, 1)
+        self.statusBar().addPermanentWidget(self.time_label)
+        self._show_mode(True)
+        self.resize(760, 460)
+        self.composer.start()
+        self.editor.setFocus()
 
-    def _update(self) -> None:
-        s = self.session
-        text, caret = s.display
-        self.preedit.setText(text[:caret] + "‸" + text[caret:] if s.composing else "")
-        if s.candidates:
-            current = s.highlight - s.page * s.page_size
-            items = "   ".join(f"[{i}.{c.text}]" if i - 1 == current else f"{i}.{c.text}"
-                               for i, c in enumerate(s.candidates, 1))
-            self.bar.setText(f"{items}   [{s.page + 1}/{s.page_count}]")
+    # -- parts ---------------------------------------------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("IME")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.mode_action = QAction("中", self, checkable=True, checked=True)
+        self.mode_action.setToolTip("Chinese / English (or tap Shift)")
+        self.mode_action.toggled.connect(self.editor.set_chinese)
+        self.data_action = QAction("History && phrases…", self)
+        self.data_action.triggered.connect(self.open_history)
+        self.pause_action = QAction("Pause recording", self, checkable=True)
+        self.pause_action.setToolTip("While paused nothing you type is kept or learned")
+        self.pause_action.toggled.connect(self.set_recording_paused)
+        for action in (self.mode_action, self.data_action, self.pause_action):
+            bar.addAction(action)
+        if self.db is None:
+            self.data_action.setEnabled(False)
+            self.pause_action.setEnabled(False)
         else:
-            self.bar.setText("")
+            self.pause_action.blockSignals(True)
+            self.pause_action.setChecked(self.paused)
+            self.pause_action.blockSignals(False)
+        self.toolbar = bar
+
+    def _build_hint(self) -> QFrame:
+        frame = QFrame()
+        frame.setObjectName("hint")
+        frame.setStyleSheet("#hint { background: #fff8d8; border: 1px solid #e0d090; border-radius: 4px; }")
+        text = QLabel(HINT)
+        text.setWordWrap(True)
+        ok = QPushButton("Got it")
+        ok.clicked.connect(self.dismiss_hint)
+        row = QHBoxLayout(frame)
+        row.addWidget(text, 1)
+        row.addWidget(ok)
+        frame.setVisible(self.db is None or not store.get_setting(self.db, "hint_dismissed", False))
+        return frame
+
+    # -- actions -------------------------------------------------------------------------------------------
+    def dismiss_hint(self) -> None:
+        self.hint.hide()
+        if self.db is not None:
+            store.set_setting(self.db, "hint_dismissed", True)
+        self.editor.setFocus()
+
+    def set_recording_paused(self, paused: bool) -> None:
+        if self.db is not None and store.is_recording_paused(self.db) != paused:
+            store.set_recording_paused(self.db, paused)
+        self.paused = paused
+        self.composer.post("reload")
+        self._show_status()
+
+    def open_history(self) -> HistoryDialog | None:
+        if self.db is None:
+            return None
+        dialog = HistoryDialog(self.db, on_change=self._data_changed, parent=self, where=str(self.home))
+        dialog.show()
+        self.history_dialog = dialog
+        return dialog
+
+    def _data_changed(self) -> None:
+        self.composer.post("reload")  # the worker's ranker re-reads phrases; paused state is read per commit
+        self.paused = store.is_recording_paused(self.db)
+        self.pause_action.blockSignals(True)
+        self.pause_action.setChecked(self.paused)
+        self.pause_action.blockSignals(False)
+        self._show_status()
+
+    # -- status --------------------------------------------------------------------------------------------
+    def _on_ready(self, status: str) -> None:
+        self.model_status = status
+        self.model_quality = model_summary(self.model_dir) if self.model_dir else ""
+        self._show_status()
+
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        if snap.translate_ms:
+            self.last_ms = snap.translate_ms
+        if snap.error:
+            self.statusBar().showMessage(f"Something went wrong: {snap.error}. The composition was reset; "
+                                         "your text is safe.", 8000)
+        self._show_status()
+
+    def _show_mode(self, chinese: bool) -> None:
+        self.mode_label.setText("中" if chinese else "En")
+        self.mode_action.blockSignals(True)
+        self.mode_action.setChecked(chinese)
+        self.mode_action.setText("中" if chinese else "En")
+        self.mode_action.blockSignals(False)
+
+    def _show_status(self) -> None:
+        parts = [self.model_status or "loading the model…"]
+        if self.model_quality:
+            parts.append(self.model_quality)
+        if self.paused:
+            parts.append("recording paused")
+        self.model_label.setText(" · ".join(parts))
+        self.model_label.setToolTip(PRIVACY)
+        self.time_label.setText(f"last conversion {self.last_ms:.1f} ms" if self.last_ms else "")
+
+    # -- for tests and the self-test -----------------------------------------------------------------------
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Process events until the worker has handled every key posted (and the model is loaded)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            QCoreApplication.processEvents()
+            if self.composer.session is not None and not self.composer.busy and self.model_status:
+                QCoreApplication.processEvents()
+                return True
+            time.sleep(0.002)
+        return False
+
+    def candidate_texts(self) -> tuple[str, ...]:
+        return self.composer.last.candidates
+
+    def screenshot(self) -> QPixmap:
+        """The window with the candidate popup (a separate top-level window) drawn where it floats."""
+        shot = self.grab()
+        popup = self.editor.popup
+        if not popup.isVisible():
+            return shot
+        offset = popup.pos() - self.mapToGlobal(QPoint(0, 0))
+        width = max(shot.width(), offset.x() + popup.width())
+        height = max(shot.height(), offset.y() + popup.height())
+        canvas = QPixmap(width, height)
+        canvas.fill(Qt.white)
+        painter = QPainter(canvas)
+        painter.drawPixmap(0, 0, shot)
+        painter.drawPixmap(offset, popup.grab())
+        painter.end()
+        return canvas
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.editor.popup.hide()
+        self.composer.stop()
+        self.editor.snapshot_applied.disconnect(self._on_snapshot)
+        super().closeEvent(event)

@@ -14,7 +14,9 @@ def test_self_test_types_through_real_qt_events(tmp_path):
                        capture_output=True, text=True, env=env, timeout=120)
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert r.returncode == 0 and result["ok"], r.stdout + r.stderr
-    assert result["committed"] == "你好中国北京大学"
+    assert result["committed"] == result["expected"] and result["committed"].startswith("你好，中国北京大学我们")
+    assert result["prefix_commit"] and result["paging"] and result["popup"] and result["store"]
+    assert not (tmp_path / "user.db").exists()  # the self-test types into a temporary store, not the user's
     assert shot.exists() and shot.stat().st_size > 1000
 
 

@@ -1,0 +1,212 @@
+"""The composition worker: the engine's session runs on its own thread so typing never waits for the model.
+
+The UI thread only posts keys (``post_key``) and draws what comes back. The worker thread owns the
+``engine.session.Session``, the pipeline (model + lexicon + the user's learning) and its own connection to the
+user store; it drains every key that has arrived, translates once for a run of editing keys (letters,
+backspace…) instead of once per key, and sends one ``Snapshot`` back through a Qt signal (queued to the UI
+thread). A snapshot carries the effects for the editor in key order: text to commit and keys the session did
+not use (the editor handles those itself, e.g. Backspace when nothing is composing), so the editor sees
+exactly what a synchronous IME would have done, just a few milliseconds later.
+
+Loading the model also happens on the worker, so the window is up before the model is.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.session import LETTERS, Session
+
+# keys that edit the composition and translate it again; a run of them needs one translation, after the last
+_RETRANSLATE = LETTERS | {"'", "backspace", "delete"}
+_CARET = {"left", "right", "home", "end"}  # move the caret only: neither translate nor need candidates
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the UI draws after a batch of keys (all of it plain data, safe to hand across threads)."""
+
+    effects: tuple = ()  # ("commit", text) or ("key", key_id) in order
+    composing: bool = False
+    preedit: str = ""  # with syllable separators
+    caret: int = 0  # in ``preedit``
+    candidates: tuple[str, ...] = ()  # the current page
+    highlight: int = -1  # index on the page
+    page: int = 0
+    page_count: int = 1
+    chinese: bool = True
+    translate_ms: float = 0.0  # the last conversion's time
+    last_key_id: int = 0  # the last key handled (the UI forgets the keys it kept for replaying)
+    processed: int = 0  # how many posted keys/requests are done (the UI knows when the worker is idle)
+    status: str = ""  # the pipeline's status line (model, device)
+    error: str = ""
+
+
+@dataclass
+class _Request:
+    kind: str  # "key", "pick", "chinese", "reload", "swap", "call"
+    arg: object = None
+    key_id: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class Composer(QObject):
+    """Owns the session on a worker thread. ``snapshot`` is emitted (to the UI thread) after each batch."""
+
+    snapshot = Signal(object)
+    ready = Signal(str)  # the pipeline is loaded; its status line
+
+    def __init__(self, build_pipeline, record: bool = True) -> None:
+        """``build_pipeline()``: called on the worker thread, returns the pipeline (translate + commit)."""
+        super().__init__()
+        self._build = build_pipeline
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self.posted = 0  # UI side: requests posted
+        self.done = 0  # UI side: requests reported done by the last snapshot delivered
+        self.record = record
+        self.pipeline = None
+        self.session: Session | None = None
+        self._thread = threading.Thread(target=self._run, name="composer", daemon=True)
+        self.snapshot.connect(self._count_done)
+        self._last = Snapshot()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    # -- UI thread -----------------------------------------------------------------------------------------
+    def post(self, kind: str, arg=None, key_id: int = 0, **extra) -> None:
+        self.posted += 1
+        self._queue.put(_Request(kind, arg, key_id, extra))
+
+    def post_key(self, key: str, key_id: int) -> None:
+        self.post("key", key, key_id)
+
+    @property
+    def busy(self) -> bool:
+        """Keys posted that the UI has not seen the result of yet."""
+        return self.done < self.posted
+
+    @property
+    def last(self) -> Snapshot:
+        return self._last
+
+    def _count_done(self, snap: Snapshot) -> None:
+        self.done = max(self.done, snap.processed)
+        self._last = snap
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    # -- worker thread -------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        error = ""
+        try:
+            self.pipeline = self._build()
+        except Exception as e:  # the UI must hear about it, and typing must not die with it
+            from engine.pipeline import build_pipeline
+
+            error = f"the model pipeline could not be built ({e}); using the lexicon only"
+            self.pipeline = build_pipeline(model_dir=None)
+        self.session = Session(self._translate, on_commit=self._on_commit)
+        self._skip = False
+        self._translate_ms = 0.0
+        self._last_key_id = 0
+        self.ready.emit(self.pipeline.status)
+        processed = 0
+        self._emit([], processed, error)
+        while True:
+            batch = [self._queue.get()]
+            while True:  # everything that arrived while we were busy is handled as one batch
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            effects: list = []
+            error = ""
+            for i, req in enumerate(batch):
+                if req is None:
+                    return
+                try:
+                    self._handle(req, batch[i + 1:], effects)
+                except Exception as e:  # a bug must not kill typing: report it, keep the session usable
+                    error = f"{type(e).__name__}: {e}"
+                    self.session._reset()
+                processed += 1
+            self._emit(effects, processed, error)
+
+    def _handle(self, req: _Request, later: list, effects: list) -> None:
+        s = self.session
+        if req.kind == "key":
+            self._last_key_id = max(self._last_key_id, req.key_id)
+            # no translation when a later key in this batch translates anyway (caret moves in between are fine)
+            self._skip = s.composing and req.arg in _RETRANSLATE and _retranslates(later)
+            try:
+                used = s.press(req.arg)
+            finally:
+                self._skip = False
+            self._drain_commits(effects)
+            if not used:
+                effects.append(("key", req.key_id))
+        elif req.kind == "pick":
+            if 0 <= req.arg < len(s.candidates):
+                s.pick(req.arg)
+                self._drain_commits(effects)
+        elif req.kind == "chinese":
+            s.set_chinese(bool(req.arg))
+            self._drain_commits(effects)
+        elif req.kind == "record":
+            self.record = bool(req.arg)
+        elif req.kind == "reset":
+            s._reset()
+        elif req.kind == "reload":
+            ranker = getattr(self.pipeline, "ranker", None)
+            if ranker is not None:
+                ranker.reload()
+        elif req.kind == "call":  # run ``arg(pipeline)`` on this thread (e.g. a model swap)
+            req.arg(self.pipeline)
+
+    def _drain_commits(self, effects: list) -> None:
+        while self.session.committed:
+            effects.append(("commit", self.session.committed.pop(0)))
+
+    def _translate(self, keys: str):
+        if self._skip:
+            return []
+        t0 = time.perf_counter()
+        out = self.pipeline(keys)
+        self._translate_ms = (time.perf_counter() - t0) * 1000
+        return out
+
+    def _on_commit(self, text, picks, keys) -> None:
+        if self.record:
+            self.pipeline.commit(text, picks, keys)
+        elif getattr(self.pipeline, "ranker", None) is not None:
+            self.pipeline.ranker.forget_context()
+
+    def _emit(self, effects: list, processed: int, error: str) -> None:
+        s = self.session
+        text, caret = s.display
+        page = s.candidates
+        self.snapshot.emit(Snapshot(
+            effects=tuple(effects), composing=s.composing, preedit=text if s.composing else "", caret=caret,
+            candidates=tuple(c.text for c in page), highlight=(s.highlight - s.page * s.page_size) if page else -1,
+            page=s.page, page_count=s.page_count, chinese=s.chinese, translate_ms=self._translate_ms,
+            last_key_id=self._last_key_id, processed=processed, status=self.pipeline.status, error=error))
+
+
+def _retranslates(later: list) -> bool:
+    for req in later:
+        if req is None or req.kind != "key":
+            return False
+        if req.arg in _RETRANSLATE:
+            return True
+        if req.arg not in _CARET:
+            return False
+    return False

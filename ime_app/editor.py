@@ -1,0 +1,171 @@
+"""The editor with the IME in front of its keys: Qt key events → the composer (worker thread) → inline preedit,
+commits and the floating candidate window.
+
+Routing, decided on the UI thread without waiting for the model: while something is composing (or keys are
+still on their way to the worker) every key goes to the session; otherwise letters and punctuation do (they
+start a composition or become Chinese punctuation) and everything else is the editor's own (arrows, Enter,
+Backspace, digits, Shift+letter for capitals, Ctrl shortcuts). Keys the session turns out not to use come back
+in the snapshot and are replayed into the editor in order, so nothing is lost or reordered.
+
+The composition is shown the way a system IME shows it: a ``QInputMethodEvent`` preedit (underlined, with its
+caret) at the text cursor, and the commit goes in through the same event, so undo treats it as typed text.
+A tap on Shift (press and release, nothing in between) switches Chinese/English.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QInputMethodEvent, QKeyEvent, QTextCharFormat
+from PySide6.QtWidgets import QPlainTextEdit
+
+from engine.session import LETTERS, PUNCTUATION, QUOTES
+from ime_app.candidate_window import CandidateWindow
+from ime_app.composer import Composer, Snapshot
+
+NAMED_KEYS = {
+    Qt.Key_Backspace: "backspace", Qt.Key_Escape: "escape", Qt.Key_Return: "enter", Qt.Key_Enter: "enter",
+    Qt.Key_Space: "space", Qt.Key_PageUp: "pageup", Qt.Key_PageDown: "pagedown", Qt.Key_Delete: "delete",
+    Qt.Key_Left: "left", Qt.Key_Right: "right", Qt.Key_Up: "up", Qt.Key_Down: "down", Qt.Key_Home: "home",
+    Qt.Key_End: "end",
+}
+_STARTERS = LETTERS | set(PUNCTUATION) | set(QUOTES)  # keys that start something while nothing is composing
+_COMMAND = Qt.ControlModifier | Qt.AltModifier | Qt.MetaModifier
+
+
+def session_key(event: QKeyEvent) -> str | None:
+    """The session's name for a key event (``"a"``, ``"space"``, ``"，"``-producing ``","`` …), or None."""
+    named = NAMED_KEYS.get(event.key())
+    if named:
+        return named
+    text = event.text()
+    return text if len(text) == 1 and text.isprintable() else None
+
+
+class ImeEditor(QPlainTextEdit):
+    """``composer`` runs the session; ``popup`` is the candidate window this editor drives."""
+
+    mode_toggled = Signal(bool)  # Shift tap: True = Chinese
+    snapshot_applied = Signal(object)
+
+    def __init__(self, composer: Composer, parent=None) -> None:
+        super().__init__(parent)
+        self.composer = composer
+        self.chinese = True
+        self.password = False  # a password field: the IME composes but nothing is recorded or learned
+        self.popup = CandidateWindow()
+        self.popup.picked.connect(lambda i: self._post("pick", i))
+        self.popup.paged.connect(lambda d: self._post("key", "pagedown" if d > 0 else "pageup"))
+        self.setAttribute(Qt.WA_InputMethodEnabled, False)  # we are the input method: keep the system's out
+        self._pending: dict[int, QKeyEvent] = {}
+        self._next_id = 1
+        self._shift_tap = False
+        self._preedit = ("", 0)
+        composer.snapshot.connect(self.apply)
+
+    # -- keys (UI thread: never waits for the model) ------------------------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt naming)
+        if event.key() == Qt.Key_Shift:
+            self._shift_tap = not (event.modifiers() & _COMMAND)
+            super().keyPressEvent(event)
+            return
+        self._shift_tap = False
+        composing = self.composer.busy or self.composer.last.composing
+        key = session_key(event)
+        if event.modifiers() & _COMMAND or key is None:
+            if composing:
+                event.accept()  # Ctrl+… or F-keys while composing would edit text under the preedit
+            else:
+                super().keyPressEvent(event)
+            return
+        if composing or (self.chinese and key in _STARTERS):
+            key_id = self._next_id
+            self._next_id += 1
+            self._pending[key_id] = QKeyEvent(event.type(), event.key(), event.modifiers(), event.text(),
+                                              event.isAutoRepeat(), event.count())
+            self.composer.post_key(key, key_id)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key_Shift and self._shift_tap and not event.isAutoRepeat():
+            self._shift_tap = False
+            self.set_chinese(not self.chinese)
+        super().keyReleaseEvent(event)
+
+    def set_chinese(self, chinese: bool) -> None:
+        if chinese != self.chinese:
+            self.chinese = chinese
+            self._post("chinese", chinese)
+            self.mode_toggled.emit(chinese)
+
+    def set_password(self, password: bool) -> None:
+        """Honour a password field: compose as usual, but record and learn nothing while it has the keys."""
+        self.password = password
+        self._post("record", not password)
+
+    def _post(self, kind: str, arg) -> None:
+        self.composer.post(kind, arg)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if self.composer.last.composing:
+            self._post("key", "enter")  # clicking elsewhere keeps what was typed, as letters
+        super().mousePressEvent(event)
+
+    def focusInEvent(self, event) -> None:  # noqa: N802
+        super().focusInEvent(event)
+        if self.composer.last.candidates and not self.popup.isVisible():
+            self.popup.place(self.global_cursor_rect())
+            self.popup.show()
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802
+        # the keys went elsewhere: the candidates go too (the composition stays; coming back shows them again).
+        # Qt's offscreen platform deactivates the app whenever any window is shown, the popup included:
+        # there that is not the user leaving.
+        if QGuiApplication.platformName() != "offscreen":
+            self.popup.hide()
+        super().focusOutEvent(event)
+
+    # -- snapshots (UI thread, queued from the worker) ----------------------------------------------------
+    def apply(self, snap: Snapshot) -> None:
+        for kind, value in snap.effects:
+            if kind == "commit":
+                self._set_preedit("", 0, commit=value)
+            else:
+                event = self._pending.pop(value, None)
+                if event is not None:
+                    self._set_preedit("", 0)
+                    super().keyPressEvent(event)
+        for key_id in [k for k in self._pending if k <= snap.last_key_id]:
+            del self._pending[key_id]  # keys the session used
+        self._set_preedit(snap.preedit, snap.caret)
+        if snap.candidates and self.isVisible():
+            self.popup.set_candidates(snap.preedit, snap.candidates, snap.highlight, snap.page, snap.page_count)
+            self.popup.place(self.global_cursor_rect())
+            self.popup.show()
+        else:
+            self.popup.hide()
+        self.snapshot_applied.emit(snap)
+
+    def _set_preedit(self, text: str, caret: int, commit: str | None = None) -> None:
+        if (text, caret) == self._preedit and commit is None:
+            return
+        underline = QTextCharFormat()
+        underline.setFontUnderline(True)
+        attrs = [QInputMethodEvent.Attribute(QInputMethodEvent.AttributeType.Cursor, caret, 1)]
+        if text:
+            attrs.append(QInputMethodEvent.Attribute(QInputMethodEvent.AttributeType.TextFormat, 0, len(text),
+                                                     underline))
+        event = QInputMethodEvent(text, attrs)
+        if commit is not None:
+            event.setCommitString(commit)
+        self.inputMethodEvent(event)
+        self._preedit = (text, caret)
+
+    @property
+    def preedit_text(self) -> str:
+        return self._preedit[0]
+
+    def global_cursor_rect(self) -> QRect:
+        rect = self.cursorRect()
+        return QRect(self.viewport().mapToGlobal(rect.topLeft()), rect.size())
