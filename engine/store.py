@@ -72,17 +72,39 @@ def store_path(home: str | Path) -> Path:
 
 
 def open_store(home: str | Path | None = None) -> sqlite_utils.Database:
-    """Open (creating and migrating if needed) the user store in ``home``."""
+    """Open (creating and migrating if needed) the user store in ``home``.
+
+    A damaged file (not a database, malformed, failing SQLite's quick check) is never opened half-way and never
+    deleted: it is moved aside as ``user.db.damaged-<time>`` (with its -wal/-shm files), a fresh store is
+    started, and ``db.recovered_from`` names the kept file so the app can say so. Other errors (locked, no
+    permission, a store from a newer version) are raised as they are: moving those aside would lose data."""
     path = store_path(home_dir(home))
+    try:
+        db = _open(path)
+    except sqlite3.DatabaseError as e:
+        if not _is_corruption(e):
+            raise
+        kept = _move_aside(path)
+        db = _open(path)
+        db.recovered_from = kept
+        db.recovery_reason = str(e)
+    return db
+
+
+def _open(path: Path) -> sqlite_utils.Database:
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # create private, never world-readable
     if os.name == "posix":
         os.chmod(path, 0o600)
     db = sqlite_utils.Database(sqlite3.connect(str(path), timeout=5.0))
+    db.recovered_from = None
     try:
         db.conn.execute("PRAGMA busy_timeout=5000")
         mode = db.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"could not enable WAL mode on {path} (got {mode!r}); keep the data dir on a local disk")
+        check = db.conn.execute("PRAGMA quick_check").fetchall()
+        if [tuple(r) for r in check] != [("ok",)]:
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({check[0][0]})")
         _init(db)
     except BaseException:
         db.close()
@@ -90,9 +112,31 @@ def open_store(home: str | Path | None = None) -> sqlite_utils.Database:
     return db
 
 
+_CORRUPTION = ("file is not a database", "malformed", "database corrupt")
+
+
+def _is_corruption(e: sqlite3.DatabaseError) -> bool:
+    return any(m in str(e).lower() for m in _CORRUPTION)
+
+
+def _move_aside(path: Path) -> Path:
+    kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = kept.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.replace(kept.with_name(kept.name + suffix))
+    path.replace(kept)
+    return kept
+
+
 def open_memory_store() -> sqlite_utils.Database:
     """A migrated in-memory store, for tests."""
     db = sqlite_utils.Database(sqlite3.connect(":memory:"))
+    db.recovered_from = None
     _init(db)
     return db
 

@@ -84,10 +84,20 @@ def _list_delete_clear(args, db, what: str, list_fn, delete_fn, clear_fn, show) 
     return True
 
 
+def _open_store(home):
+    from engine import store
+
+    db = store.open_store(home)
+    if db.recovered_from is not None:
+        print(f"note: your data file was damaged ({db.recovery_reason}); it was kept as {db.recovered_from} and a "
+              "fresh one started", file=sys.stderr)
+    return db
+
+
 def cmd_history(args) -> int:
     from engine import store
 
-    db = store.open_store(args.home)
+    db = _open_store(args.home)
     if _list_delete_clear(args, db, "history", store.list_commits, store.delete_commit, store.delete_all_commits,
                           lambda r: f"{r['id']:6d}  {r['text']}  [{r['pinyin']}]"):
         return 0
@@ -110,7 +120,7 @@ def cmd_history(args) -> int:
 def cmd_phrases(args) -> int:
     from engine import store
 
-    db = store.open_store(args.home)
+    db = _open_store(args.home)
 
     def clear(db) -> int:
         store.delete_all_pairs(db)  # what was picked after what goes too

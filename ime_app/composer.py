@@ -14,6 +14,7 @@ Loading the model also happens on the worker, so the window is up before the mod
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -118,6 +119,7 @@ class Composer(QObject):
         self._skip = False
         self._translate_ms = 0.0
         self._last_key_id = 0
+        self._warning = ""
         self.ready.emit(self.pipeline.status)
         processed = 0
         self._emit([], processed, error)
@@ -129,17 +131,18 @@ class Composer(QObject):
                 except queue.Empty:
                     break
             effects: list = []
-            error = ""
+            error, self._warning = "", ""
             for i, req in enumerate(batch):
                 if req is None:
                     return
                 try:
                     self._handle(req, batch[i + 1:], effects)
                 except Exception as e:  # a bug must not kill typing: report it, keep the session usable
-                    error = f"{type(e).__name__}: {e}"
+                    error = (f"an internal error ({type(e).__name__}: {e}) reset the composition; the text in the "
+                             "editor is safe")
                     self.session._reset()
                 processed += 1
-            self._emit(effects, processed, error)
+            self._emit(effects, processed, error or self._warning)
 
     def _handle(self, req: _Request, later: list, effects: list) -> None:
         s = self.session
@@ -185,10 +188,15 @@ class Composer(QObject):
         return out
 
     def _on_commit(self, text, picks, keys) -> None:
-        if self.record:
-            self.pipeline.commit(text, picks, keys)
-        elif getattr(self.pipeline, "ranker", None) is not None:
-            self.pipeline.ranker.forget_context()
+        """Record and learn; the text reaches the editor whatever happens to the store (full disk, locked)."""
+        try:
+            if self.record:
+                self.pipeline.commit(text, picks, keys)
+            elif getattr(self.pipeline, "ranker", None) is not None:
+                self.pipeline.ranker.forget_context()
+        except (sqlite3.Error, OSError) as e:
+            self._warning = (f"what you typed is in the editor, but it could not be saved to your history ({e}); "
+                             "free some disk space — typing goes on")
 
     def _emit(self, effects: list, processed: int, error: str) -> None:
         s = self.session

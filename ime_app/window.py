@@ -9,6 +9,7 @@ nothing — the self-test and tests use a temporary one).
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -48,7 +49,11 @@ class MainWindow(QMainWindow):
         if self.home is not None:
             try:
                 self.db = store.open_store(self.home)
-            except (store.StoreError, OSError) as e:
+                if self.db.recovered_from is not None:
+                    self.store_error = (f"Your data file was damaged ({self.db.recovery_reason}). It was kept as "
+                                        f"{self.db.recovered_from.name} in {self.home} and a fresh one started; "
+                                        "the app works as before, with an empty history.")
+            except (store.StoreError, OSError, sqlite3.Error) as e:
                 self.store_error = (f"Your data could not be opened ({e}); typing works but nothing is kept or "
                                     "learned this time. Fix the folder's permissions or start with --home DIR.")
         home_ok = self.db is not None
@@ -162,8 +167,7 @@ class MainWindow(QMainWindow):
         if snap.translate_ms:
             self.last_ms = snap.translate_ms
         if snap.error:
-            self.statusBar().showMessage(f"Something went wrong: {snap.error}. The composition was reset; "
-                                         "your text is safe.", 8000)
+            self.statusBar().showMessage(snap.error[0].upper() + snap.error[1:] + ".", 15000)
         self._show_status()
 
     def _show_mode(self, chinese: bool) -> None:

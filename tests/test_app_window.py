@@ -1,7 +1,7 @@
 """The app's window driven by real Qt key and mouse events (pytest-qt, offscreen), with the shipped model and a
 real store file: every key of the candidate window, the popup's placement, the data dialog and the store."""
 
-import json
+import sqlite3
 import threading
 
 import pytest
@@ -73,6 +73,8 @@ def test_preedit_is_underlined_and_has_the_caret(win):
     assert win.composer.last.caret == len("zhong'guo")
     type_(win, "", Qt.Key_Right)
     assert win.composer.last.caret == len("zhong'guo")
+    type_(win, "", Qt.Key_Home, Qt.Key_Delete)  # Delete removes the key after the caret
+    assert win.composer.last.preedit.replace("'", "") == "hongguo"
 
 
 def test_arrows_paging_and_mouse(win, qtbot):
@@ -249,3 +251,36 @@ def test_the_qt_binding_does_not_leak_references_on_emit():
     for _ in range(200):
         e.ping.emit(1)
     assert sys.getrefcount(True) >= before - 5
+
+
+def test_a_full_disk_keeps_the_text_and_says_so(win):
+    def fill_the_disk(pipeline):  # on the worker's own connection: SQLite reports SQLITE_FULL from now on
+        conn = pipeline.ranker.db.conn
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        for size in (2000, 200, 20, 1):  # use up the free space too
+            try:
+                for _ in range(1000):
+                    store.record_commit(pipeline.ranker.db, "填" * size)
+            except sqlite3.OperationalError:
+                pass
+
+    win.composer.post("call", fill_the_disk)
+    type_(win, "nihao", Qt.Key_Space)
+    assert text(win) == "你好"  # the text is never lost
+    assert "could not be saved" in win.statusBar().currentMessage()
+    type_(win, "shijie", Qt.Key_Space)
+    assert text(win) == "你好世界" and not win.composer.last.composing
+
+
+def test_a_damaged_store_is_set_aside_and_the_app_says_so(qtbot, tmp_path):
+    store.store_path(tmp_path).write_bytes(b"not a database" * 100)
+    w = MainWindow(home=tmp_path)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.wait_idle(60)
+    assert "damaged" in w.store_error and list(tmp_path.glob("user.db.damaged-*"))
+    type_(w, "nihao", Qt.Key_Space)
+    assert [c["text"] for c in store.list_commits(w.db)] == ["你好"]
+    w.close()
+    w.db.close()

@@ -376,3 +376,35 @@ def test_import_max_items(db):
         store.import_data(db, data, max_items=4)
     assert store.count_commits(db) == 0
     assert store.import_data(db, data, max_items=5)["commits"] == 5
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "zeroed-page"])
+def test_a_damaged_store_is_kept_aside_and_a_fresh_one_opens(tmp_path, damage):
+    db = store.open_store(tmp_path)
+    for i in range(300):
+        store.record_commit(db, f"你好{i}", pinyin="ni hao")
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    path = store.store_path(tmp_path)
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"this is not sqlite at all" * 100)
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 3])
+    else:
+        path.write_bytes(data[:4096] + b"\xff" * 4096 + data[8192:])
+    db = store.open_store(tmp_path)
+    assert db.recovered_from is not None and db.recovered_from.exists()
+    assert db.recovered_from.read_bytes()[:25] == b"this is not sqlite at all" or damage != "garbage"
+    assert store.integrity_ok(db) and store.count_commits(db) == 0
+    store.record_commit(db, "新的")
+    db.close()
+    again = store.open_store(tmp_path)  # no loop: the fresh store opens cleanly next time
+    assert again.recovered_from is None and store.count_commits(again) == 1
+
+
+def test_only_corruption_moves_a_store_aside():
+    assert store._is_corruption(sqlite3.DatabaseError("file is not a database"))
+    assert store._is_corruption(sqlite3.DatabaseError("database disk image is malformed"))
+    assert not store._is_corruption(sqlite3.OperationalError("database is locked"))
+    assert not store._is_corruption(sqlite3.OperationalError("unable to open database file"))
