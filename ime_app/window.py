@@ -29,13 +29,26 @@ HINT = ("Type pinyin (nihao, or initials: bjdx). Space or 1–9 picks, ↑/↓ m
 
 
 def model_summary(model_dir: Path) -> str:
-    """What the badge says about a model's quality: its recorded dev accuracy, if any."""
+    """What the badge says about a model: its version (the recorded one, else the weights' checksum from the
+    ONNX export) and its recorded dev accuracy, if any."""
+    parts = []
     try:
         config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
-        dev = config.get("training", {}).get("dev", {})
-        return f"dev sentence accuracy {dev['sent_acc']:.1%}" if "sent_acc" in dev else ""
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
+    except (OSError, ValueError):
+        config = {}
+    version = config.get("version") if isinstance(config, dict) else None
+    if not version:
+        try:
+            version = json.loads((Path(model_dir) / "onnx" / "export.json").read_text())["model"][:8]
+        except (OSError, ValueError, KeyError, TypeError):
+            version = None
+    if version:
+        parts.append(f"version {version}")
+    try:
+        parts.append(f"dev sentence accuracy {config['training']['dev']['sent_acc']:.1%}")
+    except (KeyError, TypeError, ValueError):
+        pass
+    return ", ".join(parts)
 
 
 class MainWindow(QMainWindow):
