@@ -161,10 +161,13 @@ def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = T
     return converter
 
 
+MAX_LINE = 1000  # characters; the model reads at most 64 syllables, so longer lines cannot be converted anyway
+
+
 def convert_line(converter, line: str, raw: bool, top: int) -> list[str]:
     """Candidates for one input line; [] for input that cannot be converted (never raises on bad input)."""
     line = line.strip()
-    if not line:
+    if not line or len(line) > MAX_LINE:
         return []
     try:
         cands = converter.convert_raw(line.replace(" ", ""), top) if raw else converter.convert_segmented(line, top)
@@ -178,7 +181,8 @@ def cmd_convert(args) -> int:
 
     converter = load_converter(args.model, args.runtime, not args.fp32)
     raw = args.raw
-    stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
+    # lines end at \n only (a stray \r must not make two answers out of one line); bad UTF-8 is replaced
+    stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", newline="\n", closefd=False)
     for line in stdin:
         t0 = time.perf_counter()
         cands = convert_line(converter, line, raw, args.top)

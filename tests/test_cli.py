@@ -106,3 +106,21 @@ def test_the_offline_harness_really_refuses_connections(tmp_path):
     (tmp_path / "phone_home.py").write_text("import urllib.request\nurllib.request.urlopen('http://example.com')\n")
     r = run_offline("phone_home", env={"PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"})
     assert r.returncode != 0 and b"network access attempted" in r.stderr
+
+
+def test_convert_fuzz_one_answer_per_line_and_bounded_memory(tmp_path):
+    import random
+    import resource
+
+    rng = random.Random(5)
+    alphabet = [b"a", b"n", b"i", b"h", b"o", b"zh", b"g", b"u", b" ", b"'", b"\r", b"\t", b"\x00", b"\x1b[A",
+                b"\xff", b"\xc3", b"\xe4\xb8\xad", b"\\", b"-", b"1"]
+    lines = [b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    lines += [b"nihao" * 20_000, b"zhong guo " * 50_000, bytes(rng.randrange(256) for _ in range(100_000)).replace(b"\n", b"")]
+    stdin = b"\n".join(lines) + b"\n"
+    for mode in ("--raw", "--segmented"):
+        r = run_offline("ime_app.cli", "convert", mode, "--top", "3", "--timing", "--home", str(tmp_path), stdin=stdin)
+        assert r.returncode == 0, r.stderr.decode()[-2000:]
+        assert r.stdout.count(b"\n") == len(lines)  # every input line gets exactly one output line
+        assert r.stderr.count(b"\n") == len(lines)  # and one timing line
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 1_000_000  # KiB: under 1 GB, however long
