@@ -67,6 +67,11 @@ def home_dir(explicit: str | Path | None = None) -> Path:
     return home
 
 
+def cache_dir() -> Path:
+    """Where re-creatable data goes (annotated corpora): ``$PINYIN_IME_CACHE`` or the platform's cache folder."""
+    return Path(os.environ.get("PINYIN_IME_CACHE") or platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+
+
 def store_path(home: str | Path) -> Path:
     return Path(home) / "user.db"
 

@@ -133,7 +133,10 @@ class Composer(QObject):
             effects: list = []
             error, self._warning = "", ""
             for i, req in enumerate(batch):
-                if req is None:
+                if req is None:  # stop: close this thread's store connection cleanly
+                    ranker = getattr(self.pipeline, "ranker", None)
+                    if ranker is not None:
+                        ranker.db.close()
                     return
                 try:
                     self._handle(req, batch[i + 1:], effects)

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QPoint, Qt
 from PySide6.QtGui import QAction, QFont, QPainter, QPixmap
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMainWindow, QPushButton, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QToolBar,
+                               QVBoxLayout, QWidget)
 
-from engine import store
+from engine import privacy, store
+from engine.learning import UserRanker
 from engine.pipeline import MODEL_DIR, build_pipeline
 from ime_app.composer import Composer, Snapshot
 from ime_app.editor import ImeEditor
@@ -115,11 +117,14 @@ class MainWindow(QMainWindow):
         self.pause_action = QAction("Pause recording", self, checkable=True)
         self.pause_action.setToolTip("While paused nothing you type is kept or learned")
         self.pause_action.toggled.connect(self.set_recording_paused)
-        for action in (self.mode_action, self.data_action, self.pause_action):
+        self.delete_action = QAction("Delete all my data…", self)
+        self.delete_action.setToolTip("History, learned phrases, personal models and caches, from this computer")
+        self.delete_action.triggered.connect(lambda: self.delete_all_data())
+        for action in (self.mode_action, self.data_action, self.pause_action, self.delete_action):
             bar.addAction(action)
         if self.db is None:
-            self.data_action.setEnabled(False)
-            self.pause_action.setEnabled(False)
+            for action in (self.data_action, self.pause_action, self.delete_action):
+                action.setEnabled(False)
         else:
             self.pause_action.blockSignals(True)
             self.pause_action.setChecked(self.paused)
@@ -161,6 +166,39 @@ class MainWindow(QMainWindow):
         dialog.show()
         self.history_dialog = dialog
         return dialog
+
+    def delete_all_data(self, confirm: bool = True) -> list[Path]:
+        """One action: close the store on both threads, delete the data (``engine.privacy``), start fresh."""
+        if self.db is None:
+            return []
+        if confirm and QMessageBox.question(
+                self, "Delete all my data?", f"Everything this app kept in {self.home} — history, learned phrases, "
+                "personal models, training jobs — and its caches is deleted from this computer. This cannot be "
+                "undone. The text in the editor stays.", QMessageBox.Yes | QMessageBox.No,
+                QMessageBox.No) != QMessageBox.Yes:
+            return []
+        if getattr(self, "history_dialog", None) is not None:
+            self.history_dialog.close()
+            self.history_dialog = None
+        self.db.close()
+        removed: list = []
+        home = self.home
+
+        def wipe(pipeline) -> None:  # on the worker thread, which holds the other connection
+            ranker = pipeline.ranker
+            if ranker is not None:
+                ranker.db.close()
+            removed.extend(privacy.delete_all_data(home))
+            if ranker is not None:
+                pipeline.ranker = UserRanker(store.open_store(home), pipeline.lexicon)
+
+        self.composer.post("call", wipe)
+        self.wait_idle()
+        self.db = store.open_store(home)
+        self.hint.setVisible(True)
+        self._data_changed()
+        self.statusBar().showMessage(f"Deleted {len(removed)} items: your data is gone from this computer.", 15000)
+        return removed
 
     def _data_changed(self) -> None:
         self.composer.post("reload")  # the worker's ranker re-reads phrases; paused state is read per commit

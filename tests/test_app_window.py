@@ -284,3 +284,23 @@ def test_a_damaged_store_is_set_aside_and_the_app_says_so(qtbot, tmp_path):
     assert [c["text"] for c in store.list_commits(w.db)] == ["你好"]
     w.close()
     w.db.close()
+
+
+def test_delete_all_my_data_in_one_action(win, tmp_path, monkeypatch):
+    monkeypatch.setenv("PINYIN_IME_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "corpus").mkdir(parents=True)
+    (tmp_path / "cache" / "corpus" / "corpus-0123.npz").write_bytes(b"x")
+    (tmp_path / "models" / "v1").mkdir(parents=True)
+    (tmp_path / "models" / "v1" / "model.safetensors").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not ours")  # a file the app did not make is left alone
+    type_(win, "nihao", Qt.Key_Space)
+    type_(win, "nihao", Qt.Key_Space)
+    assert store.count_commits(win.db) == 2 and store.list_phrases(win.db)
+    removed = win.delete_all_data(confirm=False)
+    assert {p.name for p in removed} >= {"user.db", "models", "corpus-0123.npz"}
+    assert not (tmp_path / "models").exists() and not list((tmp_path / "cache" / "corpus").iterdir())
+    assert (tmp_path / "notes.txt").exists()
+    assert store.count_commits(win.db) == 0 and store.list_phrases(win.db) == []
+    type_(win, "shijie", Qt.Key_Space)  # typing goes on, into the fresh store
+    assert text(win) == "你好你好世界" and [c["text"] for c in store.list_commits(win.db)] == ["世界"]
+    assert win.composer.pipeline.ranker.phrases and ("你好" not in str(dict(win.composer.pipeline.ranker.phrases)))

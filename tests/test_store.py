@@ -408,3 +408,13 @@ def test_only_corruption_moves_a_store_aside():
     assert store._is_corruption(sqlite3.DatabaseError("database disk image is malformed"))
     assert not store._is_corruption(sqlite3.OperationalError("database is locked"))
     assert not store._is_corruption(sqlite3.OperationalError("unable to open database file"))
+
+
+def test_crash_safety_benchmark_runs_and_finds_nothing_lost(tmp_path):
+    # the 100-trial loop is benchmarks/crash_safety.py; three short trials keep it working
+    r = subprocess.run([sys.executable, "-m", "benchmarks.crash_safety", "--trials", "3", "--max-delay", "0.8",
+                        "--home", str(tmp_path)], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parent.parent)
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0 and result["failed_trials"] == 0, r.stdout + r.stderr
+    assert result["acknowledged_commits"] > 0

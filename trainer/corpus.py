@@ -193,9 +193,9 @@ def fingerprint(files: list[Path], min_chars: int, max_lines: int, excluded: fro
 
 
 def default_cache_dir() -> Path:
-    import platformdirs
+    from engine.store import cache_dir
 
-    return Path(os.environ.get("PINYIN_IME_CACHE") or platformdirs.user_cache_dir("pinyin-ime", appauthor=False))
+    return cache_dir()
 
 
 def build_corpus(corpus_dir: Path = DEFAULT_CORPUS, cache_dir: Path | None = None, min_chars: int = 2,
