@@ -60,6 +60,7 @@ class ImeEditor(QPlainTextEdit):
         self._next_id = 1
         self._shift_tap = False
         self._preedit = ("", 0)
+        self._recording = True
         composer.snapshot.connect(self.apply)
 
     # -- keys (UI thread: never waits for the model) ------------------------------------------------------
@@ -69,6 +70,7 @@ class ImeEditor(QPlainTextEdit):
             super().keyPressEvent(event)
             return
         self._shift_tap = False
+        self._sync_recording()
         composing = self.composer.busy or self.composer.last.composing
         key = session_key(event)
         if event.modifiers() & _COMMAND or key is None:
@@ -100,9 +102,21 @@ class ImeEditor(QPlainTextEdit):
             self.mode_toggled.emit(chinese)
 
     def set_password(self, password: bool) -> None:
-        """Honour a password field: compose as usual, but record and learn nothing while it has the keys."""
+        """Honour a password field: compose as usual, but record and learn nothing while it has the keys.
+        Qt's own marks for such fields (``Qt.ImhSensitiveData``/``ImhHiddenText`` in ``inputMethodHints``,
+        as a password QLineEdit sets) count too."""
         self.password = password
-        self._post("record", not password)
+        self._sync_recording()
+
+    @property
+    def private(self) -> bool:
+        return self.password or bool(self.inputMethodHints() & (Qt.ImhSensitiveData | Qt.ImhHiddenText))
+
+    def _sync_recording(self) -> None:
+        record = not self.private
+        if record != self._recording:
+            self._recording = record
+            self._post("record", record)
 
     def _post(self, kind: str, arg) -> None:
         self.composer.post(kind, arg)

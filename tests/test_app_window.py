@@ -217,6 +217,12 @@ def test_pause_recording_and_password_fields_keep_nothing(win):
     win.editor.set_password(False)
     type_(win, "haode", Qt.Key_Space)
     assert store.count_commits(win.db) == 1
+    win.editor.setInputMethodHints(Qt.ImhSensitiveData | Qt.ImhNoPredictiveText)  # how Qt marks such fields
+    type_(win, "mima", Qt.Key_Space)
+    assert store.count_commits(win.db) == 1
+    win.editor.setInputMethodHints(Qt.ImhNone)
+    type_(win, "mima", Qt.Key_Space)
+    assert store.count_commits(win.db) == 2
 
 
 def test_first_run_hint_is_dismissed_for_good(qtbot, tmp_path):
