@@ -93,6 +93,7 @@ def self_test(screenshot: str | None = None) -> int:
         print(json.dumps({"ok": ok, "committed": committed, "expected": expected, "prefix_commit": prefix_ok,
                           "paging": paging_ok, "popup": popup_ok, "store": store_ok, "store_commits": kept,
                           "candidates_for_women": shown[:5], "model": win.model_status, "screenshot": screenshot,
+                          "torch_imported": "torch" in sys.modules,  # typing runs on ONNX Runtime
                           "steps": steps}, ensure_ascii=False))
         win.close()
         win.db.close()
