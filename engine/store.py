@@ -205,7 +205,14 @@ def _m2_pairs(conn: sqlite3.Connection) -> None:
                     last_used REAL NOT NULL, PRIMARY KEY (prev, text))""")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_pairs]
+def _m3_jobs(conn: sqlite3.Connection) -> None:
+    # background training jobs (trainer.jobs): the app and the CLI see the same registry
+    conn.execute("""CREATE TABLE jobs (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL,
+                    pid INTEGER, args TEXT NOT NULL, out_dir TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
+                    created_at REAL NOT NULL, updated_at REAL NOT NULL)""")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_pairs, _m3_jobs]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -520,6 +527,71 @@ def delete_model_record(db: sqlite_utils.Database, id: int) -> bool:
     """Forget a model record (the file on disk is left alone)."""
     with _write(db) as conn:
         return conn.execute("DELETE FROM models WHERE id = ?", (_int(id, "id", 0, 2**63 - 1),)).rowcount > 0
+
+
+# ---------------------------------------------------------------- jobs
+
+JOB_KINDS = ("pretrain",)
+JOB_STATES = ("queued", "running", "pausing", "paused", "cancelling", "interrupted", "done", "failed", "cancelled")
+
+
+def add_job(db: sqlite_utils.Database, kind: str, args: list[str], out_dir: str | Path, now: float | None = None) -> int:
+    if kind not in JOB_KINDS:
+        raise StoreError(f"job kind {kind!r} is unknown; use one of {', '.join(JOB_KINDS)}")
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise StoreError("job args must be a list of strings")
+    now = _num(now, "now")
+    with _write(db) as conn:
+        return int(conn.execute("INSERT INTO jobs(kind, state, args, out_dir, created_at, updated_at) "
+                                "VALUES (?, 'queued', ?, ?, ?, ?)",
+                                (kind, _json(args, "job args"), _str(str(out_dir), "out_dir", 4096, allow_empty=True), now,
+                                 now)).lastrowid)
+
+
+def _job_row(row: dict) -> dict:
+    return {**row, "args": json.loads(row["args"])}
+
+
+def get_job(db: sqlite_utils.Database, id: int) -> dict | None:
+    rows = _rows(db, "SELECT * FROM jobs WHERE id = ?", (_int(id, "id", 0, 2**63 - 1),))
+    return _job_row(rows[0]) if rows else None
+
+
+def list_jobs(db: sqlite_utils.Database) -> list[dict]:
+    return [_job_row(r) for r in _rows(db, "SELECT * FROM jobs ORDER BY id")]
+
+
+def update_job(db: sqlite_utils.Database, id: int, *, state: str | None = None, pid: int | None | bool = False,
+               message: str | None = None, out_dir: str | Path | None = None, expect: tuple[str, ...] | None = None,
+               now: float | None = None) -> bool:
+    """Change a job; with ``expect`` only if its state is one of those (returns whether it changed).
+    ``pid=None`` clears the pid; leaving it out keeps it."""
+    if state is not None and state not in JOB_STATES:
+        raise StoreError(f"job state {state!r} is unknown; use one of {', '.join(JOB_STATES)}")
+    sets, params = ["updated_at = ?"], [_num(now, "now")]
+    if state is not None:
+        sets.append("state = ?")
+        params.append(state)
+    if pid is not False:
+        sets.append("pid = ?")
+        params.append(pid)
+    if message is not None:
+        sets.append("message = ?")
+        params.append(_str(message, "message", 2000, allow_empty=True))
+    if out_dir is not None:
+        sets.append("out_dir = ?")
+        params.append(_str(str(out_dir), "out_dir", 4096))
+    where, wparams = "id = ?", [_int(id, "id", 0, 2**63 - 1)]
+    if expect:
+        where += f" AND state IN ({', '.join('?' * len(expect))})"
+        wparams += list(expect)
+    with _write(db) as conn:
+        return conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE {where}", params + wparams).rowcount > 0
+
+
+def delete_job(db: sqlite_utils.Database, id: int) -> bool:
+    with _write(db) as conn:
+        return conn.execute("DELETE FROM jobs WHERE id = ?", (_int(id, "id", 0, 2**63 - 1),)).rowcount > 0
 
 
 # ---------------------------------------------------------------- export / import

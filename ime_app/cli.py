@@ -302,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     sub.add_parser("pretrain", help="pretrain a model (options: pinyin-ime pretrain --help)", add_help=False)
+    sub.add_parser("jobs", help="background training jobs: list|start OPTIONS|pause|resume|cancel ID",
+                   add_help=False)
 
     p = sub.add_parser("corpus", parents=[common], help="build or load the annotated training corpus; print stats")
     p.add_argument("--corpus", type=Path, default=None, help="folder of .txt/.txt.gz/.txt.xz (default: ../shared/data/corpus)")
@@ -319,9 +321,18 @@ def main(argv: list[str] | None = None) -> int:
         from trainer import pretrain
 
         return pretrain.main(argv[1:])
+    if argv[:1] == ["jobs"]:  # the job registry owns its options
+        from trainer import jobs
+
+        return _friendly(lambda: jobs.main(argv[1:]))
     args = build_parser().parse_args(argv)
+    return _friendly(lambda: args.func(args))
+
+
+def _friendly(run) -> int:
+    """Errors the user can fix become one line saying what to do, not a traceback."""
     try:
-        return args.func(args)
+        return run()
     except (ValueError, FileNotFoundError) as e:  # StoreError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2

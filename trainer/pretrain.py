@@ -128,6 +128,8 @@ def build_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--checkpoint-minutes", type=float, default=5.0)
     ap.add_argument("--cache", type=Path, default=None, help="corpus cache folder")
     ap.add_argument("--max-lines", type=int, default=0, help="read at most N lines per corpus file (0: all)")
+    ap.add_argument("--stop-file", type=Path, default=None,
+                    help="checkpoint and exit as soon as this file exists (how background jobs pause and cancel)")
     ap.add_argument("--quiet", action="store_true")
     return ap.parse_args(argv)
 
@@ -240,7 +242,8 @@ def main(argv=None) -> int:
         state["step"] = step + 1
         state["elapsed"] = time.time() - t_start
         at_log = state["step"] % args.log_every == 0 or state["step"] == args.max_steps
-        if at_log or time.time() - last_ckpt >= args.checkpoint_minutes * 60 or (
+        stopping = args.stop_file is not None and args.stop_file.exists()  # one stat() a step
+        if at_log or stopping or time.time() - last_ckpt >= args.checkpoint_minutes * 60 or (
                 args.max_minutes and time.time() - t_start >= args.max_minutes * 60):
             state["tokens"] += int(tokens_acc) * world  # host sync only when logging or saving
             tokens_acc.zero_()
@@ -270,7 +273,16 @@ def main(argv=None) -> int:
         if args.max_minutes and time.time() - t_start >= args.max_minutes * 60:
             stop_reason = "max-minutes"
             break
+        if stopping:
+            stop_reason = "stopped"
+            break
     save_checkpoint()
+    if stop_reason == "stopped":  # paused or cancelled: the checkpoint is the state; no model is written
+        write_metrics({"step": state["step"], "tokens": state["tokens"], "elapsed": state["elapsed"], "stopped": True})
+        log(f"stopped at step {state['step']} ({args.stop_file} appeared); --resume continues from here")
+        if world > 1:
+            torch.distributed.destroy_process_group()
+        return 0
     checksums = None
     if world > 1:  # every rank must hold the same weights; record them so a test (and a user) can check
         mine = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1).to(device)
