@@ -59,8 +59,9 @@ class _Request:
 class Composer(QObject):
     """Owns the session on a worker thread. ``snapshot`` is emitted (to the UI thread) after each batch."""
 
-    snapshot = Signal(object)
+    snapshot = Signal(object)  # on the UI thread, after ``last``/``done`` were updated: one event, no gap
     ready = Signal(str)  # the pipeline is loaded; its status line
+    _from_worker = Signal(object)  # queued across threads to ``_deliver``
 
     def __init__(self, build_pipeline, record: bool = True) -> None:
         """``build_pipeline()``: called on the worker thread, returns the pipeline (translate + commit)."""
@@ -73,7 +74,7 @@ class Composer(QObject):
         self.pipeline = None
         self.session: Session | None = None
         self._thread = threading.Thread(target=self._run, name="composer", daemon=True)
-        self.snapshot.connect(self._count_done)
+        self._from_worker.connect(self._deliver)
         self._last = Snapshot()
 
     def start(self) -> None:
@@ -96,9 +97,11 @@ class Composer(QObject):
     def last(self) -> Snapshot:
         return self._last
 
-    def _count_done(self, snap: Snapshot) -> None:
+    def _deliver(self, snap: Snapshot) -> None:
+        """UI thread: bookkeeping and drawing happen in the same event, so "not busy" means "drawn"."""
         self.done = max(self.done, snap.processed)
         self._last = snap
+        self.snapshot.emit(snap)
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._thread.is_alive():
@@ -205,7 +208,7 @@ class Composer(QObject):
         s = self.session
         text, caret = s.display
         page = s.candidates
-        self.snapshot.emit(Snapshot(
+        self._from_worker.emit(Snapshot(
             effects=tuple(effects), composing=s.composing, preedit=text if s.composing else "", caret=caret,
             candidates=tuple(c.text for c in page), highlight=(s.highlight - s.page * s.page_size) if page else -1,
             page=s.page, page_count=s.page_count, chinese=s.chinese, translate_ms=self._translate_ms,

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QPoint, Qt
+from PySide6.QtCore import QCoreApplication, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QFont, QPainter, QPixmap
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QToolBar,
                                QVBoxLayout, QWidget)
@@ -24,6 +24,8 @@ from engine.pipeline import MODEL_DIR, build_pipeline
 from ime_app.composer import Composer, Snapshot
 from ime_app.editor import ImeEditor
 from ime_app.history_dialog import PRIVACY, HistoryDialog
+from ime_app.pretrain_dialog import KEEP_SETTING, PretrainDialog
+from trainer import jobs
 
 HINT = ("Type pinyin (nihao, or initials: bjdx). Space or 1–9 picks, ↑/↓ move the highlight, -/= or PageUp/PageDown "
         "page, Enter types the letters, Esc cancels, Backspace edits; a tap on Shift switches 中/En. "
@@ -80,6 +82,7 @@ class MainWindow(QMainWindow):
         self.composer.ready.connect(self._on_ready)
 
         self.model_status, self.model_quality, self.last_ms = "", "", 0.0
+        self._closed = False
         self.paused = self.db is not None and store.is_recording_paused(self.db)
         self._build_toolbar()
         self.hint = self._build_hint()
@@ -103,6 +106,8 @@ class MainWindow(QMainWindow):
         self.resize(760, 460)
         self.composer.start()
         self.editor.setFocus()
+        if self.db is not None:
+            QTimer.singleShot(0, self._resume_interrupted_jobs)
 
     # -- parts ---------------------------------------------------------------------------------------------
     def _build_toolbar(self) -> None:
@@ -120,10 +125,14 @@ class MainWindow(QMainWindow):
         self.delete_action = QAction("Delete all my data…", self)
         self.delete_action.setToolTip("History, learned phrases, personal models and caches, from this computer")
         self.delete_action.triggered.connect(lambda: self.delete_all_data())
-        for action in (self.mode_action, self.data_action, self.pause_action, self.delete_action):
+        self.pretrain_action = QAction("Pretrain a model…", self)
+        self.pretrain_action.setToolTip("Build a base model from your own corpus, in the background")
+        self.pretrain_action.triggered.connect(lambda: self.open_pretrain())
+        for action in (self.mode_action, self.data_action, self.pause_action, self.pretrain_action,
+                       self.delete_action):
             bar.addAction(action)
         if self.db is None:
-            for action in (self.data_action, self.pause_action, self.delete_action):
+            for action in (self.data_action, self.pause_action, self.pretrain_action, self.delete_action):
                 action.setEnabled(False)
         else:
             self.pause_action.blockSignals(True)
@@ -200,6 +209,30 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Deleted {len(removed)} items: your data is gone from this computer.", 15000)
         return removed
 
+    def open_pretrain(self) -> PretrainDialog | None:
+        if self.db is None:
+            return None
+        dialog = PretrainDialog(self.db, self.home, on_adopt=self.adopt_model, parent=self)
+        dialog.show()
+        self.pretrain_dialog = dialog
+        return dialog
+
+    def adopt_model(self, model_dir: Path) -> None:
+        QMessageBox.information(self, "Model ready", f"The model is in {model_dir}.")
+
+    def _resume_interrupted_jobs(self) -> None:
+        """A job whose process died (crash, reboot, kill) goes on from its last checkpoint."""
+        if self._closed:
+            return
+        try:
+            resumed = jobs.reconcile(self.db, self.home, restart=True)
+        except (ValueError, OSError) as e:
+            self.statusBar().showMessage(f"A training job could not be resumed: {e}", 15000)
+            return
+        if resumed:
+            self.statusBar().showMessage(f"Resumed training job(s) {', '.join(map(str, resumed))} from the last "
+                                         "checkpoint.", 15000)
+
     def _data_changed(self) -> None:
         self.composer.post("reload")  # the worker's ranker re-reads phrases; paused state is read per commit
         self.paused = store.is_recording_paused(self.db)
@@ -271,6 +304,11 @@ class MainWindow(QMainWindow):
         return canvas
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self._closed = True
+        if self.db is not None and not store.get_setting(self.db, KEEP_SETTING, True):
+            for job in store.list_jobs(self.db):
+                if job["state"] == "running":
+                    jobs.pause(self.db, job["id"])  # the user chose: no training once the window is closed
         self.editor.popup.hide()
         self.composer.stop()
         self.editor.snapshot_applied.disconnect(self._on_snapshot)

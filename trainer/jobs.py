@@ -39,7 +39,7 @@ def create(db, home: Path, args: list[str]) -> int:
     """Register a pretraining job (``args``: ``pinyin-ime pretrain`` options without ``--out``)."""
     if "--out" in args:
         raise ValueError("a job's output folder is its own (under the data folder): leave --out out")
-    from trainer.pretrain import build_args
+    from trainer.options import build_args
 
     build_args(args + ["--out", "x"])  # bad options fail now, with argparse's message, not in the background
     id = store.add_job(db, "pretrain", list(args), "")

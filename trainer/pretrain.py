@@ -14,7 +14,6 @@ and model, optimizer, schedule and RNG state are restored. Progress goes to stde
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
@@ -30,9 +29,10 @@ import torch
 from engine.lexicon import default_lexicon
 from engine.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, save_model
 from trainer import checkpoint
+from trainer.options import build_args
 from trainer.batches import BatchConfig, BatchMaker
 from trainer.evaluate import read_tsv
-from trainer.corpus import DEFAULT_CORPUS, DEFAULT_EVAL_DIR, build_corpus, fingerprint, corpus_files, eval_lines
+from trainer.corpus import DEFAULT_EVAL_DIR, build_corpus, fingerprint, corpus_files, eval_lines
 
 
 def pick_device(name: str) -> torch.device:
@@ -97,41 +97,6 @@ def evaluate(model: PinyinModel, lines: list[tuple[str, list[str]]], chars: list
             chars_total += len(text)
     model.train(was_training)
     return {"sent_acc": right / len(lines), "char_acc": chars_right / chars_total, "lines": len(lines)}
-
-
-def build_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="pinyin-ime pretrain", description="Pretrain the pinyin → 汉字 model.")
-    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--size", choices=sorted(SIZES), default="small")
-    ap.add_argument("--max-steps", type=int, default=20000)
-    ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this long; 0: no limit")
-    ap.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    ap.add_argument("--init-from", type=Path, default=None,
-                    help="start from the weights of a saved model (e.g. assets/model) with a fresh optimizer")
-    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    ap.add_argument("--tokens", type=int, default=4096, help="target characters per batch (per process)")
-    ap.add_argument("--accum", type=int, default=1, help="gradient accumulation steps")
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--warmup", type=int, default=500)
-    ap.add_argument("--weight-decay", type=float, default=0.01)
-    ap.add_argument("--clip", type=float, default=1.0)
-    ap.add_argument("--dropout", type=float, default=0.0)
-    ap.add_argument("--no-restrict", action="store_true", help="train with the full softmax, not restricted to readings")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the model (pays off on long runs)")
-    ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
-    ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--eval-every", type=int, default=1000)
-    ap.add_argument("--eval-lines", type=int, default=500)
-    ap.add_argument("--eval-file", type=Path, default=DEFAULT_EVAL_DIR / "dev.tsv")
-    ap.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    ap.add_argument("--cache", type=Path, default=None, help="corpus cache folder")
-    ap.add_argument("--max-lines", type=int, default=0, help="read at most N lines per corpus file (0: all)")
-    ap.add_argument("--stop-file", type=Path, default=None,
-                    help="checkpoint and exit as soon as this file exists (how background jobs pause and cancel)")
-    ap.add_argument("--quiet", action="store_true")
-    return ap.parse_args(argv)
 
 
 def main(argv=None) -> int:
