@@ -130,10 +130,13 @@ def test_entry_script_and_every_data_file_exist(linux):
     assert all(Path(s).is_file() for s in scripts)
     for src, dest in built.analysis["datas"]:
         assert Path(src).is_file(), f"build.spec ships {src}, which does not exist"
+        assert Path(src).suffix != ".py" and Path(src).relative_to(REPO).parent == Path(dest)
     shipped = {Path(src).resolve() for src, _ in built.analysis["datas"]}
     model = REPO / "assets" / "model"
-    for needed in [REPO / "assets" / "chars.tsv", REPO / "assets" / "words.tsv", model / "config.json",
-                   model / "model.safetensors", *sorted((model / "onnx").iterdir())]:
+    required = [REPO / p for p in ns["REQUIRED_DATA"]]
+    for needed in [*required, REPO / "assets" / "chars.tsv", model / "model.safetensors",
+                   *sorted((model / "onnx").iterdir())]:
+        assert needed.is_file(), f"{needed} is missing"
         assert needed.resolve() in shipped, f"{needed} is not in the bundle"
 
 
