@@ -140,10 +140,10 @@ class PretrainDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.corpus, 1)
         row.addWidget(browse)
-        self.size = QComboBox()
+        self.size_box = QComboBox()
         for key, label in SIZES.items():
-            self.size.addItem(label, key)
-        self.size.setCurrentIndex(1)
+            self.size_box.addItem(label, key)
+        self.size_box.setCurrentIndex(1)
         self.device = QComboBox()
         for key, label in [("auto", "auto (a GPU when there is one)"), ("cpu", "CPU"), ("cuda", "NVIDIA GPU (CUDA)"),
                            ("mps", "Apple GPU (MPS)")]:
@@ -163,7 +163,7 @@ class PretrainDialog(QDialog):
         start.clicked.connect(lambda: self.start_job())
         form = QFormLayout()
         form.addRow("Corpus", row)
-        form.addRow("Model size", self.size)
+        form.addRow("Model size", self.size_box)
         form.addRow("Device", self.device)
         form.addRow("Steps", self.steps)
         form.addRow("", self.keep)
@@ -226,10 +226,10 @@ class PretrainDialog(QDialog):
         if not stats["files"]:
             self.estimate.setText("No .txt, .txt.gz or .txt.xz files there.")
             return
-        self.estimate.setText(estimate_text(stats, self.size.currentData(), self.device.currentData(), self.steps.value()))
+        self.estimate.setText(estimate_text(stats, self.size_box.currentData(), self.device.currentData(), self.steps.value()))
 
     def job_args(self) -> list[str]:
-        args = ["--corpus", self.corpus.text().strip(), "--size", self.size.currentData(),
+        args = ["--corpus", self.corpus.text().strip(), "--size", self.size_box.currentData(),
                 "--device", self.device.currentData(), "--max-steps", str(self.steps.value())]
         if CHECK_SET.exists():
             args += ["--eval-file", str(CHECK_SET), "--eval-lines", "300"]

@@ -24,7 +24,7 @@ def test_a_job_trains_while_keys_are_handled(qtbot, tmp_path, monkeypatch):
     assert win.wait_idle(60)
     dialog = win.open_pretrain()
     dialog.corpus.setText(str(corpus))
-    dialog.size.setCurrentIndex(dialog.size.findData("tiny"))
+    dialog.size_box.setCurrentIndex(dialog.size_box.findData("tiny"))
     dialog.device.setCurrentIndex(dialog.device.findData("cpu"))
     dialog.steps.setValue(400)
     dialog.extra_args = ["--tokens", "256", "--log-every", "2", "--threads", "1", "--eval-every", "100000",
