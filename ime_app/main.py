@@ -132,7 +132,29 @@ def main(argv: list[str] | None = None) -> int:
     if win.store_error:
         print(f"pinyin-ime-app: {win.store_error}", file=sys.stderr)
     win.show()
+    _report_first_paint(win)
     return app.exec()
+
+
+def _report_first_paint(win) -> None:
+    """PINYIN_IME_STARTUP_T0=<epoch seconds when the launcher started the app>: print the seconds to the
+    window's first paint to stderr (scripts/smoke_installed measures start-up with it)."""
+    t0 = os.environ.get("PINYIN_IME_STARTUP_T0")
+    if not t0:
+        return
+    import time
+
+    from PySide6.QtCore import QEvent, QObject
+
+    class FirstPaint(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802
+            if event.type() == QEvent.Paint:
+                print(f"startup: window painted after {time.time() - float(t0):.3f} s", file=sys.stderr, flush=True)
+                obj.removeEventFilter(self)
+            return False
+
+    win._first_paint = FirstPaint(win)
+    win.installEventFilter(win._first_paint)
 
 
 if __name__ == "__main__":
