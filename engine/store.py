@@ -1,7 +1,7 @@
 """SQLite user store: committed text, learned phrases, model versions, settings.
 
 Design, in the spirit of sqlite-utils: plain functions that take a
-``sqlite_utils.Database`` first and return plain dicts/lists; no ORM.
+``Database`` first and return plain dicts/lists; no ORM.
 
 * One file, ``<home>/user.db`` (home: explicit arg > ``$PINYIN_IME_HOME`` >
   platformdirs), private to the user (dir 0700, file 0600 on POSIX).
@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-import sqlite_utils
 
 APP_NAME = "pinyin-ime"
 ENV_HOME = "PINYIN_IME_HOME"
@@ -44,6 +43,41 @@ PAUSED_KEY = "recording_paused"
 _SYLLABLE = re.compile(r"[a-z]{1,6}")
 _HAN = re.compile(r"[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
 _SOURCE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+class Database:
+    """The store's connection, with the little of sqlite-utils' ``Database`` these functions use (``conn``,
+    ``query`` → dicts, ``atomic`` → a savepoint, ``close``); importing sqlite-utils cost the window 0.3 s."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        conn.isolation_level = None  # autocommit: a statement outside ``_write``'s explicit BEGIN commits at once
+        self.conn = conn
+        self.recovered_from: Path | None = None
+        self.recovery_reason = ""
+
+    def query(self, sql: str, params: Any = ()) -> Iterator[dict]:
+        cur = self.conn.execute(sql, params)
+        keys = [d[0] for d in cur.description or ()]
+        for row in cur:
+            yield dict(zip(keys, row))
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        name = f"sp_{id(self)}_{time.monotonic_ns()}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
+
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 class StoreError(ValueError):
@@ -76,7 +110,7 @@ def store_path(home: str | Path) -> Path:
     return Path(home) / "user.db"
 
 
-def open_store(home: str | Path | None = None) -> sqlite_utils.Database:
+def open_store(home: str | Path | None = None) -> Database:
     """Open (creating and migrating if needed) the user store in ``home``.
 
     A damaged file (not a database, malformed, failing SQLite's quick check) is never opened half-way and never
@@ -96,11 +130,11 @@ def open_store(home: str | Path | None = None) -> sqlite_utils.Database:
     return db
 
 
-def _open(path: Path) -> sqlite_utils.Database:
+def _open(path: Path) -> Database:
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # create private, never world-readable
     if os.name == "posix":
         os.chmod(path, 0o600)
-    db = sqlite_utils.Database(sqlite3.connect(str(path), timeout=5.0))
+    db = Database(sqlite3.connect(str(path), timeout=5.0))
     db.recovered_from = None
     try:
         db.conn.execute("PRAGMA busy_timeout=5000")
@@ -138,22 +172,22 @@ def _move_aside(path: Path) -> Path:
     return kept
 
 
-def open_memory_store() -> sqlite_utils.Database:
+def open_memory_store() -> Database:
     """A migrated in-memory store, for tests."""
-    db = sqlite_utils.Database(sqlite3.connect(":memory:"))
+    db = Database(sqlite3.connect(":memory:"))
     db.recovered_from = None
     _init(db)
     return db
 
 
-def _init(db: sqlite_utils.Database) -> None:
+def _init(db: Database) -> None:
     db.conn.execute("PRAGMA synchronous=FULL")
     db.conn.execute("PRAGMA foreign_keys=ON")
     migrate(db)
 
 
 @contextlib.contextmanager
-def _write(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+def _write(db: Database) -> Iterator[sqlite3.Connection]:
     """One write transaction (BEGIN IMMEDIATE); nested use becomes a savepoint."""
     conn = db.conn
     if conn.in_transaction:
@@ -175,7 +209,7 @@ def _write(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
         raise
 
 
-def _rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict]:
+def _rows(db: Database, sql: str, params: Any = ()) -> list[dict]:
     return list(db.query(sql, params))
 
 
@@ -216,14 +250,14 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m1_initial, _m2_pairs
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
+def schema_version(db: Database) -> int:
     if not db.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone():
         return 0
     row = db.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     return int(row[0]) if row else 0
 
 
-def migrate(db: sqlite_utils.Database) -> int:
+def migrate(db: Database) -> int:
     """Bring the schema up to date; returns the final version."""
     target = len(MIGRATIONS)
     while True:
@@ -306,28 +340,28 @@ def _commit_fields(text: Any, pinyin: Any, keys: Any, source: Any) -> tuple[str,
 
 # ---------------------------------------------------------------- settings
 
-def get_setting(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:
+def get_setting(db: Database, key: str, default: Any = None) -> Any:
     row = db.conn.execute("SELECT value FROM settings WHERE key = ?", (_str(key, "setting key", 200),)).fetchone()
     return default if row is None or row[0] is None else json.loads(row[0])
 
 
-def set_setting(db: sqlite_utils.Database, key: str, value: Any) -> None:
+def set_setting(db: Database, key: str, value: Any) -> None:
     key, encoded = _str(key, "setting key", 200), _json(value, "setting value")
     with _write(db) as conn:
         conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, encoded))
 
 
-def is_recording_paused(db: sqlite_utils.Database) -> bool:
+def is_recording_paused(db: Database) -> bool:
     return bool(get_setting(db, PAUSED_KEY, False))
 
 
-def set_recording_paused(db: sqlite_utils.Database, paused: bool) -> None:
+def set_recording_paused(db: Database, paused: bool) -> None:
     set_setting(db, PAUSED_KEY, bool(paused))
 
 
 # ---------------------------------------------------------------- commits
 
-def record_commit(db: sqlite_utils.Database, text: str, pinyin: str = "", keys: str = "",
+def record_commit(db: Database, text: str, pinyin: str = "", keys: str = "",
                   source: str = "editor", now: float | None = None) -> int | None:
     """Store one committed text; returns its id, or None (nothing written) while recording is paused."""
     fields = _commit_fields(text, pinyin, keys, source)
@@ -340,7 +374,7 @@ def record_commit(db: sqlite_utils.Database, text: str, pinyin: str = "", keys: 
         return int(cur.lastrowid)
 
 
-def list_commits(db: sqlite_utils.Database, search: str | None = None, limit: int = 100, offset: int = 0,
+def list_commits(db: Database, search: str | None = None, limit: int = 100, offset: int = 0,
                  newest_first: bool = True) -> list[dict]:
     where, params = _search_clause(search)
     order = "DESC" if newest_first else "ASC"
@@ -348,18 +382,18 @@ def list_commits(db: sqlite_utils.Database, search: str | None = None, limit: in
                  [*params, _int(limit, "limit", 0, 10**9), _int(offset, "offset", 0, 10**12)])
 
 
-def count_commits(db: sqlite_utils.Database, since: float | None = None) -> int:
+def count_commits(db: Database, since: float | None = None) -> int:
     if since is None:
         return db.conn.execute("SELECT count(*) FROM commits").fetchone()[0]
     return db.conn.execute("SELECT count(*) FROM commits WHERE created_at >= ?", (_num(since, "since"),)).fetchone()[0]
 
 
-def delete_commit(db: sqlite_utils.Database, id: int) -> bool:
+def delete_commit(db: Database, id: int) -> bool:
     with _write(db) as conn:
         return conn.execute("DELETE FROM commits WHERE id = ?", (_int(id, "id", 0, 2**63 - 1),)).rowcount > 0
 
 
-def delete_all_commits(db: sqlite_utils.Database) -> int:
+def delete_all_commits(db: Database) -> int:
     with _write(db) as conn:
         return conn.execute("DELETE FROM commits").rowcount
 
@@ -377,17 +411,17 @@ def _phrase_row(row: dict | None) -> dict | None:
     return None if row is None else {**row, "pinned": bool(row["pinned"])}
 
 
-def get_phrase(db: sqlite_utils.Database, text: str, pinyin: str) -> dict | None:
+def get_phrase(db: Database, text: str, pinyin: str) -> dict | None:
     rows = _rows(db, "SELECT * FROM phrases WHERE text = ? AND pinyin = ?", (text, " ".join(str(pinyin).split())))
     return _phrase_row(rows[0]) if rows else None
 
 
-def _phrase_by_id(db: sqlite_utils.Database, id: int) -> dict | None:
+def _phrase_by_id(db: Database, id: int) -> dict | None:
     rows = _rows(db, "SELECT * FROM phrases WHERE id = ?", (id,))
     return _phrase_row(rows[0]) if rows else None
 
 
-def learn_phrase(db: sqlite_utils.Database, text: str, pinyin: str, now: float | None = None,
+def learn_phrase(db: Database, text: str, pinyin: str, now: float | None = None,
                  increment: int = 1) -> dict:
     """Insert the phrase, or add ``increment`` to its count; ``last_used`` becomes ``now``."""
     text, pinyin = _phrase(text, pinyin)
@@ -404,7 +438,7 @@ _PHRASE_ORDER = {"count": "count DESC, last_used DESC, id", "recent": "last_used
                  "text": "text, pinyin, id"}
 
 
-def list_phrases(db: sqlite_utils.Database, search: str | None = None, pinyin_prefix: str | None = None,
+def list_phrases(db: Database, search: str | None = None, pinyin_prefix: str | None = None,
                  limit: int = 100, offset: int = 0, order: str = "count") -> list[dict]:
     if order not in _PHRASE_ORDER:
         raise StoreError(f"order {order!r} is unknown; use one of {', '.join(_PHRASE_ORDER)}")
@@ -418,14 +452,14 @@ def list_phrases(db: sqlite_utils.Database, search: str | None = None, pinyin_pr
     return [_phrase_row(r) for r in rows]  # type: ignore[misc]
 
 
-def phrases_for_pinyin(db: sqlite_utils.Database, pinyin: str) -> list[dict]:
+def phrases_for_pinyin(db: Database, pinyin: str) -> list[dict]:
     """Phrases whose pinyin is exactly ``pinyin`` (whitespace-normalised), highest count first."""
     rows = _rows(db, "SELECT * FROM phrases WHERE pinyin = ? ORDER BY count DESC, last_used DESC, id",
                  (" ".join(str(pinyin).split()),))
     return [_phrase_row(r) for r in rows]  # type: ignore[misc]
 
 
-def update_phrase(db: sqlite_utils.Database, id: int, text: str | None = None, pinyin: str | None = None,
+def update_phrase(db: Database, id: int, text: str | None = None, pinyin: str | None = None,
                   count: int | None = None, pinned: bool | None = None) -> dict:
     """Edit a phrase; if the new (text, pinyin) already exists, merge into that row and delete this one."""
     with _write(db) as conn:
@@ -448,19 +482,19 @@ def update_phrase(db: sqlite_utils.Database, id: int, text: str | None = None, p
         return _phrase_by_id(db, row["id"])  # type: ignore[return-value]
 
 
-def delete_phrase(db: sqlite_utils.Database, id: int) -> bool:
+def delete_phrase(db: Database, id: int) -> bool:
     with _write(db) as conn:
         return conn.execute("DELETE FROM phrases WHERE id = ?", (_int(id, "id", 0, 2**63 - 1),)).rowcount > 0
 
 
-def delete_all_phrases(db: sqlite_utils.Database) -> int:
+def delete_all_phrases(db: Database) -> int:
     with _write(db) as conn:
         return conn.execute("DELETE FROM phrases").rowcount
 
 
 # ---------------------------------------------------------------- pairs (word picked after word)
 
-def learn_pair(db: sqlite_utils.Database, prev: str, text: str, now: float | None = None) -> None:
+def learn_pair(db: Database, prev: str, text: str, now: float | None = None) -> None:
     prev = _str(prev, "prev", MAX_PHRASE)
     text = _str(text, "text", MAX_PHRASE)
     with _write(db) as conn:
@@ -469,11 +503,11 @@ def learn_pair(db: sqlite_utils.Database, prev: str, text: str, now: float | Non
                      (prev, text, _num(now, "now"), MAX_COUNT))
 
 
-def list_pairs(db: sqlite_utils.Database, limit: int = 100_000) -> list[dict]:
+def list_pairs(db: Database, limit: int = 100_000) -> list[dict]:
     return _rows(db, "SELECT * FROM pairs ORDER BY count DESC, last_used DESC LIMIT ?", (_int(limit, "limit", 0, 10**9),))
 
 
-def delete_all_pairs(db: sqlite_utils.Database) -> int:
+def delete_all_pairs(db: Database) -> int:
     with _write(db) as conn:
         return conn.execute("DELETE FROM pairs").rowcount
 
@@ -484,7 +518,7 @@ def _model_row(row: dict) -> dict:
     return {**row, "active": bool(row["active"]), "metrics": None if row["metrics"] is None else json.loads(row["metrics"])}
 
 
-def add_model(db: sqlite_utils.Database, name: str, kind: str, path: str | Path, version: str | None = None,
+def add_model(db: Database, name: str, kind: str, path: str | Path, version: str | None = None,
               metrics: dict | None = None, activate: bool = False, now: float | None = None) -> int:
     name = _str(name, "model name", 200)
     if kind not in MODEL_KINDS:
@@ -505,16 +539,16 @@ def add_model(db: sqlite_utils.Database, name: str, kind: str, path: str | Path,
         return model_id
 
 
-def list_models(db: sqlite_utils.Database) -> list[dict]:
+def list_models(db: Database) -> list[dict]:
     return [_model_row(r) for r in _rows(db, "SELECT * FROM models ORDER BY created_at, id")]
 
 
-def active_model(db: sqlite_utils.Database) -> dict | None:
+def active_model(db: Database) -> dict | None:
     rows = _rows(db, "SELECT * FROM models WHERE active = 1 ORDER BY id DESC LIMIT 1")
     return _model_row(rows[0]) if rows else None
 
 
-def set_active_model(db: sqlite_utils.Database, id: int) -> None:
+def set_active_model(db: Database, id: int) -> None:
     """Make model ``id`` the only active one (one transaction)."""
     id = _int(id, "id", 0, 2**63 - 1)
     with _write(db) as conn:
@@ -523,7 +557,7 @@ def set_active_model(db: sqlite_utils.Database, id: int) -> None:
         conn.execute("UPDATE models SET active = (id = ?)", (id,))
 
 
-def delete_model_record(db: sqlite_utils.Database, id: int) -> bool:
+def delete_model_record(db: Database, id: int) -> bool:
     """Forget a model record (the file on disk is left alone)."""
     with _write(db) as conn:
         return conn.execute("DELETE FROM models WHERE id = ?", (_int(id, "id", 0, 2**63 - 1),)).rowcount > 0
@@ -535,7 +569,7 @@ JOB_KINDS = ("pretrain",)
 JOB_STATES = ("queued", "running", "pausing", "paused", "cancelling", "interrupted", "done", "failed", "cancelled")
 
 
-def add_job(db: sqlite_utils.Database, kind: str, args: list[str], out_dir: str | Path, now: float | None = None) -> int:
+def add_job(db: Database, kind: str, args: list[str], out_dir: str | Path, now: float | None = None) -> int:
     if kind not in JOB_KINDS:
         raise StoreError(f"job kind {kind!r} is unknown; use one of {', '.join(JOB_KINDS)}")
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
@@ -552,16 +586,16 @@ def _job_row(row: dict) -> dict:
     return {**row, "args": json.loads(row["args"])}
 
 
-def get_job(db: sqlite_utils.Database, id: int) -> dict | None:
+def get_job(db: Database, id: int) -> dict | None:
     rows = _rows(db, "SELECT * FROM jobs WHERE id = ?", (_int(id, "id", 0, 2**63 - 1),))
     return _job_row(rows[0]) if rows else None
 
 
-def list_jobs(db: sqlite_utils.Database) -> list[dict]:
+def list_jobs(db: Database) -> list[dict]:
     return [_job_row(r) for r in _rows(db, "SELECT * FROM jobs ORDER BY id")]
 
 
-def update_job(db: sqlite_utils.Database, id: int, *, state: str | None = None, pid: int | None | bool = False,
+def update_job(db: Database, id: int, *, state: str | None = None, pid: int | None | bool = False,
                message: str | None = None, out_dir: str | Path | None = None, expect: tuple[str, ...] | None = None,
                now: float | None = None) -> bool:
     """Change a job; with ``expect`` only if its state is one of those (returns whether it changed).
@@ -589,7 +623,7 @@ def update_job(db: sqlite_utils.Database, id: int, *, state: str | None = None, 
         return conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE {where}", params + wparams).rowcount > 0
 
 
-def delete_job(db: sqlite_utils.Database, id: int) -> bool:
+def delete_job(db: Database, id: int) -> bool:
     with _write(db) as conn:
         return conn.execute("DELETE FROM jobs WHERE id = ?", (_int(id, "id", 0, 2**63 - 1),)).rowcount > 0
 
@@ -600,7 +634,7 @@ _COMMIT_COLS = ("text", "pinyin", "keys", "source", "created_at")
 _PHRASE_COLS = ("text", "pinyin", "count", "last_used", "created_at", "pinned")
 
 
-def export_data(db: sqlite_utils.Database) -> dict:
+def export_data(db: Database) -> dict:
     """All commits and phrases as a JSON-serialisable dict (ids are not exported)."""
     commits = _rows(db, f"SELECT {', '.join(_COMMIT_COLS)} FROM commits ORDER BY created_at, id")
     phrases = [_phrase_row(r) for r in _rows(db, f"SELECT {', '.join(_PHRASE_COLS)} FROM phrases ORDER BY id")]
@@ -619,7 +653,7 @@ def _items(data: dict, name: str) -> list:
     return items
 
 
-def import_data(db: sqlite_utils.Database, data: dict, max_items: int = 200_000) -> dict:
+def import_data(db: Database, data: dict, max_items: int = 200_000) -> dict:
     """Validate everything, then add it in one transaction: commits are appended (exact duplicates
     skipped), phrases are merged (counts added). Bad data raises StoreError and writes nothing."""
     if not isinstance(data, dict):
@@ -664,6 +698,6 @@ def import_data(db: sqlite_utils.Database, data: dict, max_items: int = 200_000)
     return {"commits": added, "commits_skipped": len(clean_c) - added, "phrases": len(clean_p)}
 
 
-def integrity_ok(db: sqlite_utils.Database) -> bool:
+def integrity_ok(db: Database) -> bool:
     rows = db.conn.execute("PRAGMA integrity_check").fetchall()
     return [tuple(r) for r in rows] == [("ok",)]

@@ -101,7 +101,7 @@ def test_failed_migration_leaves_db_untouched(tmp_path, monkeypatch):
 
 def test_future_schema_version_raises(tmp_path):
     db = store.open_store(tmp_path)
-    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(store.SCHEMA_VERSION + 1)])
+    db.conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(store.SCHEMA_VERSION + 1)])
     db.close()
     with pytest.raises(StoreError, match="upgrade"):
         store.open_store(tmp_path)
