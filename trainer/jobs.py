@@ -44,7 +44,7 @@ def create(db, home: Path, args: list[str]) -> int:
     build_args(args + ["--out", "x"])  # bad options fail now, with argparse's message, not in the background
     id = store.add_job(db, "pretrain", list(args), "")
     out = job_dir(home, id)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)  # (inside the 0700 data folder)
     store.update_job(db, id, out_dir=out)
     return id
 
