@@ -22,9 +22,12 @@ MODEL_DIR = ASSETS_DIR / "model"
 
 class Pipeline:
     def __init__(self, translator: Callable, lexicon: Lexicon, ranker: UserRanker | None = None,
-                 fuzzy: FuzzyOptions = NO_FUZZY, status: str = ""):
+                 fuzzy: FuzzyOptions = NO_FUZZY, status: str = "", model_dir: Path | None = None,
+                 settings: dict | None = None):
         self.translator, self.lexicon, self.ranker, self.fuzzy = translator, lexicon, ranker, fuzzy
         self.status = status
+        self.model_dir = model_dir  # the model in use (None: lexicon only)
+        self.settings = settings or {}  # how the model is run (``model_translator``'s keyword arguments)
 
     def __call__(self, keys: str) -> list[Candidate]:
         result = parse(keys, self.fuzzy)
@@ -39,12 +42,57 @@ class Pipeline:
         if self.ranker is not None:
             self.ranker.learn(text, picks, keys)
 
+    def swap_model(self, model_dir: Path | str) -> str:
+        """Hot swap: load the model in ``model_dir`` completely (runtime sessions created, a first conversion
+        done) with this pipeline's settings, then put it in place with one assignment, so a running session
+        goes on typing without a restart. Returns the new status. Raises (FileNotFoundError, ValueError,
+        OSError) and keeps the current model when the new one cannot be loaded."""
+        translator, status = model_translator(model_dir, self.lexicon, **self.settings)
+        self.translator = translator
+        self.model_dir, self.status = Path(model_dir), status
+        return status
+
+
+def model_label(model_dir: Path | str) -> str:
+    """How the status names a model: the factory model, a personal version, or the folder."""
+    from engine.user_models import FACTORY_DIR, read_meta
+
+    if Path(model_dir).resolve() in (MODEL_DIR.resolve(), FACTORY_DIR.resolve()):
+        return "factory model"
+    meta = read_meta(model_dir)
+    if meta.get("kind") == "personal" and meta.get("version"):
+        return f"personal model {meta['version']}"
+    return f"model {Path(model_dir).name}"
+
+
+def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None = 3, device: str = "cpu",
+                     threads: int = 1, beam: int | None = None, int8: bool = True,
+                     runtime: str = "auto") -> tuple[ModelTranslator, str]:
+    """The model in ``model_dir`` loaded and warmed up for typing, as a translator, and its status text.
+    Raises FileNotFoundError/ValueError/OSError when it cannot be loaded."""
+    from engine.converter import Converter
+
+    # the lexicon's words join the model's sentences only for abbreviated input (initials), where they
+    # lift dev top-1 from 21% to 29%; for full pinyin they changed nothing and cost ~30% per key
+    converter = Converter.load(model_dir, device, runtime=runtime, lexicon=lexicon, proposals=16)
+    converter.proposals_for = "initials"
+    if converter.runtime == "torch" and threads:
+        import torch
+
+        torch.set_num_threads(threads)  # one thread is fastest for single-sentence decoding
+    converter.interactive(reuse, beam, int8)
+    converter.convert_raw("ni", 1)  # sessions and first-call allocations now, not on the first key
+    status = (f"{model_label(model_dir)} ({converter.num_params / 1e6:.1f} M parameters, "
+              f"{device}, {converter.runtime})" + (f"; {converter.runtime_note}" if converter.runtime_note else ""))
+    return ModelTranslator(converter, lexicon), status
+
 
 def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int | None = 3,
                    device: str = "cpu", threads: int = 1, lexicon: Lexicon | None = None,
                    beam: int | None = None, int8: bool = True, runtime: str = "auto") -> Pipeline:
     """The model-backed pipeline; falls back to the lexicon alone (saying why in ``status``) when the model
-    cannot be loaded. ``db``: an open user store for instant learning (None: nothing is learned).
+    cannot be loaded. ``db``: an open user store for instant learning (None: nothing is learned). For the
+    user's own active model (personal or factory) see ``engine.user_models.build_user_pipeline``.
 
     Typing defaults, chosen with ``benchmarks/latency.py`` on dev.tsv: decodes resume 3 positions before the
     first changed syllable (2 is ~1.5 ms faster per key but loses ~2.5 points of typed accuracy), int8 weights
@@ -52,25 +100,13 @@ def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int
     lexicon = lexicon or default_lexicon()
     translator: Callable = lambda result: translate(result, lexicon)  # noqa: E731
     status = "lexicon only (no model)"
+    settings = dict(reuse=reuse, device=device, threads=threads, beam=beam, int8=int8, runtime=runtime)
+    loaded = None
     if model_dir is not None:
         try:
-            from engine.converter import Converter
-
-            # the lexicon's words join the model's sentences only for abbreviated input (initials), where they
-            # lift dev top-1 from 21% to 29%; for full pinyin they changed nothing and cost ~30% per key
-            converter = Converter.load(model_dir, device, runtime=runtime, lexicon=lexicon, proposals=16)
-            converter.proposals_for = "initials"
-            if converter.runtime == "torch" and threads:
-                import torch
-
-                torch.set_num_threads(threads)  # one thread is fastest for single-sentence decoding
-            converter.interactive(reuse, beam, int8)
-            converter.convert_raw("ni", 1)  # sessions and first-call allocations now, not on the first key
-            translator = ModelTranslator(converter, lexicon)
-            name = "factory model" if Path(model_dir) == MODEL_DIR else f"model {Path(model_dir).name}"
-            status = (f"{name} ({converter.num_params / 1e6:.1f} M parameters, "
-                      f"{device}, {converter.runtime})" + (f"; {converter.runtime_note}" if converter.runtime_note else ""))
+            translator, status = model_translator(model_dir, lexicon, **settings)
+            loaded = Path(model_dir)
         except (FileNotFoundError, ValueError, OSError) as e:
             status = f"lexicon only — the model could not be loaded: {e}"
     ranker = UserRanker(db, lexicon) if db is not None else None
-    return Pipeline(translator, lexicon, ranker, status=status)
+    return Pipeline(translator, lexicon, ranker, status=status, model_dir=loaded, settings=settings)
