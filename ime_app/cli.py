@@ -7,6 +7,9 @@
     pinyin-ime convert --segmented|--raw [--top K] [--timing] [--model DIR]   pinyin lines on stdin → 汉字
     pinyin-ime eval FILE.tsv [--raw] [--top K] [--json] [--model DIR]       accuracy and latency
     pinyin-ime pretrain --out DIR [--corpus DIR] [--size S] [--max-steps N] [--resume] [--device D] …
+    pinyin-ime finetune [--home DIR | --tsv FILE] [--base DIR] [--out DIR] [--device D] [--max-seconds S] [--json]
+                                                              personalize: fine-tune on your text, install if better
+    pinyin-ime models list|revert|factory|use VERSION [--json]   your personal model versions
     pinyin-ime corpus [--corpus DIR]                          build/load the annotated corpus, print stats
     pinyin-ime info                                           where data lives, what is installed
 
@@ -212,6 +215,41 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    from engine import store, user_models
+
+    home = store.home_dir(args.home)
+    db = store.open_store(home)
+    try:
+        if args.action == "revert":
+            print(f"now using the {user_models.revert_to_previous(db, home).label}")
+        elif args.action == "factory":
+            print(f"now using the {user_models.use_factory(db).label}")
+        elif args.action == "use":
+            if not args.version:
+                raise ValueError("give the version to use, e.g. pinyin-ime models use v2 (see pinyin-ime models list)")
+            print(f"now using the {user_models.use_version(db, home, args.version).label}")
+        active = user_models.resolve_active(db, home)
+        if active.note:
+            print(active.note, file=sys.stderr)
+        if args.action != "list":
+            return 0
+        rows = user_models.list_versions(db, home)
+        if args.json:
+            _print_json({"versions": rows, "new_text": user_models.new_text_since_last_run(db)})
+            return 0
+        for r in rows:
+            m = r["metrics"] or {}
+            got = (f"  held-out {m['before']['sent_acc']:.1%} → {m['after']['sent_acc']:.1%}, general "
+                   f"{m['general_after']['sent_acc']:.1%}, {m.get('lines', '?')} lines" if m.get("after") else "")
+            print(f"{'*' if r['active'] else ' '} {r['version']:8s} {r['label']}{got}")
+        new = user_models.new_text_since_last_run(db)
+        print(f"new since the last personalization: {new['commits']} commits, {new['chars']} characters")
+        return 0
+    finally:
+        db.close()
+
+
 def cmd_corpus(args) -> int:
     from trainer import corpus
 
@@ -304,6 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("pretrain", help="pretrain a model (options: pinyin-ime pretrain --help)", add_help=False)
     sub.add_parser("jobs", help="background training jobs: list|start OPTIONS|pause|resume|cancel ID",
                    add_help=False)
+    sub.add_parser("finetune", help="personalize: fine-tune the model on your own text (options: pinyin-ime "
+                   "finetune --help)", add_help=False)
+
+    p = sub.add_parser("models", parents=[common], help="your personal models: list, revert, factory, use VERSION")
+    p.add_argument("action", choices=["list", "revert", "factory", "use"])
+    p.add_argument("version", nargs="?", help="use: the version (v2, …, or factory)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("corpus", parents=[common], help="build or load the annotated training corpus; print stats")
     p.add_argument("--corpus", type=Path, default=None, help="folder of .txt/.txt.gz/.txt.xz (default: ../shared/data/corpus)")
@@ -321,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
         from trainer import pretrain
 
         return pretrain.main(argv[1:])
+    if argv[:1] == ["finetune"]:  # the trainer owns its options
+        from trainer import finetune
+
+        return finetune.main(argv[1:])
     if argv[:1] == ["jobs"]:  # the job registry owns its options
         from trainer import jobs
 

@@ -1,0 +1,290 @@
+"""Personalization end to end with a tiny model: the real CLI on a real store, acceptance, atomic install,
+a killed or cancelled run, revert/factory, hot swap in a running pipeline."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import store, user_models
+
+REPO = Path(__file__).resolve().parent.parent
+# what the user typed: a few sentences, often (the held-out lines repeat them, so a tiny model can learn them)
+SENTENCES = [("我们一起去吃饭", "wo men yi qi qu chi fan"), ("明天下午开会", "ming tian xia wu kai hui"),
+             ("这个方法很好", "zhe ge fang fa hen hao"), ("谢谢你的帮助", "xie xie ni de bang zhu"),
+             ("北京大学图书馆", "bei jing da xue tu shu guan"), ("我想喝咖啡", "wo xiang he ka fei")]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny untrained model (the 'factory' model in these tests) with its ONNX export."""
+    import torch
+
+    from engine.lexicon import default_lexicon
+    from engine.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
+    from engine.onnx_export import export
+
+    torch.manual_seed(0)
+    chars = char_vocab(default_lexicon().characters)
+    cfg = ModelConfig(n_inputs=len(input_tokens()), n_chars=len(chars), max_len=64, **SIZES["tiny"])
+    model = PinyinModel(cfg)
+    out = tmp_path_factory.mktemp("tiny-factory")
+    save_model(model, out, chars)
+    export(model, out)
+    return out
+
+
+@pytest.fixture
+def factory(tiny, monkeypatch):
+    monkeypatch.setattr(user_models, "FACTORY_DIR", tiny)
+    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
+    return tiny
+
+
+def typed_home(path: Path, repeats: int = 20) -> Path:
+    import random
+
+    db = store.open_store(path)
+    typed = SENTENCES * repeats
+    random.Random(0).shuffle(typed)  # not in a cycle: every held-out sentence is also among the trained lines
+    for i, (text, pinyin) in enumerate(typed):
+        store.record_commit(db, text, pinyin, pinyin.replace(" ", ""), now=1000.0 + i)
+    store.record_commit(db, "好的，明天见！", "", "", now=2000.0)  # punctuation: read with pypinyin
+    db.close()
+    return path
+
+
+def finetune_cmd(home: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ime_app.cli", "finetune", "--home", str(home), "--json", "--method", "full", "--lr", "1e-2",
+            "--max-epochs", "5", "--batch-tokens", "128", "--patience", "8", "--replay-ratio", "0.2", "--min-lines", "50", "--general-lines", "200", "--max-seconds", "100", *extra]
+
+
+def env(factory_dir: Path) -> dict:
+    return dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", **{user_models.ENV_FACTORY: str(factory_dir)})
+
+
+def copy_model(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def install_copy(db, home: Path, tiny: Path, metrics: dict | None = None) -> str:
+    version = user_models.next_version(db, home)
+    staged = user_models.new_staging_dir(home)
+    staged.rmdir()
+    copy_model(tiny, staged)
+    user_models.write_meta(staged, {"kind": "personal", "version": version})
+    user_models.install(db, home, staged, version, metrics or {})
+    return version
+
+
+@pytest.fixture(scope="module")
+def personalized(tiny, tmp_path_factory):
+    """A user data folder with typed text and the CLI's finetune run on it: (home, its stdout)."""
+    home = typed_home(tmp_path_factory.mktemp("personalized") / "home")
+    r = subprocess.run(finetune_cmd(home), env=env(tiny), capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return home, r.stdout
+
+
+def test_cli_finetune_installs_a_better_model_that_hot_swaps(factory, personalized):
+    from engine.pipeline import build_pipeline
+    from engine.session import Session
+
+    home, stdout = personalized
+    events = [json.loads(line) for line in stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "progress" in kinds and "eval" in kinds
+    start, done = events[0], events[-1]
+    assert start["device"] == "cpu" and start["lines"] == 6 * 20 + 1 + 1  # 好的 and 明天见: two clauses
+    progress = next(e for e in events if e["event"] == "progress")
+    assert {"step", "steps", "loss", "eta_s", "device"} <= progress.keys()
+    assert done["accepted"], done["reason"]
+    assert done["after"]["sent_acc"] > done["before"]["sent_acc"] and done["version"] == "v1"
+    model_dir = Path(done["model_dir"])
+    assert (model_dir / "onnx" / "step.int8.onnx").is_file() and user_models.read_meta(model_dir)["version"] == "v1"
+    assert not [p for p in (home / "models").iterdir() if p.name.startswith(".staging")]
+
+    db = store.open_store(home)
+    active = user_models.resolve_active(db, home)
+    assert (active.kind, active.version, active.path) == ("personal", "v1", model_dir)
+    assert user_models.new_text_since_last_run(db)["commits"] == 0
+    store.record_commit(db, "你好", "ni hao", "nihao")
+    new = user_models.new_text_since_last_run(db)
+    assert (new["commits"], new["chars"]) == (1, 2) and new["last_run"] is not None
+
+    # hot swap: a session typing on the factory model goes on with the personal one, without a restart
+    pipe = build_pipeline(factory, db=db)
+    assert pipe.status.startswith("factory model")
+    session = Session(pipe, on_commit=pipe.commit)
+    for key in "womenyiqi":
+        session.press(key)
+    assert "personal model v1" in user_models.reload_active(pipe, db, home)
+    for key in "quchifan":
+        session.press(key)
+    assert session.candidates[0].text == "我们一起去吃饭"
+    session.press("space")
+    assert session.committed == ["我们一起去吃饭"]
+
+    # the CLI lists it; revert and factory are one command each
+    run = lambda *a: subprocess.run([sys.executable, "-m", "ime_app.cli", "models", *a, "--home", str(home)],  # noqa: E731
+                                    env=env(factory), capture_output=True, text=True, timeout=60)
+    listed = json.loads(run("list", "--json").stdout)
+    assert [(v["version"], v["active"]) for v in listed["versions"]] == [("factory", False), ("v1", True)]
+    assert "factory model" in run("revert").stdout
+    assert user_models.resolve_active(db, home).kind == "factory"
+    assert "personal model v1" in run("use", "v1").stdout
+    db.close()
+
+
+def test_a_killed_or_cancelled_run_leaves_the_current_model_active(factory, tmp_path):
+    from engine import pipeline
+
+    home = typed_home(tmp_path / "home")
+    db = store.open_store(home)
+    install_copy(db, home, factory)  # v1 is active
+    staging = lambda: [p for p in (home / "models").iterdir() if p.name.startswith(".staging")]  # noqa: E731
+
+    # cancelled while training (the app's Cancel: SIGTERM): a clean stop, nothing left behind
+    proc = subprocess.Popen(finetune_cmd(home, "--max-epochs", "500"), env=env(factory), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "progress":
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    done = json.loads(out.splitlines()[-1])
+    assert proc.returncode == 3 and done["event"] == "done" and "cancelled" in done["reason"]
+    assert not staging() and user_models.resolve_active(db, home).version == "v1"
+
+    # killed while the new model is being written: the old one stays active and loads
+    proc = subprocess.Popen(finetune_cmd(home, "--max-epochs", "1"), env=env(factory), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while not staging() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    assert staging(), "the run ended before it wrote anything"
+    active = user_models.resolve_active(db, home)
+    assert (active.version, active.note) == ("v1", "")
+    assert "personal model v1" in pipeline.build_pipeline(active.path).status
+    user_models.prune(db, home)  # what the killed run left behind goes at the next install
+    assert not staging()
+    db.close()
+
+
+def test_acceptance_rule():
+    from trainer.finetune import decide
+
+    held = lambda s, c=0.9: {"sent_acc": s, "char_acc": c}  # noqa: E731
+    assert decide(held(0.50), held(0.60), held(0.40), held(0.395), 0.01)[0]
+    assert not decide(held(0.50), held(0.50), held(0.40), held(0.40), 0.01)[0]  # not better: rejected
+    assert not decide(held(0.50), held(0.45), held(0.40), held(0.41), 0.01)[0]  # worse: rejected
+    ok, why = decide(held(0.50), held(0.60), held(0.40), held(0.385), 0.01)  # 1.5 points lost in general
+    assert not ok and "general" in why
+    assert decide(held(0.50, 0.90), held(0.50, 0.91), held(0.4), held(0.4), 0.01)[0]  # a tie: characters decide
+
+
+def test_a_worse_model_is_rejected_and_the_current_one_stays(factory, personalized, tmp_path):
+    """The current model (v1) knows the sentences; a short run from the factory model learns less: its model
+    beats the factory model but not v1, and is not installed."""
+    import shutil
+
+    from trainer import finetune
+
+    home = tmp_path / "home"
+    shutil.copytree(personalized[0], home)
+    db = store.open_store(home)
+    for m in store.list_models(db):  # the copy's records point into the copy
+        if m["kind"] == "personal":
+            db.conn.execute("UPDATE models SET path = ? WHERE id = ?", (str(home / "models" / m["version"]), m["id"]))
+    db.conn.commit()
+    cfg = finetune.FinetuneConfig(method="full", lr=3e-3, max_epochs=1, batch_tokens=128, replay_ratio=0.2,
+                                  min_lines=50, general_lines=200)
+    done = finetune.personalize(cfg, lambda *a, **k: None, home=home, base=factory)
+    assert done["train"]["steps"] > 0 and not done["accepted"] and done["version"] is None
+    assert "does not beat the personal model v1" in done["reason"], done["reason"]
+    assert user_models.resolve_active(db, home).version == "v1"
+    assert sorted(p.name for p in (home / "models").iterdir() if p.is_dir()) == ["v1"]
+    db.close()
+
+
+def test_versions_prune_revert_factory_and_a_broken_model(factory, tmp_path):
+    home = tmp_path / "home"
+    db = store.open_store(home)
+    assert user_models.resolve_active(db, home).kind == "factory"
+    versions = [install_copy(db, home, factory) for _ in range(4)]
+    assert versions == ["v1", "v2", "v3", "v4"]
+    assert [v["version"] for v in user_models.list_versions(db, home)] == ["factory", "v2", "v3", "v4"]  # 3 kept
+    assert not (home / "models" / "v1").exists()
+    assert user_models.revert_to_previous(db, home).version == "v3"
+    assert user_models.revert_to_previous(db, home).version == "v2"
+    assert user_models.revert_to_previous(db, home).kind == "factory"
+    assert user_models.use_version(db, home, "v4").version == "v4"
+    with pytest.raises(ValueError, match="no personal model"):
+        user_models.use_version(db, home, "v9")
+    # a damaged active model: the factory model takes over, the files are kept aside, the user is told
+    (home / "models" / "v4" / "config.json").write_text("{broken")
+    active = user_models.resolve_active(db, home)
+    assert active.kind == "factory" and "personal model v4" in active.note and "broken" in active.note
+    assert [p.name.split("-")[0] for p in (home / "models" / "broken").iterdir()] == ["v4"]
+    assert [v["version"] for v in user_models.list_versions(db, home)] == ["factory", "v2", "v3"]
+    assert user_models.next_version(db, home) == "v5"  # a version name is never reused
+    # a folder renamed into place whose record never got written (killed in between) is removed by prune
+    (home / "models" / "v5").mkdir()
+    user_models.prune(db, home)
+    assert not (home / "models" / "v5").exists()
+    db.close()
+
+
+def test_hot_swap_keeps_the_old_model_when_the_new_one_cannot_load(factory, tmp_path):
+    from engine.pipeline import build_pipeline
+
+    pipe = build_pipeline(factory)
+    before = pipe.translator
+    with pytest.raises(FileNotFoundError):
+        pipe.swap_model(tmp_path)  # an empty folder
+    assert pipe.translator is before and pipe.status.startswith("factory model")
+    lexicon_only = build_pipeline(tmp_path)
+    assert lexicon_only.model_dir is None and "lexicon only" in lexicon_only.status
+    assert lexicon_only.swap_model(factory).startswith("factory model") and lexicon_only.model_dir == factory
+
+
+def test_user_lines_keep_the_picked_pinyin_or_read_the_text(tmp_path):
+    from trainer.user_text import commit_lines, split_held_out
+
+    assert commit_lines("银行", "yin hang") == [("银行", ["yin", "hang"])]
+    assert commit_lines("我在银行，你呢？", "") == [("我在银行", ["wo", "zai", "yin", "hang"]), ("你呢", ["ni", "ne"])]
+    assert commit_lines("hello", "") == []
+    lines = [(str(i), ["a"]) for i in range(100)]
+    train, held = split_held_out(lines, every=10, minimum=20)
+    assert len(held) == 20 and len(train) == 80 and not set(map(str, train)) & set(map(str, held))
+
+
+def test_lora_adapters_merge_into_the_same_function():
+    import torch
+
+    from engine.model import SIZES, ModelConfig, PinyinModel, input_tokens
+    from trainer.lora import add_adapters, merge_adapters
+
+    torch.manual_seed(0)
+    model = PinyinModel(ModelConfig(n_inputs=len(input_tokens()), n_chars=50, max_len=16, **SIZES["tiny"])).eval()
+    x, y = torch.randint(1, 400, (2, 5)), torch.randint(2, 50, (2, 5))
+    params = add_adapters(model, rank=4)
+    assert all(p.requires_grad for p in params) and not any(
+        p.requires_grad for n, p in model.named_parameters() if not n.endswith((".a", ".b")))
+    with torch.no_grad():
+        for p in params:
+            p.normal_()
+        adapted = model(x, y, restrict=False)
+        merged = merge_adapters(model)(x, y, restrict=False)
+    assert torch.allclose(adapted, merged, atol=1e-4)
+    assert not any(n.endswith((".a", ".b")) for n, _ in model.named_parameters())
