@@ -13,17 +13,18 @@ import sqlite3
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QPoint, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFont, QPainter, QPixmap
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QToolBar,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QPushButton, QToolBar,
+                               QToolButton, QVBoxLayout, QWidget)
 
-from engine import privacy, store
+from engine import privacy, store, user_models
 from engine.learning import UserRanker
 from engine.pipeline import MODEL_DIR, build_pipeline
 from ime_app.composer import Composer, Snapshot
 from ime_app.editor import ImeEditor
 from ime_app.history_dialog import PRIVACY, HistoryDialog
+from ime_app.personalize_dialog import PersonalizeDialog
 from ime_app.pretrain_dialog import KEEP_SETTING, PretrainDialog
 from trainer import jobs
 
@@ -32,14 +33,25 @@ HINT = ("Type pinyin (nihao, or initials: bjdx). Space or 1–9 picks, ↑/↓ m
         "Your picks teach it; everything stays on this computer.")
 
 
-def model_summary(model_dir: Path) -> str:
-    """What the badge says about a model: its version (the recorded one, else the weights' checksum from the
-    ONNX export) and its recorded dev accuracy, if any."""
+def model_summary(model_dir: Path | None) -> str:
+    """What the badge says about a model: its version (recorded, else the weights' checksum from the ONNX
+    export) and its measured accuracy: the factory model's dev accuracy; a personal model's accuracy on the
+    user's held-out text and on general text when it was accepted."""
+    if model_dir is None:
+        return ""
     parts = []
     try:
         config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = {}
+    meta = user_models.read_meta(model_dir)
+    if meta.get("kind") == "personal":
+        after, general = meta.get("after") or {}, meta.get("general_after") or {}
+        if "sent_acc" in after:
+            parts.append(f"your text {after['sent_acc']:.1%}")
+        if "sent_acc" in general:
+            parts.append(f"general {general['sent_acc']:.1%}")
+        return ", ".join(parts)
     version = config.get("version") if isinstance(config, dict) else None
     if not version:
         try:
@@ -56,6 +68,8 @@ def model_summary(model_dir: Path) -> str:
 
 
 class MainWindow(QMainWindow):
+    model_changed = Signal(str)  # a new model is in use (its status line)
+
     def __init__(self, home: str | Path | None = None, model_dir: Path | None = MODEL_DIR,
                  keep_data: bool = True) -> None:
         super().__init__()
@@ -74,7 +88,9 @@ class MainWindow(QMainWindow):
                 self.store_error = (f"Your data could not be opened ({e}); typing works but nothing is kept or "
                                     "learned this time. Fix the folder's permissions or start with --home DIR.")
         home_ok = self.db is not None
-        self.composer = Composer(lambda: build_pipeline(model_dir, db=store.open_store(self.home) if home_ok else None))
+        home = self.home
+        self.composer = Composer(lambda: user_models.build_user_pipeline(store.open_store(home), home) if home_ok
+                                 else build_pipeline(model_dir))
         self.editor = ImeEditor(self.composer)
         self.editor.setFont(QFont("WenQuanYi Micro Hei", 14))
         self.editor.mode_toggled.connect(self._show_mode)
@@ -82,6 +98,9 @@ class MainWindow(QMainWindow):
         self.composer.ready.connect(self._on_ready)
 
         self.model_status, self.model_quality, self.last_ms = "", "", 0.0
+        self.personalize_args: list[str] = []  # more `pinyin-ime finetune` options (tests: tiny, fast runs)
+        self.personalize_env: dict = {}
+        self._commits_since_label = 0
         self._closed = False
         self.paused = self.db is not None and store.is_recording_paused(self.db)
         self._build_toolbar()
@@ -125,14 +144,28 @@ class MainWindow(QMainWindow):
         self.delete_action = QAction("Delete all my data…", self)
         self.delete_action.setToolTip("History, learned phrases, personal models and caches, from this computer")
         self.delete_action.triggered.connect(lambda: self.delete_all_data())
+        self.personalize_action = QAction("Personalize model", self)
+        self.personalize_action.setToolTip("Fine-tune the model on what you typed, on this computer")
+        self.personalize_action.triggered.connect(lambda: self.personalize())
+        self.model_menu = QMenu("Model", self)
+        self.revert_action = self.model_menu.addAction("Revert to the previous model", self.revert_model)
+        self.factory_action = self.model_menu.addAction("Use the factory model", self.use_factory_model)
         self.pretrain_action = QAction("Pretrain a model…", self)
         self.pretrain_action.setToolTip("Build a base model from your own corpus, in the background")
         self.pretrain_action.triggered.connect(lambda: self.open_pretrain())
-        for action in (self.mode_action, self.data_action, self.pause_action, self.pretrain_action,
-                       self.delete_action):
+        for action in (self.mode_action, self.data_action, self.pause_action, self.personalize_action):
+            bar.addAction(action)
+        model_button = QToolButton()
+        model_button.setText("Model ▾")
+        model_button.setMenu(self.model_menu)
+        model_button.setPopupMode(QToolButton.InstantPopup)
+        bar.addWidget(model_button)
+        for action in (self.pretrain_action, self.delete_action):
             bar.addAction(action)
         if self.db is None:
-            for action in (self.data_action, self.pause_action, self.pretrain_action, self.delete_action):
+            model_button.setEnabled(False)
+            for action in (self.data_action, self.pause_action, self.pretrain_action, self.delete_action,
+                           self.personalize_action):
                 action.setEnabled(False)
         else:
             self.pause_action.blockSignals(True)
@@ -217,8 +250,57 @@ class MainWindow(QMainWindow):
         self.pretrain_dialog = dialog
         return dialog
 
+    def personalize(self, base: Path | None = None) -> PersonalizeDialog | None:
+        """Fine-tune on the user's text in a separate process; an accepted model is hot-swapped in."""
+        if self.db is None:
+            return None
+        if getattr(self, "personalize_dialog", None) is not None and self.personalize_dialog.outcome is None:
+            self.personalize_dialog.show()
+            return self.personalize_dialog
+        extra = list(self.personalize_args) + (["--base", str(base)] if base is not None else [])
+        dialog = PersonalizeDialog(self.home, user_models.new_text_since_last_run(self.db), extra_args=extra,
+                                   env=self.personalize_env, parent=self)
+        dialog.finished_run.connect(self._personalized)
+        dialog.show()
+        dialog.start()
+        self.personalize_dialog = dialog
+        return dialog
+
     def adopt_model(self, model_dir: Path) -> None:
-        QMessageBox.information(self, "Model ready", f"The model is in {model_dir}.")
+        """A model from a pretraining job goes through the same safe swap: fine-tuned on the user's text from
+        it, kept only if it beats the current model on their held-out text and holds up on general text."""
+        self.personalize(base=model_dir)
+
+    def _personalized(self, done: dict) -> None:
+        self._update_personalize_label()
+        if done.get("accepted"):
+            self.reload_model()
+
+    def reload_model(self) -> None:
+        """Hot-swap the store's active model into the running engine (on the worker, between keys)."""
+        home = self.home
+
+        def swap(pipeline) -> None:
+            user_models.reload_active(pipeline, pipeline.ranker.db, home)
+
+        self.composer.post("call", swap)
+
+    def revert_model(self) -> None:
+        if self.db is not None:
+            user_models.revert_to_previous(self.db, self.home)
+            self.reload_model()
+
+    def use_factory_model(self) -> None:
+        if self.db is not None:
+            user_models.use_factory(self.db)
+            self.reload_model()
+
+    def _update_personalize_label(self) -> None:
+        if self.db is None or self._closed:
+            return
+        new = user_models.new_text_since_last_run(self.db)
+        self.personalize_action.setText(f"Personalize model ({new['commits']:,} new)" if new["commits"]
+                                        else "Personalize model")
 
     def _resume_interrupted_jobs(self) -> None:
         """A job whose process died (crash, reboot, kill) goes on from its last checkpoint."""
@@ -243,13 +325,25 @@ class MainWindow(QMainWindow):
 
     # -- status --------------------------------------------------------------------------------------------
     def _on_ready(self, status: str) -> None:
+        if self._closed:
+            return
         self.model_status = status
-        self.model_quality = model_summary(self.model_dir) if self.model_dir else ""
+        pipeline = self.composer.pipeline
+        self.model_quality = model_summary(getattr(pipeline, "model_dir", None))
+        self._update_personalize_label()
         self._show_status()
 
     def _on_snapshot(self, snap: Snapshot) -> None:
         if snap.translate_ms:
             self.last_ms = snap.translate_ms
+        if snap.status and snap.status != self.model_status:  # a model was swapped in
+            self._on_ready(snap.status)
+            self.model_changed.emit(snap.status)
+        if any(kind == "commit" for kind, _ in snap.effects):
+            self._commits_since_label += 1
+            if self._commits_since_label >= 10:
+                self._commits_since_label = 0
+                self._update_personalize_label()
         if snap.error:
             self.statusBar().showMessage(snap.error[0].upper() + snap.error[1:] + ".", 15000)
         self._show_status()
