@@ -8,7 +8,11 @@ The parent SIGKILLs it after a random delay (seeded), then checks, with a fresh 
 - every acknowledged commit is there (per text, at least as many rows as acknowledgements);
 - the learned phrases are readable and the store still takes a write.
 
-    python -m benchmarks.crash_safety [--trials 100] [--seed 1] [--max-delay 2.5]
+    python -m benchmarks.crash_safety [--trials 100] [--seed 1] [--max-delay 2.5] [--finetune]
+
+With ``--finetune`` the child also runs personalization back to back (a tiny model standing in for the
+factory model) — training, exporting, installing new personal models into the store — and each check also
+loads the active model and converts with it.
 
 Prints one line per failed trial and a summary, ending with one JSON line.
 """
@@ -33,19 +37,36 @@ SYLLABLES = ["ni", "hao", "zhong", "guo", "ren", "shi", "jie", "xue", "xi", "wo"
              "ge", "bei", "jing", "shang", "hai", "dian", "nao", "peng", "you", "gong", "zuo"]
 
 
-def child(home: str, seed: int) -> int:
-    """Type forever (until killed): commits and learning through the real session, pipeline and store."""
+def child(home: str, seed: int, finetune: bool) -> int:
+    """Type forever (until killed): commits and learning through the real session, pipeline and store; with
+    ``finetune``, personalization runs back to back on the main thread meanwhile (the typing on another)."""
+    import threading
+
+    rng = random.Random(seed)
+    if finetune:
+        from trainer import finetune as ft
+
+        threading.Thread(target=type_forever, args=(home, rng), daemon=True).start()
+        print("READY", flush=True)
+        while True:  # each run installs a new personal model when it is accepted (tiny model, short runs)
+            code = ft.main(["--home", home, "--quiet", "--lr", "1e-2", "--max-epochs", "3", "--replay-ratio", "0.2",
+                            "--min-lines", "30", "--max-seconds", "40", "--threads", "1"])
+            print("FT", code, flush=True)
+    print("READY", flush=True)
+    type_forever(home, rng)
+    return 0
+
+
+def type_forever(home: str, rng: random.Random) -> None:
     from engine.pipeline import build_pipeline
     from engine.session import Session
     from engine.store import open_store
 
-    rng = random.Random(seed)
     db = open_store(home)
     pipeline = build_pipeline(model_dir=None, db=db)  # the lexicon translator: the store is what is tested
     session = Session(pipeline, on_commit=pipeline.commit)
-    print("READY", flush=True)
     while True:
-        for k in "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 4))):
+        for k in "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 6))):
             session.press(k)
         while session.composing:
             if session.all_candidates:
@@ -56,7 +77,7 @@ def child(home: str, seed: int) -> int:
             print("ACK", session.committed.pop(0), flush=True)
 
 
-def check(home: str, acked: collections.Counter) -> list[str]:
+def check(home: str, acked: collections.Counter, models: bool) -> list[str]:
     from engine import store
 
     problems = []
@@ -75,9 +96,53 @@ def check(home: str, acked: collections.Counter) -> list[str]:
             problems.append(f"acknowledged commits missing: {dict(list(missing.items())[:5])}")
         store.list_phrases(db, limit=10)
         store.set_setting(db, "crash_check", time.time())
+        if models:  # the active model (personal or factory) loads and converts, without anything set aside
+            from engine import user_models
+            from engine.converter import Converter
+
+            active = user_models.resolve_active(db, home)
+            if active.note:
+                problems.append(f"active model unusable: {active.note}")
+            try:
+                Converter.load(active.path, runtime="onnx").convert_raw("nihao", 1)
+            except Exception as e:  # noqa: BLE001
+                problems.append(f"active model {active.label} does not load: {type(e).__name__}: {e}")
     finally:
         db.close()
     return problems
+
+
+def tiny_factory(where: Path) -> Path:
+    """A tiny model (with its ONNX graphs) standing in for the factory model, so fine-tuning takes seconds."""
+    import torch
+
+    from engine.lexicon import default_lexicon
+    from engine.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
+    from engine.onnx_export import export
+
+    out = where / "tiny-factory"
+    if not (out / "onnx").exists():
+        torch.manual_seed(0)
+        chars = char_vocab(default_lexicon().characters)
+        model = PinyinModel(ModelConfig(n_inputs=len(input_tokens()), n_chars=len(chars), max_len=64,
+                                        **SIZES["tiny"]))
+        save_model(model, out, chars)
+        export(model, out)
+    return out
+
+
+def seed_history(home: str, lines: int = 300) -> None:
+    """Sentences already typed (general text shipped for personalization), so fine-tuning has something to
+    learn from from the first trial and installs personal models along the way."""
+    from engine import store
+    from engine.lexicon import ASSETS_DIR
+    from trainer.evaluate import read_tsv
+
+    db = store.open_store(home)
+    if store.count_commits(db) < lines:
+        for text, pinyin in read_tsv(ASSETS_DIR / "personalize" / "replay.tsv")[:lines]:
+            store.record_commit(db, text, pinyin, pinyin.replace(" ", ""))
+    db.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,19 +151,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-delay", type=float, default=2.5, help="seconds after the child is ready (uniform)")
     ap.add_argument("--home", default=None, help="data folder (default: a temporary one)")
+    ap.add_argument("--finetune", action="store_true",
+                    help="the child also fine-tunes (a tiny factory model) and installs personal models")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        return child(args.child, args.seed)
+        return child(args.child, args.seed, args.finetune)
     print(json.dumps(machine()), file=sys.stderr)
     rng = random.Random(args.seed)
     home = args.home or tempfile.mkdtemp(prefix="pinyin-ime-crash-")
     acked: collections.Counter = collections.Counter()
-    failures, start = 0, time.time()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    failures, start, installed = 0, time.time(), set()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    if args.finetune:
+        env["PINYIN_IME_FACTORY_MODEL"] = os.environ["PINYIN_IME_FACTORY_MODEL"] = str(tiny_factory(Path(home)))
+        seed_history(home)
     for trial in range(args.trials):
         proc = subprocess.Popen([sys.executable, "-m", "benchmarks.crash_safety", "--child", home,
-                                 "--seed", str(rng.randrange(1 << 30))], stdout=subprocess.PIPE, env=env, cwd=REPO)
+                                 "--seed", str(rng.randrange(1 << 30))] + (["--finetune"] if args.finetune else []),
+                                stdout=subprocess.PIPE, env=env, cwd=REPO)
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != b"READY":
             print(f"trial {trial}: the child did not start", file=sys.stderr)
@@ -113,15 +184,20 @@ def main(argv: list[str] | None = None) -> int:
         for line in out.split("\n")[:-1]:  # a line cut short by the kill acknowledges nothing
             if line.startswith("ACK "):
                 acked[line[4:]] += 1
-        problems = check(home, acked)
+        problems = check(home, acked, args.finetune)
+        if args.finetune:
+            installed |= {p.name for p in (Path(home) / "models").glob("v*")}
         if problems:
             failures += 1
             print(f"trial {trial}: " + "; ".join(problems))
     total = sum(acked.values())
     elapsed = time.time() - start
     print(f"{args.trials} SIGKILL trials in {elapsed:.0f} s: {total} acknowledged commits, "
-          f"{failures} trials with a problem (store not opening, integrity, a lost commit)")
+          + (f"personal models installed along the way: {len(installed)}, " if args.finetune else "")
+          + f"{failures} trials with a problem (store not opening, integrity, a lost commit"
+          + (", the active model not loading)" if args.finetune else ")"))
     print(json.dumps({"trials": args.trials, "acknowledged_commits": total, "failed_trials": failures,
+                      "finetune": args.finetune, "personal_models_seen": len(installed),
                       "seconds": round(elapsed, 1), "home": home}))
     return 1 if failures else 0
 

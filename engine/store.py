@@ -131,7 +131,12 @@ def open_store(home: str | Path | None = None) -> Database:
 
 
 def _open(path: Path) -> Database:
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # create private, never world-readable
+    # create private, never world-readable; an existing file is not opened here: closing any descriptor on it
+    # would drop every POSIX lock this process's other connections hold on it (SQLite's documented hazard)
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
     if os.name == "posix":
         os.chmod(path, 0o600)
     db = Database(sqlite3.connect(str(path), timeout=5.0))
