@@ -290,7 +290,8 @@ def prune(db, home: str | Path, keep: int = KEEP) -> list[str]:
         removed.append(record["version"])
     named = {_resolve(db, home, m).path.name for m in _personal(db)}
     for path in root.iterdir():
-        stale_staging = path.name.startswith(STAGING_PREFIX) and not _alive(path.name[len(STAGING_PREFIX):].split("-")[0])
+        owner = path.name[len(STAGING_PREFIX):].split("-")[0]
+        stale_staging = path.name.startswith(STAGING_PREFIX) and not _alive(owner)
         orphan = _VERSION.fullmatch(path.name) and path.name not in named
         if path.is_dir() and (stale_staging or orphan):
             shutil.rmtree(path, ignore_errors=True)

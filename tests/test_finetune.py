@@ -60,8 +60,9 @@ def typed_home(path: Path, repeats: int = 20) -> Path:
 
 
 def finetune_cmd(home: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "ime_app.cli", "finetune", "--home", str(home), "--json", "--method", "full", "--lr", "1e-2",
-            "--max-epochs", "5", "--batch-tokens", "128", "--patience", "8", "--replay-ratio", "0.2", "--min-lines", "50", "--general-lines", "200", "--max-seconds", "100", *extra]
+    return [sys.executable, "-m", "ime_app.cli", "finetune", "--home", str(home), "--json", "--lr", "1e-2",
+            "--max-epochs", "5", "--batch-tokens", "128", "--patience", "8", "--replay-ratio", "0.2",
+            "--min-lines", "50", "--general-lines", "200", "--max-seconds", "100", *extra]
 
 
 def env(factory_dir: Path) -> dict:
@@ -134,8 +135,10 @@ def test_cli_finetune_installs_a_better_model_that_hot_swaps(factory, personaliz
     assert session.committed == ["我们一起去吃饭"]
 
     # the CLI lists it; revert and factory are one command each
-    run = lambda *a: subprocess.run([sys.executable, "-m", "ime_app.cli", "models", *a, "--home", str(home)],  # noqa: E731
-                                    env=env(factory), capture_output=True, text=True, timeout=60)
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "ime_app.cli", "models", *args, "--home", str(home)],
+                              env=env(factory), capture_output=True, text=True, timeout=60)
+
     listed = json.loads(run("list", "--json").stdout)
     assert [(v["version"], v["active"]) for v in listed["versions"]] == [("factory", False), ("v1", True)]
     assert "factory model" in run("revert").stdout
@@ -207,7 +210,7 @@ def test_a_worse_model_is_rejected_and_the_current_one_stays(factory, personaliz
         if m["kind"] == "personal":
             db.conn.execute("UPDATE models SET path = ? WHERE id = ?", (str(home / "models" / m["version"]), m["id"]))
     db.conn.commit()
-    cfg = finetune.FinetuneConfig(method="full", lr=3e-3, max_epochs=1, batch_tokens=128, replay_ratio=0.2,
+    cfg = finetune.FinetuneConfig(lr=3e-3, max_epochs=1, batch_tokens=128, replay_ratio=0.2,
                                   min_lines=50, general_lines=200)
     done = finetune.personalize(cfg, lambda *a, **k: None, home=home, base=factory)
     assert done["train"]["steps"] > 0 and not done["accepted"] and done["version"] is None
@@ -262,7 +265,8 @@ def test_user_lines_keep_the_picked_pinyin_or_read_the_text(tmp_path):
     from trainer.user_text import commit_lines, split_held_out
 
     assert commit_lines("银行", "yin hang") == [("银行", ["yin", "hang"])]
-    assert commit_lines("我在银行，你呢？", "") == [("我在银行", ["wo", "zai", "yin", "hang"]), ("你呢", ["ni", "ne"])]
+    assert commit_lines("我在银行，你呢？", "") == [("我在银行", ["wo", "zai", "yin", "hang"]),
+                                                  ("你呢", ["ni", "ne"])]
     assert commit_lines("hello", "") == []
     lines = [(str(i), ["a"]) for i in range(100)]
     train, held = split_held_out(lines, every=10, minimum=20)
@@ -288,3 +292,21 @@ def test_lora_adapters_merge_into_the_same_function():
         merged = merge_adapters(model)(x, y, restrict=False)
     assert torch.allclose(adapted, merged, atol=1e-4)
     assert not any(n.endswith((".a", ".b")) for n, _ in model.named_parameters())
+
+
+def test_benchmark_streams_and_typing_a_line_as_a_user_would(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO))  # benchmarks/ is not an installed package
+    from benchmarks.personalize import accuracy, make_stream, type_line
+    from engine.pipeline import build_pipeline
+
+    data = Path(__file__).resolve().parent / "data"
+    lines = make_stream("tiny_corpus", 30, start=0.5, corpus=data)
+    assert len(lines) == 30 and all(4 <= len(t) <= 30 and len(t) == len(s) for t, s in lines)
+    assert lines == make_stream("tiny_corpus", 30, start=0.5, corpus=data)  # the same stream every time
+    db = store.open_memory_store()
+    pipe = build_pipeline(reuse=None, db=db)
+    assert type_line(pipe, "我想喝咖啡", "wo xiang he ka fei".split())
+    assert store.list_commits(db)[0]["text"] == "我想喝咖啡"
+    assert store.list_phrases(db)  # what it picked was learned
+    result = accuracy(pipe, [("我想喝咖啡", "wo xiang he ka fei".split())])
+    assert result["sent_acc"] in (0.0, 1.0) and 0 <= result["char_acc"] <= 1

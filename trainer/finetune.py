@@ -1,15 +1,15 @@
 """Personalization: fine-tune the model on the user's own text, check it, and install it safely.
 
     pinyin-ime finetune [--home DIR | --tsv FILE] [--base DIR] [--out DIR] [--device auto|cpu|cuda|mps]
-                        [--max-seconds S] [--method lora|full|top] [--json]
+                        [--max-seconds S] [--method full|lora|top] [--json]
     python -m trainer.finetune ... --progress-json          (the same; what the app's button runs)
 
 1. Data (``trainer.user_text``): the user's commits from the store in ``--home`` (or a ``汉字<TAB>pinyin`` file,
    ``--tsv``); every 10th line is held out. As many general lines from ``assets/personalize/replay.tsv`` are
    mixed in (replay), and the inputs get the pretraining's abbreviation noise, so the model keeps what it knew.
 2. Train from ``--base`` (default: the factory model) with AdamW, bf16 autocast on CPU/CUDA (fp16 on MPS):
-   ``FinetuneConfig.method`` is low-rank adapters merged into the weights afterwards (``lora``, the default),
-   all weights (``full``) or the top decoder layers only (``top``); the choice was made by measurement
+   ``FinetuneConfig.method`` is all weights (``full``, the default), low-rank adapters merged into the weights
+   afterwards (``lora``) or the top decoder layers only (``top``); the default was chosen by measurement
    (docs/personalize.md). The held-out loss is checked twice an epoch; training stops when it stops improving
    (the best weights are kept) or when the time budget (``--max-seconds``, everything included) says so.
 3. Check, the way the app types (ONNX Runtime, int8 weights, whole-line beam search): the new model is accepted
@@ -47,12 +47,12 @@ from engine import store, user_models
 from engine.model_spec import PAD, read_config
 from trainer.user_text import GENERAL_FILE, REPLAY_FILE, Line, lines_from_store, read_lines, split_held_out
 
-LEARNING_RATES = {"lora": 1e-3, "full": 1e-4, "top": 1e-3}  # per method, chosen on the tuning streams
+LEARNING_RATES = {"full": 1e-4, "lora": 1e-3, "top": 1e-3}  # per method, chosen on the tuning streams
 
 
 @dataclass
 class FinetuneConfig:
-    method: str = "lora"  # "lora" (low-rank adapters), "full" (all weights) or "top" (the top decoder layers)
+    method: str = "full"  # "full" (all weights), "lora" (low-rank adapters) or "top" (the top decoder layers)
     lr: float | None = None  # peak learning rate (linear warm-up, cosine decay); None: LEARNING_RATES[method]
     max_epochs: int = 4  # passes over the user's lines (early stopping may end sooner)
     replay_ratio: float = 1.0  # general lines per user line in every epoch
@@ -165,8 +165,9 @@ class Examples:
 
         self.char_id = {c: i for i, c in enumerate(chars)}
         self.syl_id = {s: i for i, s in enumerate(SYLLABLES)}
-        empty = Corpus(np.array([0x4e00], np.uint32), np.zeros(1, np.uint16), np.array([0, 1]), np.zeros(1, np.uint16), ["-"])
-        self.maker = BatchMaker(empty, chars, BatchConfig())
+        one = Corpus(np.array([0x4e00], np.uint32), np.zeros(1, np.uint16), np.array([0, 1]), np.zeros(1, np.uint16),
+                     ["-"])  # BatchMaker wants a corpus; only its input tables and noise are used here
+        self.maker = BatchMaker(one, chars, BatchConfig())
         self.noise = noise
 
     def encode(self, lines: list[Line]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -288,7 +289,7 @@ def train(model, train_lines: list[Line], held: list[Line], replay: list[Line], 
     eval_at = {round(per_epoch * (k + 1) / cfg.evals_per_epoch) for k in range(cfg.evals_per_epoch)}
     start_loss = best_loss = held_out_loss(model, held_ex, ex, device)
     report("eval", step=0, held_loss=round(start_loss, 4), best=True)
-    best_state, bad_checks, step, stop = None, 0, 0, "max-epochs"
+    best_state, bad_checks, step, stop, checked = None, 0, 0, "max-epochs", 0
     warmup = max(1, min(20, steps // 10))
     losses: list[float] = []
     t0 = time.time()
@@ -297,8 +298,11 @@ def train(model, train_lines: list[Line], held: list[Line], replay: list[Line], 
         for k, (x, y) in enumerate(ex.batches(epoch_examples(epoch), cfg.batch_tokens, rng), 1):
             if cancelled():
                 raise Cancelled
+            # the schedule decays over the steps there is time for, when that is fewer than planned
+            left = max(0.0, deadline - time.time())
+            planned = steps if not step else min(steps, step + int(left * step / (time.time() - t0)))
             for g in optimizer.param_groups:
-                g["lr"] = lr_at(step, steps, cfg.learning_rate, warmup)
+                g["lr"] = lr_at(step, max(planned, step + 1), cfg.learning_rate, warmup)
             x, y = x.to(device), y.to(device)
             with autocast(device):
                 loss = model.loss(x, y)
@@ -312,7 +316,9 @@ def train(model, train_lines: list[Line], held: list[Line], replay: list[Line], 
             eta = min((steps - step) * elapsed / step, max(0.0, deadline - time.time()))
             report("progress", step=step, steps=steps, epoch=round(epoch + k / per_epoch, 2),
                    loss=round(sum(losses[-20:]) / len(losses[-20:]), 4), eta_s=round(eta, 1), device=str(device))
-            if k in eval_at:
+            out_of_time = time.time() >= deadline
+            if k in eval_at or (out_of_time and checked < step):  # the time's up: what it learned so far counts
+                checked = step
                 held_loss = held_out_loss(model, held_ex, ex, device)
                 improved = held_loss < best_loss
                 if improved:
@@ -324,7 +330,7 @@ def train(model, train_lines: list[Line], held: list[Line], replay: list[Line], 
                 if bad_checks >= cfg.patience:
                     stop = "early-stopping"
                     break
-            if time.time() >= deadline:
+            if out_of_time:
                 stop = "time"
                 break
         if stop != "max-epochs":
@@ -383,7 +389,10 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
     db = store.open_store(home) if home is not None else None
     staging = None
     try:
-        lines, last_commit = lines_from_store(db, cfg.max_lines) if tsv is None else (read_lines(tsv)[-cfg.max_lines:], 0)
+        if tsv is None:
+            lines, last_commit = lines_from_store(db, cfg.max_lines)
+        else:
+            lines, last_commit = read_lines(tsv)[-cfg.max_lines:], 0
         if db is not None:
             current = user_models.resolve_active(db, home)
             current_dir, current_label = current.path, current.label
@@ -417,14 +426,16 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
         general_before = (general_base if same else user_models.read_meta(current_dir).get("general_after")
                           or general_accuracy(current_dir, general, cache_dir))
         report("eval", phase="current", held=before, general=general_before)
-        # one check of a new model: its export and its two checks at the rate just measured
+        # one check of a new model: its export and its two checks at the rate just measured; training leaves
+        # time for two (the fine-tuned model, and one merged back if that fails the general check)
         check_s = 8.0 + before["ms_per_line"] / 1e3 * (len(held) + len(general)) * 1.5
+        checks = min(2, len(cfg.merge_alphas))
 
         model, meta = load_model(base)
         model.set_allowed(_allowed_for(meta["chars"]))
         base_state = {n: t.detach().clone() for n, t in model.state_dict().items()}
-        result = train(model, train_lines, held, replay, meta["chars"], cfg, device, deadline - check_s - 5.0,
-                       report, cancelled)
+        result = train(model, train_lines, held, replay, meta["chars"], cfg, device,
+                       deadline - checks * check_s - 5.0, report, cancelled)
         tuned_state = {n: t.detach().cpu().float() for n, t in model.state_dict().items()}
         base_state = {n: t.cpu().float() for n, t in base_state.items()}
         model.cpu().float()
@@ -520,19 +531,21 @@ def build_args(argv=None) -> argparse.Namespace:
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--home", type=Path, default=None,
                      help="user data folder whose typed text is used (default: $PINYIN_IME_HOME or the platform's)")
-    src.add_argument("--tsv", type=Path, default=None, help="train on this 汉字<TAB>pinyin file instead (needs --out)")
+    src.add_argument("--tsv", type=Path, default=None,
+                     help="train on this 汉字<TAB>pinyin file instead (needs --out)")
     ap.add_argument("--base", type=Path, default=None, help="model to start from (default: the factory model)")
     ap.add_argument("--out", type=Path, default=None,
                     help="write an accepted model here instead of installing it into the user data folder")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     ap.add_argument("--max-seconds", type=float, default=d.max_seconds,
                     help="hard limit for the whole run; training stops early to stay within it")
-    ap.add_argument("--method", default=d.method, choices=["lora", "full", "top"])
+    ap.add_argument("--method", default=d.method, choices=["full", "lora", "top"])
     ap.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default per method: {LEARNING_RATES})")
     ap.add_argument("--max-epochs", type=int, default=d.max_epochs)
     ap.add_argument("--replay-ratio", type=float, default=d.replay_ratio)
     ap.add_argument("--batch-tokens", type=int, default=d.batch_tokens)
-    ap.add_argument("--patience", type=int, default=d.patience, help="held-out checks without improvement before stopping")
+    ap.add_argument("--patience", type=int, default=d.patience,
+                    help="held-out checks without improvement before stopping")
     ap.add_argument("--merge-alphas", type=float, nargs="+", default=list(d.merge_alphas),
                     help="shares of the change to try in turn while the general check fails (1: no merging back)")
     ap.add_argument("--general-lines", type=int, default=d.general_lines,
@@ -555,7 +568,8 @@ def main(argv=None) -> int:
     args = build_args(argv)
     cfg = FinetuneConfig(method=args.method, lr=args.lr, max_epochs=args.max_epochs, replay_ratio=args.replay_ratio,
                          batch_tokens=args.batch_tokens, patience=args.patience, merge_alphas=tuple(args.merge_alphas),
-                         min_lines=args.min_lines, general_lines=args.general_lines, max_seconds=args.max_seconds, seed=args.seed, threads=args.threads)
+                         min_lines=args.min_lines, general_lines=args.general_lines, max_seconds=args.max_seconds,
+                         seed=args.seed, threads=args.threads)
     report = Reporter(args.json, args.quiet)
     stop = {"signal": None}
 
