@@ -193,7 +193,8 @@ def run_stream(name: str, args, work: Path, test_cache: dict) -> dict:
                        "load_1min_after": round(os.getloadavg()[0], 2), "held_out_before": done.get("before"),
                        "held_out_after": done.get("after"), "general_base": done.get("general_base"),
                        "general_after": done.get("general_after"), "train": done.get("train"),
-                       "method": done.get("method"), "device": done.get("device"), "alpha": done.get("alpha")}
+                       "method": done.get("method"), "device": done.get("device"), "alpha": done.get("alpha"),
+                       "checks": [e for e in done["evals"] if e.get("phase") == "new"]}
     log(f"finetune {json.dumps(row['finetune'], ensure_ascii=False)}")
     if done["accepted"]:
         tuned = user_models.build_user_pipeline(db, home, reuse=None)
