@@ -1,5 +1,53 @@
-"""Qt runs headless in the tests (real widgets, offscreen platform)."""
+"""Shared test setup: Qt runs headless (real widgets, offscreen platform); a tiny model standing in for the
+factory model and a user's typed history, for the personalization tests."""
 
 import os
+import random
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# what the user typed: a few sentences, often (the held-out lines repeat them, so a tiny model can learn them)
+SENTENCES = [("我们一起去吃饭", "wo men yi qi qu chi fan"), ("明天下午开会", "ming tian xia wu kai hui"),
+             ("这个方法很好", "zhe ge fang fa hen hao"), ("谢谢你的帮助", "xie xie ni de bang zhu"),
+             ("北京大学图书馆", "bei jing da xue tu shu guan"), ("我想喝咖啡", "wo xiang he ka fei")]
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """A tiny untrained model (the 'factory' model in these tests) with its ONNX export."""
+    import torch
+
+    from engine.lexicon import default_lexicon
+    from engine.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
+    from engine.onnx_export import export
+
+    torch.manual_seed(0)
+    chars = char_vocab(default_lexicon().characters)
+    model = PinyinModel(ModelConfig(n_inputs=len(input_tokens()), n_chars=len(chars), max_len=64, **SIZES["tiny"]))
+    out = tmp_path_factory.mktemp("tiny-factory")
+    save_model(model, out, chars)
+    export(model, out)
+    return out
+
+
+def _typed_home(path: Path, repeats: int = 20) -> Path:
+    """A data folder whose store holds SENTENCES typed ``repeats`` times (shuffled) and one line with
+    punctuation (read with pypinyin)."""
+    from engine import store
+
+    db = store.open_store(path)
+    typed = SENTENCES * repeats
+    random.Random(0).shuffle(typed)  # not in a cycle: every held-out sentence is also among the trained lines
+    for i, (text, pinyin) in enumerate(typed):
+        store.record_commit(db, text, pinyin, pinyin.replace(" ", ""), now=1000.0 + i)
+    store.record_commit(db, "好的，明天见！", "", "", now=2000.0)
+    db.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def typed_home():
+    return _typed_home

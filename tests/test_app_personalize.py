@@ -1,47 +1,19 @@
 """The app's Personalize button: a real fine-tuning process on a real store, the verdict, the hot swap, the
 badge, revert and factory — with a tiny model as the factory model so it runs in seconds."""
 
-import json
-import os
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from engine import store, user_models
+from engine import user_models
 from ime_app.window import MainWindow
 
-SENTENCES = [("我们一起去吃饭", "wo men yi qi qu chi fan"), ("明天下午开会", "ming tian xia wu kai hui"),
-             ("这个方法很好", "zhe ge fang fa hen hao"), ("谢谢你的帮助", "xie xie ni de bang zhu"),
-             ("北京大学图书馆", "bei jing da xue tu shu guan"), ("我想喝咖啡", "wo xiang he ka fei")]
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    import torch
-
-    from engine.lexicon import default_lexicon
-    from engine.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
-    from engine.onnx_export import export
-
-    torch.manual_seed(0)
-    chars = char_vocab(default_lexicon().characters)
-    model = PinyinModel(ModelConfig(n_inputs=len(input_tokens()), n_chars=len(chars), max_len=64, **SIZES["tiny"]))
-    out = tmp_path_factory.mktemp("tiny-factory")
-    save_model(model, out, chars)
-    export(model, out)
-    return out
-
-
-def test_personalize_button_swaps_in_the_new_model(qtbot, tmp_path, tiny, monkeypatch):
+def test_personalize_button_swaps_in_the_new_model(qtbot, tmp_path, tiny, typed_home, monkeypatch):
     monkeypatch.setattr(user_models, "FACTORY_DIR", tiny)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    db = store.open_store(tmp_path)
-    for i in range(20):
-        for text, pinyin in SENTENCES:
-            store.record_commit(db, text, pinyin, pinyin.replace(" ", ""), now=1000.0 + i)
-    db.close()
+    typed_home(tmp_path)  # 121 commits
     win = MainWindow(home=tmp_path)
     win.personalize_env = {user_models.ENV_FACTORY: str(tiny), "OMP_NUM_THREADS": "1"}
     win.personalize_args = ["--lr", "1e-2", "--max-epochs", "12", "--replay-ratio", "0.2", "--min-lines", "50",
@@ -49,7 +21,7 @@ def test_personalize_button_swaps_in_the_new_model(qtbot, tmp_path, tiny, monkey
     qtbot.addWidget(win)
     win.show()
     assert win.wait_idle(60)
-    assert win.model_status.startswith("factory model") and "120 new" in win.personalize_action.text()
+    assert win.model_status.startswith("factory model") and "121 new" in win.personalize_action.text()
     with qtbot.waitSignal(win.model_changed, timeout=150_000) as changed:
         win.personalize_action.trigger()  # the button
         dialog = win.personalize_dialog

@@ -126,20 +126,8 @@ def test_convert_fuzz_one_answer_per_line_and_bounded_memory(tmp_path):
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 1_000_000  # KiB: under 1 GB, however long
 
 
-def test_finetune_runs_offline(tmp_path):
+def test_finetune_runs_offline(tmp_path, tiny):
     """Personalization with every socket refused: a tiny model standing in for the factory one, a text file."""
-    import torch
-
-    from engine.lexicon import default_lexicon
-    from engine.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
-    from engine.onnx_export import export
-
-    torch.manual_seed(0)
-    chars = char_vocab(default_lexicon().characters)
-    model = PinyinModel(ModelConfig(n_inputs=len(input_tokens()), n_chars=len(chars), max_len=64, **SIZES["tiny"]))
-    tiny = tmp_path / "tiny"
-    save_model(model, tiny, chars)
-    export(model, tiny)
     lines = ["我们一起去吃饭\two men yi qi qu chi fan", "明天下午开会\tming tian xia wu kai hui",
              "谢谢你的帮助\txie xie ni de bang zhu"] * 10
     (tmp_path / "mine.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -14,49 +14,11 @@ import pytest
 from engine import store, user_models
 
 REPO = Path(__file__).resolve().parent.parent
-# what the user typed: a few sentences, often (the held-out lines repeat them, so a tiny model can learn them)
-SENTENCES = [("我们一起去吃饭", "wo men yi qi qu chi fan"), ("明天下午开会", "ming tian xia wu kai hui"),
-             ("这个方法很好", "zhe ge fang fa hen hao"), ("谢谢你的帮助", "xie xie ni de bang zhu"),
-             ("北京大学图书馆", "bei jing da xue tu shu guan"), ("我想喝咖啡", "wo xiang he ka fei")]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A tiny untrained model (the 'factory' model in these tests) with its ONNX export."""
-    import torch
-
-    from engine.lexicon import default_lexicon
-    from engine.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
-    from engine.onnx_export import export
-
-    torch.manual_seed(0)
-    chars = char_vocab(default_lexicon().characters)
-    cfg = ModelConfig(n_inputs=len(input_tokens()), n_chars=len(chars), max_len=64, **SIZES["tiny"])
-    model = PinyinModel(cfg)
-    out = tmp_path_factory.mktemp("tiny-factory")
-    save_model(model, out, chars)
-    export(model, out)
-    return out
-
-
 @pytest.fixture
 def factory(tiny, monkeypatch):
     monkeypatch.setattr(user_models, "FACTORY_DIR", tiny)
     monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
     return tiny
-
-
-def typed_home(path: Path, repeats: int = 20) -> Path:
-    import random
-
-    db = store.open_store(path)
-    typed = SENTENCES * repeats
-    random.Random(0).shuffle(typed)  # not in a cycle: every held-out sentence is also among the trained lines
-    for i, (text, pinyin) in enumerate(typed):
-        store.record_commit(db, text, pinyin, pinyin.replace(" ", ""), now=1000.0 + i)
-    store.record_commit(db, "好的，明天见！", "", "", now=2000.0)  # punctuation: read with pypinyin
-    db.close()
-    return path
 
 
 def finetune_cmd(home: Path, *extra: str) -> list[str]:
@@ -87,7 +49,7 @@ def install_copy(db, home: Path, tiny: Path, metrics: dict | None = None) -> str
 
 
 @pytest.fixture(scope="module")
-def personalized(tiny, tmp_path_factory):
+def personalized(tiny, typed_home, tmp_path_factory):
     """A user data folder with typed text and the CLI's finetune run on it: (home, its stdout)."""
     home = typed_home(tmp_path_factory.mktemp("personalized") / "home")
     r = subprocess.run(finetune_cmd(home), env=env(tiny), capture_output=True, text=True, timeout=240)
@@ -147,7 +109,7 @@ def test_cli_finetune_installs_a_better_model_that_hot_swaps(factory, personaliz
     db.close()
 
 
-def test_a_killed_or_cancelled_run_leaves_the_current_model_active(factory, tmp_path):
+def test_a_killed_or_cancelled_run_leaves_the_current_model_active(factory, typed_home, tmp_path):
     from engine import pipeline
 
     home = typed_home(tmp_path / "home")
