@@ -10,23 +10,16 @@ on the user's held-out text and on the general check set, and the time. The wind
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QProcess, QProcessEnvironment, Signal
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
+from trainer.jobs import cli_command
+
 PHASES = {"check-current": "measuring the current model on your text…", "train": "training…",
           "export": "exporting the new model…", "check-new": "measuring the new model…"}
-
-
-def cli_command(*args: str) -> tuple[str, list[str]]:
-    """The ``pinyin-ime`` CLI as a (program, arguments) pair: the module, or the bundled executable."""
-    if getattr(sys, "frozen", False):
-        exe = Path(sys.executable).with_name("pinyin-ime" + (".exe" if sys.platform == "win32" else ""))
-        return str(exe), list(args)
-    return sys.executable, ["-m", "ime_app.cli", *args]
 
 
 def summary(done: dict) -> str:
@@ -90,8 +83,8 @@ class PersonalizeDialog(QDialog):
 
     def start(self) -> None:
         self.stop_file.parent.mkdir(parents=True, exist_ok=True)
-        program, args = cli_command("finetune", "--home", str(self.home), "--progress-json",
-                                    "--stop-file", str(self.stop_file), *self.extra_args)
+        program, *args = cli_command("finetune", "--home", str(self.home), "--progress-json",
+                                     "--stop-file", str(self.stop_file), *self.extra_args)
         environment = QProcessEnvironment.systemEnvironment()
         for k, v in self.env.items():
             environment.insert(k, v)

@@ -48,12 +48,17 @@ def create(db, home: Path, args: list[str]) -> int:
     return id
 
 
-def runner_command(id: int, home: Path) -> list[str]:
-    """How to start the runner: the CLI module, or the bundled ``pinyin-ime`` next to a frozen app."""
+def cli_command(*args: str) -> list[str]:
+    """``pinyin-ime ARGS`` as an argv: the CLI module, or the bundled ``pinyin-ime`` next to a frozen app
+    (how background processes are started, here and by the app)."""
     if getattr(sys, "frozen", False):
         exe = Path(sys.executable).with_name("pinyin-ime" + (".exe" if os.name == "nt" else ""))
-        return [str(exe), "jobs", "run", str(id), "--home", str(home)]
-    return [sys.executable, "-m", "ime_app.cli", "jobs", "run", str(id), "--home", str(home)]
+        return [str(exe), *args]
+    return [sys.executable, "-m", "ime_app.cli", *args]
+
+
+def runner_command(id: int, home: Path) -> list[str]:
+    return cli_command("jobs", "run", str(id), "--home", str(home))
 
 
 def start(db, home: Path, id: int) -> int:
