@@ -104,6 +104,9 @@ class Converter:
         self.runtime, self.runtime_note = backend.name, ""
         self.reuse: int | None = None
         self.int8 = False
+        # the user's n-gram cache (``engine.user_lm.UserLM``), mixed into every decode when set
+        self.user_lm = None
+        self._lm_version = -1
         self._traces: OrderedDict[tuple[int, ...], tuple[dict[int, BeamState], list[tuple[str, float]]]] = OrderedDict()
         self.cache_size = 8
 
@@ -153,7 +156,7 @@ class Converter:
         one per syllable. Each decode keeps its beams at the ``reuse + 1`` positions before its last for the next key
         (that is where the next key's decode starts when it changes or adds one token)."""
         if self.reuse is None:
-            return self.search(ids, self.beam, self.beam, int8=self.int8), None
+            return self.search(ids, self.beam, self.beam, int8=self.int8, fuse=self._fuse()), None
         key = tuple(ids)
         resume, common = None, 0
         for other, (states, _) in self._traces.items():
@@ -171,10 +174,17 @@ class Converter:
             state = resume[max(usable)] if usable else None
         states: dict[int, BeamState] = {}
         found = self.search(ids, self.beam, self.beam, resume=state, trace=states,
-                            trace_from=max(0, len(ids) - self.reuse - 2), int8=self.int8)
+                            trace_from=max(0, len(ids) - self.reuse - 2), int8=self.int8, fuse=self._fuse())
         return found, states
 
+    def _fuse(self):
+        return self.user_lm.fuse if self.user_lm else None
+
     def _decode(self, ids: list[int], top: int, options=None) -> list[tuple[str, float]]:
+        version = self.user_lm.version if self.user_lm is not None else -1
+        if version != self._lm_version:  # the user's text changed: earlier decodes were scored without it
+            self._traces.clear()
+            self._lm_version = version
         key = tuple(ids)
         if self.reuse is not None and key in self._traces:
             self._traces.move_to_end(key)
@@ -201,7 +211,9 @@ class Converter:
         """The model's log-probability of each text (same length as ``ids``) for input tokens ``ids``."""
         if not texts:
             return []
-        return self.backend.score(ids, [[self.char_index[c] for c in t] for t in texts])
+        ys = [[self.char_index[c] for c in t] for t in texts]
+        fuse = self._fuse()
+        return self.backend.score(ids, ys, fuse=fuse) if fuse else self.backend.score(ids, ys)
 
     def convert_syllables(self, syllables: list[str], top: int = 5) -> list[Candidate]:
         ids = [_TOKEN_INDEX[s] for s in syllables]

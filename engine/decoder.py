@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -93,7 +94,7 @@ def encode(model: PinyinModel, x_ids: list[int], fast: FastWeights) -> torch.Ten
 @torch.no_grad()
 def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 5,
                 resume: BeamState | None = None, trace: dict[int, BeamState] | None = None,
-                trace_from: int = 0, int8: bool = False) -> list[tuple[list[int], float]]:
+                trace_from: int = 0, int8: bool = False, fuse=None) -> list[tuple[list[int], float]]:
     """Best ``top`` character-id sequences for input token ids ``x_ids``, with their log-probabilities.
 
     The per-step work is ``PinyinModel.step_token`` (the reference, same numbers) written with plain tensor
@@ -104,7 +105,8 @@ def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 
     input that began with the same tokens; the search continues from position L with its hypotheses, scores
     and cached keys/values as they were (computed under the earlier input: an approximation, since the
     encoder sees the whole input, which the caller bounds by resuming a few positions before the first
-    token that changed). ``trace``, when given, receives the beam after every position ≥ ``trace_from``."""
+    token that changed). ``trace``, when given, receives the beam after every position ≥ ``trace_from``.
+    ``fuse(hyps, allowed, logp) -> logp`` (numpy) mixes the user's n-gram cache into each step (``engine.user_lm``)."""
     if not x_ids:
         return []
     m = model
@@ -158,6 +160,8 @@ def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 
         if idx.numel() == 0:
             return []
         lp = F.log_softmax((h @ out_t).float(), dim=-1)
+        if fuse is not None:
+            lp = torch.from_numpy(fuse(hyps.cpu().numpy(), idx.cpu().numpy(), lp.cpu().numpy())).to(lp.device)
         total = (scores[:, None] + lp).view(-1)
         best, flat = total.topk(min(beam, total.numel()))
         src = flat // lp.shape[1]
@@ -172,7 +176,8 @@ def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 
 
 
 @torch.no_grad()
-def score_sequences(model: PinyinModel, x_ids: list[int], y: torch.Tensor, int8: bool = False) -> torch.Tensor:
+def score_sequences(model: PinyinModel, x_ids: list[int], y: torch.Tensor, int8: bool = False,
+                    fuse=None) -> torch.Tensor:
     """Log-probabilities (k,) of the character sequences ``y`` (k, T) for one input ``x_ids`` (T tokens), in
     one teacher-forced decoder pass; each position's softmax runs over the characters its token allows, as
     in ``beam_search``, so the numbers are comparable with its scores."""
@@ -201,6 +206,18 @@ def score_sequences(model: PinyinModel, x_ids: list[int], y: torch.Tensor, int8:
         h = F.layer_norm(x, (d,), blk.ln3.weight, blk.ln3.bias, blk.ln3.eps)
         x = x + lin(F.gelu(lin(h, blk.mlp.up)), blk.mlp.down)
     h = F.layer_norm(x, (d,), m.dec_ln.weight, m.dec_ln.bias, m.dec_ln.eps)
+    if fuse is not None:  # per position, the mixed distribution (as beam_search sees it)
+        ys = y.cpu().numpy()
+        total = torch.zeros(k, dtype=torch.float64)
+        for t in range(n):
+            idx = m._allowed_ids(x_ids[t])
+            lp = F.log_softmax((h[:, t] @ emb[idx].t()).float(), dim=-1).cpu().numpy()
+            lp = fuse(ys[:, :t], idx.cpu().numpy(), lp)
+            allowed = idx.cpu().numpy()
+            pos = np.minimum(np.searchsorted(allowed, ys[:, t]), allowed.size - 1)
+            ok = allowed[pos] == ys[:, t]
+            total += torch.from_numpy(np.where(ok, lp[np.arange(k), pos], -np.inf))
+        return total
     picked = (h * emb[y]).sum(-1)  # (k, T) logit of each target character
     total = picked.float().sum(1)
     for t in range(n):  # not through the output cache: scoring is occasional, that memory is for typing
@@ -261,6 +278,6 @@ class TorchBackend:
     def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, **kw) -> list[tuple[list[int], float]]:
         return beam_search(self.model, x_ids, beam, top, **kw)
 
-    def score(self, x_ids: list[int], ys: list[list[int]]) -> list[float]:
+    def score(self, x_ids: list[int], ys: list[list[int]], fuse=None) -> list[float]:
         y = torch.tensor(ys, dtype=torch.long, device=self.model.allowed.device)
-        return score_sequences(self.model, x_ids, y).tolist()  # fp32: no int8 copy of the weights for this
+        return score_sequences(self.model, x_ids, y, fuse=fuse).tolist()  # fp32: no int8 copy of the weights for this

@@ -13,6 +13,9 @@ holds them in memory (loaded once from the store, updated on every commit) and r
 * A pinned phrase (``pinyin-ime phrases edit ID --pin``) always comes first for its pinyin and is never
   reordered by later picks; pausing recording stops all learning and reordering from new picks.
 
+* The user's committed text also feeds a character n-gram cache (``engine.user_lm``) that the pipeline mixes
+  into the model's beam search, so words the user writes win inside longer sentences too (``language_model``).
+
 What is not learned (the junk guard): raw letters committed with Enter; text with a character outside the
 lexicon; runs of one repeated character (哈哈哈哈 is typed, not chosen); phrases over ``MAX_LEARNED`` characters
 (they stay in the history and their picks still teach pairs); anything while recording is paused. Learned
@@ -29,6 +32,7 @@ from engine import store
 from engine.lexicon import Lexicon
 from engine.pinyin import ParseResult, Segmentation
 from engine.translator import Candidate
+from engine.user_lm import UserLM, fill_from_history
 
 MAX_LEARNED = 12  # characters in a learned phrase
 CONFIRMED = 2  # picks before a learned phrase may take the first place
@@ -62,6 +66,7 @@ class UserRanker:
     def __init__(self, db, lexicon: Lexicon):
         self.db, self.lexicon = db, lexicon
         self.previous = ""  # the last word picked (for pairs); cleared by ``forget_context``
+        self._lm: UserLM | None = None
         self.reload()
 
     def reload(self) -> None:
@@ -74,6 +79,15 @@ class UserRanker:
                 self.pinned.add((p["text"], tuple(p["pinyin"].split())))
         self.pairs: dict[tuple[str, str], int] = {(p["prev"], p["text"]): p["count"]
                                                  for p in store.list_pairs(self.db, limit=10**9)}
+        if self._lm is not None:  # refilled in place: the converter holding it sees the change
+            fill_from_history(self._lm, self.db)
+
+    def language_model(self, chars: list[str]) -> UserLM:
+        """The n-gram cache of the user's committed text over the model vocabulary ``chars`` (built from the
+        store's history on first use, or again when the vocabulary differs), kept up to date by ``learn``."""
+        if self._lm is None or self._lm.chars != chars:
+            self._lm = fill_from_history(UserLM(chars), self.db)
+        return self._lm
 
     def _add_phrase(self, text: str, pinyin: tuple[str, ...], count: int) -> None:
         self.phrases[pinyin][text] = self.phrases[pinyin].get(text, 0) + count
@@ -89,6 +103,8 @@ class UserRanker:
         pinyin = " ".join(" ".join(c.syllables) for c in picks) if picks else ""
         if store.record_commit(self.db, text, pinyin=pinyin, keys=keys, now=now) is None:
             return  # recording is paused: nothing is kept, nothing is learned
+        if self._lm is not None:
+            self._lm.add(text)
         if not picks:
             self.previous = ""
             return

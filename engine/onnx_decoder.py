@@ -94,7 +94,9 @@ class OnnxBackend:
 
     def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, resume: BeamState | None = None,
                     trace: dict[int, BeamState] | None = None, trace_from: int = 0,
-                    int8: bool = False) -> list[tuple[list[int], float]]:
+                    int8: bool = False, fuse=None) -> list[tuple[list[int], float]]:
+        """``fuse(hyps, allowed, logp) -> logp``: mixes another distribution into each step's log-probabilities
+        (the user's n-gram cache, ``engine.user_lm``); the hypotheses' scores include it."""
         if not x_ids:
             return []
         n = len(x_ids)
@@ -118,6 +120,8 @@ class OnnxBackend:
             logp, new = step.run(None, {"x": self.emb[prev] + enc_in[t], "past": kv[:, :, :b, :, :t].copy(),
                                         "cross": cross, "out_t": out_t})
             kv[:, :, :b, :, t] = new[:, :, :, :, 0]
+            if fuse is not None:
+                logp = fuse(hyps, idx, logp)
             total = (scores[:, None] + logp).ravel()
             k = min(beam, total.size)
             flat = np.argpartition(-total, k - 1)[:k] if k < total.size else np.arange(total.size)
@@ -130,7 +134,7 @@ class OnnxBackend:
                 trace[t + 1] = BeamState(hyps, scores, kv[:, :, :k, :, : t + 1].copy())
         return [(h, float(s)) for h, s in zip(hyps[:top].tolist(), scores[:top].tolist())]
 
-    def score(self, x_ids: list[int], ys: list[list[int]], int8: bool = False) -> list[float]:
+    def score(self, x_ids: list[int], ys: list[list[int]], int8: bool = False, fuse=None) -> list[float]:
         """Log-probability of each character sequence in ``ys`` (each as long as ``x_ids``), teacher-forced
         through the step graph: the same numbers ``beam_search`` gives those sequences."""
         y = np.asarray(ys, dtype=np.int64)
@@ -145,6 +149,8 @@ class OnnxBackend:
             logp, new = step.run(None, {"x": self.emb[prev] + enc_in[t], "past": kv[:, :, :, :, :t].copy(),
                                         "cross": cross, "out_t": out_t})
             kv[:, :, :, :, t] = new[:, :, :, :, 0]
+            if fuse is not None:
+                logp = fuse(y[:, :t], idx, logp)
             pos = np.searchsorted(idx, y[:, t])
             ok = (pos < idx.size) & (idx[np.minimum(pos, idx.size - 1)] == y[:, t])
             total += np.where(ok, logp[np.arange(k), np.minimum(pos, idx.size - 1)], -np.inf)

@@ -24,10 +24,26 @@ class Pipeline:
     def __init__(self, translator: Callable, lexicon: Lexicon, ranker: UserRanker | None = None,
                  fuzzy: FuzzyOptions = NO_FUZZY, status: str = "", model_dir: Path | None = None,
                  settings: dict | None = None):
-        self.translator, self.lexicon, self.ranker, self.fuzzy = translator, lexicon, ranker, fuzzy
+        self.translator, self.lexicon, self.fuzzy = translator, lexicon, fuzzy
+        self.ranker = ranker  # attaches the user's n-gram cache to the model (see the ``ranker`` setter)
         self.status = status
         self.model_dir = model_dir  # the model in use (None: lexicon only)
         self.settings = settings or {}  # how the model is run (``model_translator``'s keyword arguments)
+
+    @property
+    def ranker(self) -> UserRanker | None:
+        return self._ranker
+
+    @ranker.setter
+    def ranker(self, ranker: UserRanker | None) -> None:
+        """The user's learning; its n-gram cache is mixed into the model's decoding (None: neither)."""
+        self._ranker = ranker
+        self._attach_user_lm(self.translator)
+
+    def _attach_user_lm(self, translator) -> None:
+        converter = getattr(translator, "converter", None)
+        if converter is not None:
+            converter.user_lm = self._ranker.language_model(converter.chars) if self._ranker is not None else None
 
     def __call__(self, keys: str) -> list[Candidate]:
         result = parse(keys, self.fuzzy)
@@ -48,6 +64,7 @@ class Pipeline:
         goes on typing without a restart. Returns the new status. Raises (FileNotFoundError, ValueError,
         OSError) and keeps the current model when the new one cannot be loaded."""
         translator, status = model_translator(model_dir, self.lexicon, **self.settings)
+        self._attach_user_lm(translator)
         self.translator = translator
         self.model_dir, self.status = Path(model_dir), status
         return status

@@ -1,0 +1,109 @@
+"""The user's n-gram cache (engine.user_lm): its numbers, and its effect through the real pipeline, store and
+(tiny, untrained) model in both runtimes."""
+
+import math
+
+import numpy as np
+import pytest
+
+from engine import store
+from engine.converter import segmentation_tokens
+from engine.pinyin import parse
+from engine.pipeline import build_pipeline
+from engine.user_lm import UserLM
+
+CHARS = ["<pad>", "<bos>", "子", "自", "集", "己", "空", "非"]
+
+
+def ids(text):
+    return [CHARS.index(c) for c in text]
+
+
+def test_counts_are_restricted_to_what_the_pinyin_allows_and_backed_off():
+    lm = UserLM(CHARS, order=3)
+    for _ in range(3):
+        lm.add("非空子集")
+    lm.add("自己，x子")  # punctuation and unknown characters break the context
+    allowed = np.array(ids("子自"))  # zi
+    p, seen = lm.distribution(ids("非空"), allowed)
+    assert seen == 5  # 子 ×4, 自 ×1 typed for zi anywhere
+    assert p[0] > 0.9 and p.sum() == pytest.approx(1.0)  # after 非空 the user wrote 子
+    p0, _ = lm.distribution([], allowed)
+    assert p0 == pytest.approx([0.8, 0.2])
+    assert lm.distribution([], np.array(ids("集己"))) is not None
+    assert lm.distribution([], np.array([0])) is None  # never typed
+
+
+def test_bonus_is_never_negative_bounded_and_grows_with_evidence():
+    allowed = np.array(ids("子自"))
+    logp = np.log(np.array([[0.1, 0.9]], dtype=np.float32))
+    hyps = np.array([ids("非空")])
+    few, many = UserLM(CHARS), UserLM(CHARS)
+    few.add("子")
+    for _ in range(100):
+        many.add("非空子")
+    b_few = few.fuse(hyps, allowed, logp) - logp
+    b_many = many.fuse(hyps, allowed, logp) - logp
+    cap = many.weight * math.log1p(1 / many.floor)
+    assert (b_few >= 0).all() and (b_many >= 0).all() and b_many.max() <= cap + 1e-5
+    assert b_many[0, 0] > b_few[0, 0] > 0 and b_many[0, 1] == 0  # 自 never typed: no bonus, no malus
+    assert np.array_equal(UserLM(CHARS).fuse(hyps, allowed, logp), logp)  # nothing typed: the model alone
+    assert np.array_equal(many.fuse(hyps, np.array(ids("集")), logp[:, :1]), logp[:, :1])  # pinyin never typed
+
+
+def test_clear_and_version():
+    lm = UserLM(CHARS)
+    v = lm.version
+    lm.add("子集")
+    assert lm and lm.version > v
+    lm.clear()
+    assert not lm and lm.distribution([], np.array(ids("子"))) is None
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_committed_words_win_inside_new_sentences(tiny, tmp_path, runtime):
+    db = store.open_store(tmp_path)
+    pipe = build_pipeline(tiny, db=db, reuse=None, runtime=runtime)
+    conv = pipe.translator.converter
+    conv.user_lm.weight = 3.0  # an untrained model's random preferences are steep; the tuned weight is for a real one
+    keys = "wo'men'qu'chi'fan"
+    before = pipe(keys)[0].text
+    for _ in range(5):
+        pipe.commit("我们一起去吃饭", [], "")  # raw commits: no learned phrase, only the cache learns
+    after = [c for c in pipe(keys) if c.consumed == len(keys)]
+    assert before != "我们去吃饭" and after[0].text == "我们去吃饭"  # a sentence never typed as a whole
+    # teacher-forced scoring (lexicon proposals) sees the same mixed numbers as the beam search
+    tokens = segmentation_tokens(parse(keys).best())
+    assert conv.score_texts(tokens, ["我们去吃饭"])[0] == pytest.approx(after[0].score, abs=1e-2)  # int8 vs fp32
+
+    pipe.ranker = None  # no learning: the model alone again
+    assert pipe(keys)[0].text == before
+
+
+def test_paused_recording_teaches_nothing_and_deleting_history_forgets(tiny, tmp_path):
+    db = store.open_store(tmp_path)
+    pipe = build_pipeline(tiny, db=db, reuse=3)
+    lm = pipe.translator.converter.user_lm
+    store.set_recording_paused(db, True)
+    pipe.commit("我们一起去吃饭", [], "")
+    assert not lm
+    store.set_recording_paused(db, False)
+    pipe.commit("我们一起去吃饭", [], "")
+    assert lm.chars_seen == 7
+    store.delete_all_commits(db)
+    pipe.ranker.reload()
+    assert not lm and pipe.translator.converter.user_lm is lm
+
+
+def test_history_is_read_at_start_and_survives_a_model_swap(tiny, tmp_path):
+    db = store.open_store(tmp_path)
+    for _ in range(5):
+        store.record_commit(db, "我们一起去吃饭")
+    pipe = build_pipeline(tiny, db=db, reuse=3)
+    lm = pipe.translator.converter.user_lm
+    assert lm.chars_seen == 35
+    lm.weight = 3.0
+    assert pipe("wo'men'qu'chi'fan")[0].text == "我们去吃饭"
+    pipe.swap_model(tiny)
+    assert pipe.translator.converter.user_lm is lm
+    assert pipe("wo'men'qu'chi'fan")[0].text == "我们去吃饭"
