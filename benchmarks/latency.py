@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
     ap.add_argument("--learned", type=int, default=0,
                     help="first fill an in-memory user store with this many learned phrases (lag must not grow)")
+    ap.add_argument("--history", type=int, default=0,
+                    help="first fill the user store's history with this many committed lines (general text from "
+                         "assets/personalize/replay.tsv, repeated as needed): the user n-gram cache then runs "
+                         "at every decoder step")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
 
@@ -45,15 +49,23 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     db = None
-    if args.learned:
+    if args.learned or args.history:
         from engine import store
         from engine.lexicon import ASSETS_DIR
 
         db = store.open_memory_store()
+    if args.history:
+        from trainer.user_text import REPLAY_FILE
+
+        texts = [line.split("\t")[0] for line in REPLAY_FILE.read_text(encoding="utf-8").splitlines() if line]
+        for i in range(args.history):
+            store.record_commit(db, texts[i % len(texts)], now=float(i))
+    if args.learned:
         words = (ASSETS_DIR / "words.tsv").read_text(encoding="utf-8").splitlines()
         random.Random(args.seed).shuffle(words)
         store.import_data(db, {"phrases": [{"text": w.split("\t")[2], "pinyin": w.split("\t")[1]}
                                            for w in words[: args.learned]]})
+    t0 = time.perf_counter()  # what a start costs: the model, and the cache read from the history
     translator = build_pipeline(reuse=None if args.reuse < 0 else args.reuse, beam=args.beam or None,
                                 int8=not args.fp32, runtime=args.runtime, db=db)
     status = translator.status
@@ -87,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"translator: {status}; loaded in {load_s:.2f} s (torch imported: {'torch' in sys.modules}); reuse {args.reuse}, beam {args.beam or 'default'}"
           + ("" if "onnx" in status else f", {'fp32' if args.fp32 else 'int8'}"))
     print(f"{len(lines)} lines of {args.file} (≤ {args.max_syllables or '∞'} syllables), {len(ms)} keystrokes"
-          + (f", {args.learned} learned phrases in the store" if args.learned else ""))
+          + (f", {args.learned} learned phrases in the store" if args.learned else "")
+          + (f", {args.history} committed lines in the history (user n-gram cache)" if args.history else ""))
     print(f"per keystroke: p50 {p50:.2f} ms, p95 {p95:.2f} ms, max {max(ms):.2f} ms")
     print(f"typed top-1 (first candidate after the last key = the line): {right / max(1, len(lines)):.1%}")
     print(f"peak RSS {rss_mb:.0f} MB")

@@ -46,6 +46,7 @@ class UserLM:
         # context (tuple of ids, length 0 .. order-1) → {next id: count}
         self.counts: dict[tuple[int, ...], dict[int, int]] = defaultdict(dict)
         self._arrays: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._supports: dict[int, tuple] = {}
         self.version = 0  # bumped on every change: decodes cached under an older version are stale
         self.chars_seen = 0
 
@@ -92,55 +93,87 @@ class UserLM:
             hit = self._arrays[ctx] = (ids[order], counts[order])
         return hit
 
-    def _restricted(self, ctx: tuple[int, ...], allowed: np.ndarray) -> np.ndarray | None:
-        """Counts of the characters in ``allowed`` (sorted ids) after ``ctx``, aligned with ``allowed``."""
+    def _support(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The characters of ``allowed`` (sorted ids) the user ever typed: (their positions in ``allowed``,
+        their ids, their counts); None when none. Cached per ``allowed`` array (the backend reuses one per
+        input token) until the counts change."""
+        hit = self._supports.get(id(allowed))
+        if hit is not None and hit[0] is allowed and hit[1] == self.version:
+            return hit[2]
+        found = None
+        arr = self._array(())
+        if arr is not None:
+            ids, counts = arr
+            pos = np.minimum(np.searchsorted(allowed, ids), allowed.size - 1)
+            mask = allowed[pos] == ids
+            if mask.any():
+                found = (pos[mask], ids[mask], counts[mask])
+        if len(self._supports) > 512:
+            self._supports.clear()
+        self._supports[id(allowed)] = (allowed, self.version, found)
+        return found
+
+    def _counts_on(self, ctx: tuple[int, ...], support_ids: np.ndarray) -> np.ndarray | None:
+        """Counts after ``ctx`` of the characters ``support_ids`` (sorted), aligned with them."""
         arr = self._array(ctx)
         if arr is None:
             return None
         ids, counts = arr
-        pos = np.minimum(np.searchsorted(allowed, ids), allowed.size - 1)
-        hit = allowed[pos] == ids
-        if not hit.any():
+        pos = np.minimum(np.searchsorted(support_ids, ids), support_ids.size - 1)
+        mask = support_ids[pos] == ids
+        if not mask.any():
             return None
-        out = np.zeros(allowed.size, dtype=np.float64)
-        out[pos[hit]] = counts[hit]
+        out = np.zeros(support_ids.size, dtype=np.float64)
+        out[pos[mask]] = counts[mask]
         return out
 
     def distribution(self, history: list[int], allowed: np.ndarray) -> tuple[np.ndarray, float] | None:
         """(p_user over ``allowed`` after ``history`` (character ids, oldest first), how many times the user
         typed any of ``allowed``); None when never."""
-        p, seen = None, 0.0
-        for k in range(min(self.order - 1, len(history)) + 1):
-            ctx = tuple(history[len(history) - k:]) if k else ()
-            counts = self._restricted(ctx, allowed)
+        support = self._support(allowed)
+        if support is None:
+            return None
+        pos, _, _ = support
+        p = np.zeros(allowed.size)
+        sparse, seen = self._sparse(history, support)
+        p[pos] = sparse
+        return p, seen
+
+    def _sparse(self, history: list[int], support) -> tuple[np.ndarray, float]:
+        """p_user on the support (Witten-Bell, longest context first) and the order-0 total."""
+        _, ids, counts0 = support
+        seen = float(counts0.sum())
+        p = counts0 / seen
+        for k in range(1, min(self.order - 1, len(history)) + 1):
+            counts = self._counts_on(tuple(history[len(history) - k:]), ids)
             if counts is None:
                 break  # a longer context extending an unseen one is unseen too
             total, types = counts.sum(), np.count_nonzero(counts)
-            if p is None:
-                p, seen = counts / total, total
-            else:
-                p = (counts + types * p) / (total + types)
-        return None if p is None else (p, seen)
+            p = (counts + types * p) / (total + types)
+        return p, seen
 
     def fuse(self, hyps: np.ndarray, allowed: np.ndarray, logp: np.ndarray) -> np.ndarray:
         """One beam-search step: ``hyps`` (B, t) character ids so far, ``allowed`` (n,) sorted ids the step may
-        emit, ``logp`` (B, n) the model's log-probabilities → with the user's bonus added (B, n)."""
+        emit, ``logp`` (B, n) the model's log-probabilities → with the user's bonus added (B, n). Only the
+        characters of ``allowed`` the user ever typed get one, so the work grows with those, not with n."""
         if not self.chars_seen or allowed.size == 0 or not self.weight:
             return logp
-        keep = self.order - 1
-        found: dict[tuple[int, ...], tuple[np.ndarray, float] | None] = {}
+        support = self._support(allowed)
+        if support is None:  # the user never typed a character this pinyin allows
+            return logp
+        keep = min(self.order - 1, hyps.shape[1])
+        found: dict[tuple[int, ...], np.ndarray] = {}
         rows = []
-        for h in (hyps[:, hyps.shape[1] - min(keep, hyps.shape[1]):].tolist() if keep else [[]] * len(hyps)):
+        for h in (hyps[:, hyps.shape[1] - keep:].tolist() if keep else [[]] * len(logp)):
             key = tuple(h)
             if key not in found:
-                found[key] = self.distribution(h, allowed)
+                found[key] = self._sparse(h, support)[0]
             rows.append(found[key])
-        if rows[0] is None:  # the order-0 counts are the same for every row: the user never typed this pinyin
-            return logp
-        p = np.stack([r[0] for r in rows])
-        seen = rows[0][1]
+        seen = float(support[2].sum())
         weight = self.weight * seen / (seen + self.evidence)
-        return (logp + weight * np.log1p(p / self.floor)).astype(logp.dtype)
+        out = logp.copy()
+        out[:, support[0]] += (weight * np.log1p(np.stack(rows) / self.floor)).astype(logp.dtype)
+        return out
 
 
 def fill_from_history(lm: UserLM, db, limit: int = MAX_COMMITS) -> UserLM:
