@@ -104,7 +104,9 @@ class Converter:
         self.runtime, self.runtime_note = backend.name, ""
         self.reuse: int | None = None
         self.int8 = False
-        # the user's n-gram cache (``engine.user_lm.UserLM``), mixed into every decode when set
+        # the corpus character n-gram (``engine.char_lm.CharLM``) and the user's n-gram cache
+        # (``engine.user_lm.UserLM``), each mixed into every step of the beam search when set
+        self.char_lm = None
         self.user_lm = None
         self._lm_version = -1
         self._traces: OrderedDict[tuple[int, ...], tuple[dict[int, BeamState], list[tuple[str, float]]]] = OrderedDict()
@@ -118,11 +120,23 @@ class Converter:
         return self
 
     @classmethod
-    def load(cls, directory: Path | str, device: str = "cpu", runtime: str = "torch", **kw) -> "Converter":
+    def load(cls, directory: Path | str, device: str = "cpu", runtime: str = "torch", char_lm: bool = True,
+             **kw) -> "Converter":
         """``runtime``: "torch", "onnx" (ONNX Runtime for the encoder and decoder steps; exports the model next
         to its weights the first time, which needs torch), or "auto" (onnx on a CPU when onnxruntime is
         installed and the export is there or can be written; torch otherwise, saying why in
-        ``runtime_note``)."""
+        ``runtime_note``). ``char_lm``: fuse the model's corpus character LM (``engine.char_lm.find``) when
+        it has one."""
+        conv = cls._load(directory, device, runtime, **kw)
+        if char_lm:
+            from engine.char_lm import load_for
+
+            conv.char_lm, note = load_for(directory, conv.chars)
+            conv.runtime_note = "; ".join(n for n in (conv.runtime_note, note) if n)
+        return conv
+
+    @classmethod
+    def _load(cls, directory: Path | str, device: str, runtime: str, **kw) -> "Converter":
         note = ""
         if runtime == "onnx" or (runtime == "auto" and str(device) == "cpu"):
             try:
@@ -178,7 +192,10 @@ class Converter:
         return found, states
 
     def _fuse(self):
-        return self.user_lm.fuse if self.user_lm else None
+        lm, user = self.char_lm, self.user_lm if self.user_lm else None
+        if lm is None or user is None:
+            return lm.fuse if lm is not None else user.fuse if user is not None else None
+        return lambda hyps, allowed, logp: user.fuse(hyps, allowed, lm.fuse(hyps, allowed, logp))
 
     def _decode(self, ids: list[int], top: int, options=None) -> list[tuple[str, float]]:
         version = self.user_lm.version if self.user_lm is not None else -1

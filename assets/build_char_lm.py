@@ -1,0 +1,92 @@
+"""Rebuild ``assets/model/char_lm.safetensors``: the corpus character 4-gram fused into the model's beam search.
+
+    python -m assets.build_char_lm [--corpus ../shared/data/corpus] [--cache DIR] [--order 4] [--min-count 2]
+
+Counts every clause of the annotated corpus (``trainer.corpus``; eval lines are never in it) except held-out
+text, so the numbers measured on it stay honest:
+
+* ``assets/personalize/general.tsv``, the general check a fine-tuned model must pass;
+* the streams ``benchmarks/personalize.py`` replays as one user's typing (its default shards, first + later
+  lines), so that benchmark measures learning, not the LM's memory of the stream.
+
+Writes the LM with its stats and a ``CHAR_LM.md`` note (command, corpus checksum, sizes, time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent
+REPO = ASSETS.parent
+OUT = ASSETS / "model" / "char_lm.safetensors"
+
+
+def held_out_texts(first: int = 1500, later: int = 500) -> list[str]:
+    sys.path.insert(0, str(REPO))
+    from benchmarks.personalize import STREAMS, make_stream
+    from trainer.evaluate import read_tsv
+    from trainer.user_text import GENERAL_FILE
+
+    texts = [t for t, _ in read_tsv(GENERAL_FILE)]
+    for name in STREAMS:
+        texts += [t for t, _ in make_stream(name, first + later)]
+    return texts
+
+
+def main(argv=None) -> int:
+    from assets.build_model import corpus_sha256
+    from engine.model_spec import read_config
+    from trainer import ngram
+    from trainer.corpus import DEFAULT_CORPUS, build_corpus
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--order", type=int, default=4)
+    ap.add_argument("--min-count", type=int, nargs="+", default=[2],
+                    help="one cutoff for orders ≥ 3, or one per order from 2 on")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    chars = read_config(ASSETS / "model")["chars"]
+    corpus = build_corpus(args.corpus, args.cache, log=log)
+    exclude = held_out_texts()
+    cut = args.min_count[0] if len(args.min_count) == 1 else args.min_count
+    built = ngram.build(chars, corpus, args.order, cut, exclude, log=log)
+    seconds = round(time.time() - t0, 1)
+    sha = corpus_sha256(args.corpus)
+    ngram.save(args.out, chars, built, {"seconds": seconds, "corpus_sha256": sha, "held_out_texts": len(set(exclude))})
+    size = args.out.stat().st_size
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    st = built["stats"]
+    rows = "\n".join(f"| {k} | {st['distinct'][k]:,} | {st['kept'][k]:,} | {st['discounts'][k]} |" for k in st["kept"])
+    (args.out.parent / "CHAR_LM.md").write_text(f"""# The corpus character LM (`char_lm.safetensors`)
+
+Interpolated modified Kneser-Ney character {args.order}-gram over the annotated corpus, fused into every step
+of the model's beam search (`engine/char_lm.py`; weight and normalisation tuned on dev.tsv).
+
+| | |
+|---|---|
+| command | `python -m assets.build_char_lm {' '.join(argv if argv is not None else sys.argv[1:])}` (at commit {commit}) |
+| corpus | `{args.corpus}` — SHA-256 over names and bytes `{sha}`, {len(corpus.chars):,} characters |
+| held out | {len(set(exclude)):,} distinct clauses: `assets/personalize/general.tsv` and the `benchmarks/personalize.py` streams |
+| pruning | count cutoffs for orders 2..{args.order}: {st['min_count']} (an n-gram seen fewer times is left out) |
+| size | {size / 1e6:.1f} MB |
+| build time | {seconds} s on this machine |
+
+| order | distinct | kept | discounts D1, D2, D3+ |
+|---|---|---|---|
+{rows}
+""", encoding="utf-8")
+    print(json.dumps({"out": str(args.out), "bytes": size, "seconds": seconds, **st}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""The corpus character n-gram model, mixed into every step of the Transformer's beam search (shallow fusion).
+
+The Transformer ranks; this remembers. It is a Kneser-Ney character 4-gram over the same corpus the model
+was trained on (built by ``trainer.ngram``, shipped as ``assets/model/char_lm.safetensors``), stored in
+backoff form as sorted int64 keys, so one step's lookup for every hypothesis × allowed character is a few
+``np.searchsorted`` calls. At each step
+
+    score(c) = log p_model(c | pinyin, prefix) + weight · log p_lm(c | last 3 characters)
+
+with ``p_lm`` renormalised over the characters the position's pinyin allows when ``normalize`` is on
+(then it only reorders what the keys allow, never penalises a whole position). numpy only: the typing path
+loads it without torch. It keeps its own character list, mapped onto the model's at load, so any model
+(personal, retrained) can use it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "pinyin-ime-char-lm-2"
+BOS = 1
+WEIGHT = 1.0  # tuned on dev.tsv (benchmarks/fusion_sweep.py): 0.8–1.2 within 0.3 points, 1.5 a point worse
+NORMALIZE = False  # raw log p_lm: 59% dev top-1 against 52% renormalised over the allowed characters
+FILE_NAME = "char_lm.safetensors"
+
+
+class _Table:
+    """One order: sorted int64 keys, uint8 log-probabilities and (below the top order) uint8 backoff weights
+    with their linear scales."""
+
+    def __init__(self, tensors: dict[str, np.ndarray], k: int, top: bool):
+        self.keys = tensors[f"keys{k}"].astype(np.int64)
+        self.logp = tensors[f"logp{k}"]
+        self.logp_lo, self.logp_step = (float(v) for v in tensors[f"logp{k}_scale"])
+        self.bow = None if top else tensors[f"bow{k}"]
+        if not top:
+            self.bow_lo, self.bow_step = (float(v) for v in tensors[f"bow{k}_scale"])
+
+    def find(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = np.minimum(np.searchsorted(self.keys, q), self.keys.size - 1)
+        return pos, self.keys[pos] == q
+
+    def logp_at(self, pos: np.ndarray) -> np.ndarray:
+        return (self.logp_lo + self.logp_step * self.logp[pos]).astype(np.float32)
+
+    def bow_of(self, ctx: np.ndarray) -> np.ndarray:
+        """log γ of each context (0 where it is not a kept n-gram: back off with weight 1)."""
+        pos, hit = self.find(ctx)
+        return np.where(hit, self.bow_lo + self.bow_step * self.bow[pos], 0.0).astype(np.float32)
+
+
+class CharLM:
+    def __init__(self, tensors: dict[str, np.ndarray], lm_chars: list[str], model_chars: list[str],
+                 order: int, bits: int, weight: float = WEIGHT, normalize: bool = NORMALIZE):
+        self.order, self.bits = order, bits
+        self.weight, self.normalize = weight, normalize
+        self.tables = {k: _Table(tensors, k, k == order) for k in range(1, order + 1)}
+        uni_t = self.tables[1]
+        self.floor = np.float32(uni_t.logp_lo)
+        uni = np.full(len(lm_chars), self.floor, dtype=np.float32)
+        uni[uni_t.keys] = uni_t.logp_at(np.arange(uni_t.keys.size))
+        self.uni = uni
+        self.uni_bow = np.zeros(len(lm_chars), dtype=np.float32)  # unigram contexts: dense
+        if order > 1:
+            self.uni_bow[uni_t.keys] = uni_t.bow_lo + uni_t.bow_step * uni_t.bow
+            self.uni_bow[BOS] = float(tensors["bos_bow"][0])
+        index = {c: i for i, c in enumerate(lm_chars)}
+        # model id → LM id (0: unknown to the LM; specials map to themselves)
+        self.to_lm = np.array([i if i < 2 else index.get(c, 0) for i, c in enumerate(model_chars)], dtype=np.int64)
+        self.version = 0  # the converter re-decodes when this changes (it never does: the table is fixed)
+        self._allowed_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @classmethod
+    def load(cls, path: Path | str, model_chars: list[str], **kw) -> "CharLM":
+        from safetensors import safe_open
+        from safetensors.numpy import load_file
+
+        path = Path(path)
+        with safe_open(str(path), framework="np") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a character LM of format {FORMAT} (found {meta.get('format')!r})")
+        order, bits = int(meta["order"]), int(meta["bits"])
+        if not 1 <= order <= 8 or order * bits > 63:
+            raise ValueError(f"{path}: order {order} with {bits}-bit tokens does not fit an int64 key")
+        lm_chars = json.loads(meta["chars"])
+        tensors = load_file(str(path))
+        return cls(tensors, lm_chars, model_chars, order, bits, **kw)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.keys.nbytes + t.logp.nbytes + (t.bow.nbytes if t.bow is not None else 0)
+                   for t in self.tables.values())
+
+    def _allowed(self, allowed: np.ndarray) -> np.ndarray:
+        hit = self._allowed_cache.get(id(allowed))
+        if hit is not None and hit[0] is allowed:
+            return hit[1]
+        if len(self._allowed_cache) > 1024:
+            self._allowed_cache.clear()
+        mapped = self.to_lm[allowed]
+        self._allowed_cache[id(allowed)] = (allowed, mapped)
+        return mapped
+
+    def logprobs(self, hyps: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """log p_lm(c | each hypothesis's last characters) for every c in ``allowed`` (model ids): (B, n)."""
+        b = hyps.shape[0]
+        lm_allowed = self._allowed(allowed)
+        keep = min(self.order - 1, hyps.shape[1] + 1)
+        hist = self.to_lm[hyps[:, hyps.shape[1] - min(keep, hyps.shape[1]):]] if keep else np.zeros((b, 0), np.int64)
+        if hist.shape[1] < keep:  # the sentence start is within reach: <bos> is part of the context
+            hist = np.concatenate([np.full((b, 1), BOS, dtype=np.int64), hist], axis=1)
+        out = np.empty((b, lm_allowed.size), dtype=np.float32)
+        done = np.zeros(out.shape, dtype=bool)
+        acc = np.zeros((b, 1), dtype=np.float32)
+        for k in range(min(self.order, hist.shape[1] + 1), 1, -1):
+            ctx = np.zeros(b, dtype=np.int64)
+            for j in range(hist.shape[1] - (k - 1), hist.shape[1]):
+                ctx = (ctx << self.bits) | hist[:, j]
+            table = self.tables[k]
+            pos, hit = table.find((ctx[:, None] << self.bits) | lm_allowed[None, :])
+            hit &= ~done
+            out[hit] = (acc + table.logp_at(pos))[hit]
+            done |= hit
+            acc = acc + (self.uni_bow[ctx] if k == 2 else self.tables[k - 1].bow_of(ctx))[:, None]
+        rest = ~done
+        out[rest] = (acc + self.uni[lm_allowed][None, :])[rest]
+        out[:, lm_allowed == 0] = self.floor
+        return out
+
+    def fuse(self, hyps: np.ndarray, allowed: np.ndarray, logp: np.ndarray) -> np.ndarray:
+        """One beam-search step (the ``fuse`` hook of the backends): ``logp`` (B, n) plus the LM's share."""
+        if not self.weight or allowed.size == 0:
+            return logp
+        lm = self.logprobs(np.asarray(hyps), allowed)
+        if self.normalize:
+            m = lm.max(axis=1, keepdims=True)
+            lm = lm - (m + np.log(np.exp(lm - m).sum(axis=1, keepdims=True)))
+        return (logp + self.weight * lm).astype(logp.dtype, copy=False)
+
+
+def find(model_dir: Path | str) -> Path | None:
+    """The LM a model uses: the one next to it; for a fine-tuned (personal) model, its base model's, or the
+    factory model's when the base has moved; None when there is none (the model decodes alone)."""
+    model_dir = Path(model_dir)
+    if (model_dir / FILE_NAME).is_file():
+        return model_dir / FILE_NAME
+    try:
+        meta = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    base = (meta.get("finetune") or {}).get("base") if isinstance(meta, dict) else None
+    if not base:
+        return None
+    from engine.user_models import FACTORY_DIR
+
+    for candidate in (Path(base), FACTORY_DIR):
+        if (candidate / FILE_NAME).is_file():
+            return candidate / FILE_NAME
+    return None
+
+
+def load_for(model_dir: Path | str, model_chars: list[str]) -> tuple["CharLM | None", str]:
+    """(The LM for the model in ``model_dir``, or None; a note saying why not when one exists but cannot be
+    read). A damaged LM file never stops the model: it decodes alone."""
+    path = find(model_dir)
+    if path is None:
+        return None, ""
+    try:
+        return CharLM.load(path, model_chars), ""
+    except Exception as e:  # noqa: BLE001 — any unreadable file: decode without it, and say so
+        return None, f"character LM {path} could not be read ({e}); decoding without it"

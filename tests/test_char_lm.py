@@ -1,0 +1,94 @@
+"""The corpus character n-gram model: counting, Kneser-Ney estimation, the backoff lookup, fusion."""
+
+import numpy as np
+import pytest
+
+from engine.char_lm import CharLM
+from trainer import ngram
+from trainer.corpus import Corpus
+
+CHARS = ["<pad>", "<bos>"] + list("我们是中国人你好学生的老师")
+TEXTS = ["我们是中国人", "你好", "我们是学生", "你是老师", "我是中国的学生", "你们好", "我们是老师的学生",
+         "中国人好", "我好", "你们是中国人"]
+
+
+def corpus_of(texts):
+    cps = np.array([ord(c) for t in texts for c in t], dtype=np.uint32)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=offsets[1:])
+    return Corpus(cps, np.zeros(len(cps), np.uint16), offsets, np.zeros(len(texts), np.uint16), ["t"])
+
+
+def load(tmp_path, texts=TEXTS, order=4, min_count=1, chars=CHARS, model_chars=CHARS, **kw):
+    built = ngram.build(chars, corpus_of(texts), order, min_count, log=lambda m: None)
+    path = tmp_path / "lm.safetensors"
+    ngram.save(path, chars, built)
+    return CharLM.load(path, model_chars, **kw), built
+
+
+def ids(text, chars=CHARS):
+    return [chars.index(c) for c in text]
+
+
+def test_keys_stay_inside_clauses():
+    seq = ngram.token_ids(corpus_of(["我们", "你好"]), CHARS)
+    assert seq.tolist() == [1] + ids("我们") + [1] + ids("你好")
+    two = ngram.ngram_keys(seq, 2)
+    pairs = {((k >> ngram.BITS), k & ((1 << ngram.BITS) - 1)) for k in two.tolist()}
+    assert pairs == {(1, ids("我")[0]), (ids("我")[0], ids("们")[0]), (1, ids("你")[0]), (ids("你")[0], ids("好")[0])}
+    assert (ids("们")[0], 1) not in pairs and (ids("们")[0], ids("你")[0]) not in pairs  # no n-gram across clauses
+
+
+@pytest.mark.parametrize("history", ["", "我", "我们", "我们是", "你们是中", "好好好"])
+def test_distribution_sums_to_one_over_the_vocabulary(tmp_path, history):
+    lm, _ = load(tmp_path)
+    allowed = np.arange(2, len(CHARS))
+    p = np.exp(lm.logprobs(np.array([ids(history)], dtype=np.int64).reshape(1, -1), allowed)[0].astype(np.float64))
+    assert p.sum() == pytest.approx(1.0, abs=0.01)  # float16 storage: about 3 significant digits
+    assert (p > 0).all()
+
+
+def test_context_decides(tmp_path):
+    lm, _ = load(tmp_path)
+    allowed = np.array(ids("国人学"))
+    after_zhong = lm.logprobs(np.array([ids("是中")]), allowed)[0]
+    assert after_zhong.argmax() == 0  # 中 → 国
+    after_shi = lm.logprobs(np.array([ids("我们是")]), np.array(ids("中学老")))[0]
+    assert after_shi.argmax() in (0, 1, 2) and np.isfinite(after_shi).all()
+
+
+def test_pruning_keeps_probabilities_finite_and_smaller(tmp_path):
+    _, full = load(tmp_path, min_count=1)
+    lm, pruned = load(tmp_path, min_count=2)
+    assert pruned["stats"]["kept"][4] < full["stats"]["kept"][4]
+    out = lm.logprobs(np.array([ids("你们是中")]), np.arange(2, len(CHARS)))
+    assert np.isfinite(out).all()
+
+
+def test_fuse_reorders_within_allowed_and_maps_other_vocabularies(tmp_path):
+    # the model's vocabulary differs from the LM's (another order, an extra character): mapped by character
+    model_chars = ["<pad>", "<bos>"] + list("人国中是们我你好学生的老师") + ["猫"]
+    lm, _ = load(tmp_path, model_chars=model_chars, weight=1.0)
+    allowed = np.array(sorted(model_chars.index(c) for c in "国过猫"[:1] + "猫"), dtype=np.int64)
+    hyps = np.array([[model_chars.index("中")]], dtype=np.int64)
+    logp = np.log(np.full((1, allowed.size), 1.0 / allowed.size, dtype=np.float32))
+    fused = lm.fuse(hyps, allowed, logp)
+    assert fused[0, list(allowed).index(model_chars.index("国"))] > fused[0, list(allowed).index(model_chars.index("猫"))]
+    assert np.isfinite(fused).all()
+
+
+def test_rejects_other_files(tmp_path):
+    from safetensors.numpy import save_file
+
+    bad = tmp_path / "x.safetensors"
+    save_file({"a": np.zeros(2, np.float32)}, str(bad), metadata={"format": "something-else"})
+    with pytest.raises(ValueError, match="not a character LM"):
+        CharLM.load(bad, CHARS)
+
+
+def test_held_out_clauses_are_left_out():
+    corpus = corpus_of(["我们是中国人", "你好", "我们是学生", "你好"])
+    cps, offsets, dropped = ngram.without(corpus, ["你好", "不在"])
+    assert dropped == 2
+    assert "".join(map(chr, cps.tolist())) == "我们是中国人我们是学生"
+    assert offsets.tolist() == [0, 6, 11]
