@@ -11,6 +11,19 @@ REPO = Path(__file__).resolve().parent.parent
 EVAL_DIR = REPO.parent / "shared" / "data" / "eval"
 
 
+def peers_dir() -> Path:
+    """Where the peer engines are built: ``$PINYIN_IME_PEERS``, else ``../shared/peers`` when its setup.sh
+    built ``bin/`` there (as root it can), else ``/tmp/peers`` (where setup.sh builds when that folder is
+    read-only; its ``score.py`` is the shared one)."""
+    env = os.environ.get("PINYIN_IME_PEERS")
+    if env:
+        return Path(env)
+    shared = REPO.parent / "shared" / "peers"
+    if (shared / "bin").is_dir() or not Path("/tmp/peers/bin").is_dir():
+        return shared
+    return Path("/tmp/peers")
+
+
 def machine() -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,

@@ -43,8 +43,17 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=5)
     ap.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
     ap.add_argument("--fp32", action="store_true", help="full-precision weights (default: int8, as the app types)")
+    ap.add_argument("--no-lm", action="store_true", help="the model alone, without the corpus character LM")
+    ap.add_argument("--peers", nargs="*", default=None, metavar="ENGINE",
+                    help="score these peers (default all four) in this same run first (benchmarks/peers.py)")
     args = ap.parse_args(argv)
-    extra = ["--runtime", args.runtime] + (["--fp32"] if args.fp32 else [])
+    if args.peers is not None:
+        from benchmarks import peers as peers_bench
+
+        peers_bench.main(["--file", str(args.file), "--modes", *args.modes, "--top", str(args.top),
+                          "--out", str(RESULTS / f"peers_{args.file.stem}.json")]
+                         + (["--engines", *args.peers] if args.peers else []))
+    extra = ["--runtime", args.runtime] + (["--fp32"] if args.fp32 else []) + (["--no-lm"] if args.no_lm else [])
     if not SCORE_PY.exists():
         print(f"{SCORE_PY} not found: this benchmark needs ../shared/peers beside the repo", file=sys.stderr)
         return 2
@@ -54,13 +63,14 @@ def main(argv=None) -> int:
     for mode in args.modes:
         ours["results"][mode] = score_ours(args.file, mode, args.model, args.top, extra)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"ours_{name}{'_fp32' if args.fp32 else ''}.json").write_text(json.dumps(ours, indent=1, ensure_ascii=False) + "\n")
+    (RESULTS / f"ours_{name}{'_fp32' if args.fp32 else ''}{'_no_lm' if args.no_lm else ''}.json").write_text(json.dumps(ours, indent=1, ensure_ascii=False) + "\n")
     peers_path = RESULTS / f"peers_{name}.json"
     peers = json.loads(peers_path.read_text())["results"] if peers_path.exists() else {}
     print(f"machine: {ours['machine']}   set: {args.file}")
     print(f"| engine | mode | top-1 sentence | top-{args.top} sentence | char acc | p50 ms | p95 ms |")
     print("|---|---|---|---|---|---|---|")
-    rows = [(f"pinyin-ime (ours, {args.runtime}, {'fp32' if args.fp32 else 'int8'})", mode, ours["results"][mode]["score"]) for mode in args.modes]
+    label = f"pinyin-ime (ours, {args.runtime}, {'fp32' if args.fp32 else 'int8'}{', no LM' if args.no_lm else ', + char LM'})"
+    rows = [(label, mode, ours["results"][mode]["score"]) for mode in args.modes]
     rows += [(engine, mode, by_mode[mode]["score"]) for engine, by_mode in peers.items() for mode in args.modes
              if mode in by_mode]
     for engine, mode, s in rows:

@@ -4,9 +4,9 @@
                                [--engines libime rime libpinyin pinyin2hanzi]
                                [--out benchmarks/results/peers_test.json] [--top 5]
 
-The peers are built by ../shared/peers/setup.sh (as root; it needs apt). Because /work/shared is read-only,
-copy that folder first and run setup.sh in the copy, e.g. into /work/peers-build, the default here; set
-PINYIN_IME_PEERS to use another copy. Runs are sequential, so they do not compete for cores. Every entry of
+The peers are built by ../shared/peers/setup.sh (as root; it needs apt), into ../shared/peers/bin (or
+/tmp/peers/bin when that folder is read-only), found by ``benchmarks._common.peers_dir``; set
+PINYIN_IME_PEERS to use another build. Runs are sequential, so they do not compete for cores. Every entry of
 the JSON records score.py's output with the exact command, the date and the machine. Entries
 for engines/modes not rerun are kept when the file was made from the same TSV.
 """
@@ -22,11 +22,11 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks._common import EVAL_DIR, REPO, cpu_name
+from benchmarks._common import EVAL_DIR, REPO, cpu_name, peers_dir
 
 ENGINES = ["libime", "rime", "libpinyin", "pinyin2hanzi"]
 MODES = ["segmented", "raw"]
-PEERS = Path(os.environ.get("PINYIN_IME_PEERS", "/work/peers-build"))
+PEERS = peers_dir()
 
 
 def machine() -> dict:
@@ -35,7 +35,8 @@ def machine() -> dict:
 
 
 def score(engine: str, mode: str, tsv: str, top: int) -> dict:
-    cmd = [sys.executable, str(PEERS / "score.py"), tsv] + (["--raw"] if mode == "raw" else [])
+    score_py = PEERS / "score.py" if (PEERS / "score.py").is_file() else REPO.parent / "shared" / "peers" / "score.py"
+    cmd = [sys.executable, str(score_py), tsv] + (["--raw"] if mode == "raw" else [])
     cmd += ["--", str(PEERS / "bin" / engine), f"--{mode}", "--top", str(top), "--timing"]
     entry = {"command": shlex.join(cmd), "cwd": str(PEERS),
              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine()}
@@ -58,11 +59,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     missing = [e for e in args.engines if not os.access(PEERS / "bin" / e, os.X_OK)]
-    if missing or not (PEERS / "score.py").is_file():
+    if missing:
         print(f"peers not built in {PEERS} (missing: {', '.join(missing) or 'score.py'}).\n"
-              f"Copy /work/shared/peers there and run its setup.sh as root (it needs apt), e.g.\n"
-              f"  cp -r /work/shared/peers {PEERS} && sudo {PEERS}/setup.sh\n"
-              f"or point PINYIN_IME_PEERS at an existing build.", file=sys.stderr)
+              f"Run ../shared/peers/setup.sh as root (it needs apt), or point PINYIN_IME_PEERS at a build.",
+              file=sys.stderr)
         return 2
     tsv = str(Path(args.file).resolve())
 

@@ -36,9 +36,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks._common import EVAL_DIR, REPO, machine
+from benchmarks._common import EVAL_DIR, REPO, machine, peers_dir
 
-PEERS = Path(os.environ.get("PINYIN_IME_PEERS", "/work/peers-build"))
+PEERS = peers_dir()
 STREAMS = ["tech_weekly", "tech_javaguide", "chat_kdconv"]
 RESULTS = REPO / "benchmarks" / "results" / "personalize.json"
 

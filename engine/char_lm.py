@@ -28,28 +28,34 @@ FILE_NAME = "char_lm.safetensors"
 
 
 class _Table:
-    """One order: sorted int64 keys, uint8 log-probabilities and (below the top order) uint8 backoff weights
-    with their linear scales."""
+    """One order: sorted int64 keys (with a sentinel past the end, so a search never runs off), uint8 codes of
+    the log-probabilities and (below the top order) of the backoff weights, each decoded by a 256-entry
+    table."""
 
     def __init__(self, tensors: dict[str, np.ndarray], k: int, top: bool):
-        self.keys = tensors[f"keys{k}"].astype(np.int64)
-        self.logp = tensors[f"logp{k}"]
-        self.logp_lo, self.logp_step = (float(v) for v in tensors[f"logp{k}_scale"])
-        self.bow = None if top else tensors[f"bow{k}"]
-        if not top:
-            self.bow_lo, self.bow_step = (float(v) for v in tensors[f"bow{k}_scale"])
+        self.keys = np.append(tensors[f"keys{k}"].astype(np.int64), np.iinfo(np.int64).max)
+        self.size = self.keys.size - 1
+        self.logp = np.append(tensors[f"logp{k}"], np.uint8(0))
+        self.logp_lut = self._lut(tensors[f"logp{k}_scale"])
+        self.bow = None if top else np.append(tensors[f"bow{k}"], np.uint8(0))
+        self.bow_lut = None if top else self._lut(tensors[f"bow{k}_scale"])
+
+    @staticmethod
+    def _lut(scale: np.ndarray) -> np.ndarray:
+        lo, step = (float(v) for v in scale)
+        return (lo + step * np.arange(256)).astype(np.float32)
 
     def find(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos = np.minimum(np.searchsorted(self.keys, q), self.keys.size - 1)
+        pos = np.searchsorted(self.keys, q)
         return pos, self.keys[pos] == q
 
     def logp_at(self, pos: np.ndarray) -> np.ndarray:
-        return (self.logp_lo + self.logp_step * self.logp[pos]).astype(np.float32)
+        return self.logp_lut[self.logp[pos]]
 
     def bow_of(self, ctx: np.ndarray) -> np.ndarray:
         """log γ of each context (0 where it is not a kept n-gram: back off with weight 1)."""
         pos, hit = self.find(ctx)
-        return np.where(hit, self.bow_lo + self.bow_step * self.bow[pos], 0.0).astype(np.float32)
+        return np.where(hit, self.bow_lut[self.bow[pos]], np.float32(0))
 
 
 class CharLM:
@@ -59,13 +65,14 @@ class CharLM:
         self.weight, self.normalize = weight, normalize
         self.tables = {k: _Table(tensors, k, k == order) for k in range(1, order + 1)}
         uni_t = self.tables[1]
-        self.floor = np.float32(uni_t.logp_lo)
+        ids = uni_t.keys[:uni_t.size]
+        self.floor = uni_t.logp_lut[0]
         uni = np.full(len(lm_chars), self.floor, dtype=np.float32)
-        uni[uni_t.keys] = uni_t.logp_at(np.arange(uni_t.keys.size))
+        uni[ids] = uni_t.logp_at(np.arange(uni_t.size))
         self.uni = uni
         self.uni_bow = np.zeros(len(lm_chars), dtype=np.float32)  # unigram contexts: dense
         if order > 1:
-            self.uni_bow[uni_t.keys] = uni_t.bow_lo + uni_t.bow_step * uni_t.bow
+            self.uni_bow[ids] = uni_t.bow_lut[uni_t.bow[:uni_t.size]]
             self.uni_bow[BOS] = float(tensors["bos_bow"][0])
         index = {c: i for i, c in enumerate(lm_chars)}
         # model id → LM id (0: unknown to the LM; specials map to themselves)
@@ -95,40 +102,43 @@ class CharLM:
         return sum(t.keys.nbytes + t.logp.nbytes + (t.bow.nbytes if t.bow is not None else 0)
                    for t in self.tables.values())
 
-    def _allowed(self, allowed: np.ndarray) -> np.ndarray:
+    def _allowed(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(``allowed`` as LM ids, the columns the LM does not know or None), cached per array (the backends
+        reuse one array per input token)."""
         hit = self._allowed_cache.get(id(allowed))
         if hit is not None and hit[0] is allowed:
             return hit[1]
         if len(self._allowed_cache) > 1024:
             self._allowed_cache.clear()
         mapped = self.to_lm[allowed]
-        self._allowed_cache[id(allowed)] = (allowed, mapped)
-        return mapped
+        unknown = np.flatnonzero(mapped == 0)
+        self._allowed_cache[id(allowed)] = (allowed, (mapped, unknown if unknown.size else None))
+        return mapped, (unknown if unknown.size else None)
 
     def logprobs(self, hyps: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        """log p_lm(c | each hypothesis's last characters) for every c in ``allowed`` (model ids): (B, n)."""
-        b = hyps.shape[0]
-        lm_allowed = self._allowed(allowed)
-        keep = min(self.order - 1, hyps.shape[1] + 1)
-        hist = self.to_lm[hyps[:, hyps.shape[1] - min(keep, hyps.shape[1]):]] if keep else np.zeros((b, 0), np.int64)
+        """log p_lm(c | each hypothesis's last characters) for every c in ``allowed`` (model ids): (B, n).
+
+        The context is the last ``order - 1`` characters (``<bos>`` included when the sentence start is within
+        reach). Lowest order first: where an order holds the n-gram its log-probability replaces the lower
+        orders' answer, else that answer pays the context's backoff weight."""
+        b, t = hyps.shape
+        lm_allowed, unknown = self._allowed(allowed)
+        keep = min(self.order - 1, t + 1)
+        hist = self.to_lm[hyps[:, t - min(keep, t):]]
         if hist.shape[1] < keep:  # the sentence start is within reach: <bos> is part of the context
             hist = np.concatenate([np.full((b, 1), BOS, dtype=np.int64), hist], axis=1)
-        out = np.empty((b, lm_allowed.size), dtype=np.float32)
-        done = np.zeros(out.shape, dtype=bool)
-        acc = np.zeros((b, 1), dtype=np.float32)
-        for k in range(min(self.order, hist.shape[1] + 1), 1, -1):
-            ctx = np.zeros(b, dtype=np.int64)
-            for j in range(hist.shape[1] - (k - 1), hist.shape[1]):
-                ctx = (ctx << self.bits) | hist[:, j]
+        full = hist[:, 0]
+        for j in range(1, hist.shape[1]):
+            full = (full << self.bits) | hist[:, j]
+        out = self.uni[lm_allowed]
+        for k in range(2, hist.shape[1] + 2):
+            ctx = full & ((1 << (self.bits * (k - 1))) - 1) if k <= hist.shape[1] else full  # last k - 1 chars
+            bow = self.uni_bow[ctx] if k == 2 else self.tables[k - 1].bow_of(ctx)
             table = self.tables[k]
-            pos, hit = table.find((ctx[:, None] << self.bits) | lm_allowed[None, :])
-            hit &= ~done
-            out[hit] = (acc + table.logp_at(pos))[hit]
-            done |= hit
-            acc = acc + (self.uni_bow[ctx] if k == 2 else self.tables[k - 1].bow_of(ctx))[:, None]
-        rest = ~done
-        out[rest] = (acc + self.uni[lm_allowed][None, :])[rest]
-        out[:, lm_allowed == 0] = self.floor
+            pos, hit = table.find((ctx[:, None] << self.bits) | lm_allowed)
+            out = np.where(hit, table.logp_at(pos), out + bow[:, None])
+        if unknown is not None:
+            out[:, unknown] = self.floor
         return out
 
     def fuse(self, hyps: np.ndarray, allowed: np.ndarray, logp: np.ndarray) -> np.ndarray:

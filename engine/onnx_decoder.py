@@ -20,7 +20,7 @@ import numpy as np
 from engine.converter import BeamState, OutputCache
 from engine.model_spec import BOS, allowed_ids, read_config
 
-EXPORT_VERSION = 2  # 2: int8 graphs too
+EXPORT_VERSION = 3  # 2: int8 graphs too; 3: the smaller step graph (fused q/kv, plain attention)
 
 
 def checksum(directory: Path | str) -> str:

@@ -42,34 +42,47 @@ class _Encoder(nn.Module):
 class _Step(nn.Module):
     """One decoder step for a beam: input (B, D), past self-attention keys/values (layers, 2, B, H, t, dh),
     cross keys/values, the allowed characters' embeddings (D, n) → log-probabilities (B, n) over them and
-    this step's keys/values (layers, 2, B, H, 1, dh)."""
+    this step's keys/values (layers, 2, B, H, 1, dh).
+
+    Written for a small graph, since at this size a step's time is mostly per-operator overhead: the query
+    and key/value projections are one matrix (the 1/√dh scale folded into the query's rows), attention is
+    two matmuls and a softmax (no SDPA with its runtime shape arithmetic), the query length of one makes the
+    head transposes plain reshapes, and the cross-attention keys broadcast over the beam instead of being
+    expanded."""
 
     def __init__(self, m: PinyinModel):
         super().__init__()
         self.m = m
+        d = m.cfg.d_model
+        scale = (d // m.cfg.n_heads) ** -0.5
+        for i, blk in enumerate(m.dec_blocks):
+            sa, ca = blk.self_attn, blk.cross_attn
+            self.register_buffer(f"qkv_w{i}", torch.cat([sa.q.weight * scale, sa.kv.weight]).detach().clone())
+            self.register_buffer(f"qkv_b{i}", torch.cat([sa.q.bias * scale, sa.kv.bias]).detach().clone())
+            self.register_buffer(f"cq_w{i}", (ca.q.weight * scale).detach().clone())
+            self.register_buffer(f"cq_b{i}", (ca.q.bias * scale).detach().clone())
 
     def forward(self, x, past, cross, out_t):
         m = self.m
         b = x.shape[0]
         d, heads = m.cfg.d_model, m.cfg.n_heads
         dh = d // heads
-        x = x[:, None]
         new = []
         for i, blk in enumerate(m.dec_blocks):
             sa, ca = blk.self_attn, blk.cross_attn
-            h = blk.ln1(x)
-            q = sa.q(h).view(b, 1, heads, dh).transpose(1, 2)
-            kv = sa.kv(h).view(b, 1, 2, heads, dh).permute(2, 0, 3, 1, 4)  # (2, B, H, 1, dh)
+            qkv = F.linear(blk.ln1(x), getattr(self, f"qkv_w{i}"), getattr(self, f"qkv_b{i}")).view(b, 3, heads, 1, dh)
+            q = qkv[:, 0]  # (B, H, 1, dh)
+            kv = qkv[:, 1:].transpose(0, 1)  # (2, B, H, 1, dh)
             new.append(kv)
-            a = F.scaled_dot_product_attention(q, torch.cat([past[i, 0], kv[0]], dim=2),
-                                               torch.cat([past[i, 1], kv[1]], dim=2))
-            x = x + sa.out(a.transpose(1, 2).reshape(b, 1, d))
-            h = blk.ln2(x)
-            q = ca.q(h).view(b, 1, heads, dh).transpose(1, 2)
-            a = F.scaled_dot_product_attention(q, cross[i, 0].expand(b, -1, -1, -1), cross[i, 1].expand(b, -1, -1, -1))
-            x = x + ca.out(a.transpose(1, 2).reshape(b, 1, d))
+            k = torch.cat([past[i, 0], kv[0]], dim=2)
+            v = torch.cat([past[i, 1], kv[1]], dim=2)
+            a = torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v  # (B, H, 1, dh)
+            x = x + sa.out(a.reshape(b, d))
+            q = F.linear(blk.ln2(x), getattr(self, f"cq_w{i}"), getattr(self, f"cq_b{i}")).view(b, heads, 1, dh)
+            a = torch.softmax(q @ cross[i, 0].transpose(-1, -2), dim=-1) @ cross[i, 1]  # cross (1, H, T, dh)
+            x = x + ca.out(a.reshape(b, d))
             x = x + blk.mlp(blk.ln3(x))
-        return F.log_softmax(m.dec_ln(x[:, 0]) @ out_t, dim=-1), torch.stack(new)
+        return F.log_softmax(m.dec_ln(x) @ out_t, dim=-1), torch.stack(new)
 
 
 def export(model: PinyinModel, model_dir: Path | str) -> Path:

@@ -99,7 +99,8 @@ def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None 
         torch.set_num_threads(threads)  # one thread is fastest for single-sentence decoding
     converter.interactive(reuse, beam, int8)
     converter.convert_raw("ni", 1)  # sessions and first-call allocations now, not on the first key
-    status = (f"{model_label(model_dir)} ({converter.num_params / 1e6:.1f} M parameters, "
+    lm = f", + {converter.char_lm.order}-gram LM" if converter.char_lm is not None else ""
+    status = (f"{model_label(model_dir)} ({converter.num_params / 1e6:.1f} M parameters{lm}, "
               f"{device}, {converter.runtime})" + (f"; {converter.runtime_note}" if converter.runtime_note else ""))
     return ModelTranslator(converter, lexicon), status
 

@@ -151,10 +151,13 @@ def default_model_dir() -> Path:
     return ASSETS_DIR / "model"
 
 
-def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = True):
+def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = True, char_lm: bool = True,
+                   beam: int | None = None):
     from engine.converter import Converter
 
-    converter = Converter.load(model_dir or default_model_dir(), runtime=runtime)
+    converter = Converter.load(model_dir or default_model_dir(), runtime=runtime, char_lm=char_lm)
+    if beam:
+        converter.beam = beam
     if converter.runtime == "torch":
         import torch
 
@@ -182,7 +185,7 @@ def convert_line(converter, line: str, raw: bool, top: int) -> list[str]:
 def cmd_convert(args) -> int:
     import time
 
-    converter = load_converter(args.model, args.runtime, not args.fp32)
+    converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam)
     raw = args.raw
     # lines end at \n only (a stray \r must not make two answers out of one line); bad UTF-8 is replaced
     stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", newline="\n", closefd=False)
@@ -201,7 +204,7 @@ def cmd_convert(args) -> int:
 def cmd_eval(args) -> int:
     from trainer.evaluate import read_tsv, score
 
-    converter = load_converter(args.model, args.runtime, not args.fp32)
+    converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam)
     pairs = read_tsv(args.file)[: args.limit or None]
     result = score(pairs, lambda keys: convert_line(converter, keys, args.raw, args.top), raw=args.raw, top=args.top)
     result["file"] = str(args.file)
@@ -326,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decode with ONNX Runtime (auto: when installed) or PyTorch")
     p.add_argument("--fp32", action="store_true",
                    help="full-precision weights (default: int8, as the app types; same test accuracy, ~1.6x faster)")
+    p.add_argument("--no-lm", action="store_true",
+                   help="the model alone, without the corpus character LM it is shipped with")
+    p.add_argument("--beam", type=int, default=None, help="beam width (default: the converter's)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("eval", parents=[common], help="sentence/character accuracy on a 汉字<TAB>pinyin file")
@@ -337,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, default=None)
     p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
     p.add_argument("--fp32", action="store_true", help="full-precision weights (default: int8)")
+    p.add_argument("--no-lm", action="store_true",
+                   help="the model alone, without the corpus character LM it is shipped with")
+    p.add_argument("--beam", type=int, default=None, help="beam width (default: the converter's)")
     p.set_defaults(func=cmd_eval)
 
     sub.add_parser("pretrain", help="pretrain a model (options: pinyin-ime pretrain --help)", add_help=False)

@@ -92,3 +92,24 @@ def test_held_out_clauses_are_left_out():
     assert dropped == 2
     assert "".join(map(chr, cps.tolist())) == "我们是中国人我们是学生"
     assert offsets.tolist() == [0, 6, 11]
+
+
+def test_personal_models_find_their_base_lm_and_a_damaged_one_is_skipped(tmp_path):
+    import json
+
+    from engine import char_lm
+
+    base = tmp_path / "factory"
+    base.mkdir()
+    built = ngram.build(CHARS, corpus_of(TEXTS), 3, 1, log=lambda m: None)
+    ngram.save(base / char_lm.FILE_NAME, CHARS, built)
+    personal = tmp_path / "v1"
+    personal.mkdir()
+    (personal / "config.json").write_text(json.dumps({"finetune": {"base": str(base)}}))
+    assert char_lm.find(personal) == base / char_lm.FILE_NAME
+    assert char_lm.find(tmp_path / "unrelated") is None
+    lm, note = char_lm.load_for(personal, CHARS)
+    assert lm is not None and lm.order == 3 and note == ""
+    (base / char_lm.FILE_NAME).write_bytes(b"\x00" * 64)  # damaged: the model decodes alone, and says so
+    lm, note = char_lm.load_for(personal, CHARS)
+    assert lm is None and "could not be read" in note

@@ -27,7 +27,7 @@ def test_loads_in_under_a_second_and_is_small():
     t0 = time.perf_counter()
     Converter.load(MODEL)
     assert time.perf_counter() - t0 < 1.0
-    assert (MODEL / "model.safetensors").stat().st_size < 50e6
+    assert (MODEL / "model.safetensors").stat().st_size + (MODEL / "char_lm.safetensors").stat().st_size < 50e6
     meta = json.loads((MODEL / "config.json").read_text(encoding="utf-8"))
     assert meta["training"]["command"] and meta["training"]["corpus_fingerprint"]
     assert (MODEL / "MODEL.md").exists()
@@ -67,3 +67,16 @@ def test_abbreviations_get_the_lexicon_prior_in_the_ime_ranking(converter):
     cands = translate("zhongguoren")
     assert cands[0].consumed == len("zhongguoren")
     assert any(c.text == "中国" and c.consumed == len("zhongguo") for c in cands)
+
+
+def test_shipped_model_decodes_with_its_character_lm(converter):
+    """The corpus 4-gram is part of the shipped model: loaded with it, and it changes what the model alone
+    would rank first on a line where the model alone is wrong (dev.tsv, not test)."""
+    from engine.decoder import Converter
+
+    assert converter.char_lm is not None and converter.char_lm.order == 4
+    alone = Converter.load(MODEL, char_lm=False)
+    assert alone.char_lm is None
+    line = "ta men zai jiao shi li xue xi"
+    assert converter.convert_segmented(line, 1)[0].text == "他们在教室里学习"
+    assert converter.convert_segmented(line, 1)[0].score != alone.convert_segmented(line, 1)[0].score
