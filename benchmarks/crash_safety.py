@@ -74,7 +74,8 @@ def type_forever(home: str, rng: random.Random) -> None:
             else:
                 session.press("enter")
         while session.committed:  # on_commit has returned: the store has it (synchronous=FULL, WAL)
-            print("ACK", session.committed.pop(0), flush=True)
+            # sys.__stdout__: fine-tuning redirects sys.stdout to stderr while it exports, on another thread
+            print("ACK", session.committed.pop(0), file=sys.__stdout__, flush=True)
 
 
 def check(home: str, acked: collections.Counter, models: bool) -> list[str]:

@@ -10,6 +10,11 @@ the next ``--later`` are to come. The default streams are the shards written by 
 conversational setting (a tech newsletter, a programming guide, knowledge-grounded chat); they were picked for
 that before any number was measured on them (``--streams`` takes any shard name).
 
+A real user's text is not in our corpus, but these shards are: so each stream runs on a factory model whose
+corpus character LM (``engine.char_lm``) is rebuilt without the stream's whole shard (``factory_without``:
+the shipped weights, that LM beside them; cached under ``--work``). The Transformer itself did see the
+shards in pretraining (it cannot be retrained per stream here), which flatters our starting point.
+
 For each stream, top-1 whole-line conversion of the later lines, segmented (the keys are the syllables joined
 with apostrophes, run through the engine pipeline as ``pinyin-ime convert`` converts a line: no reuse across
 keys, int8 ONNX beam search), in four settings:
@@ -68,6 +73,38 @@ def make_stream(source: str, n: int, start: float = 0.5, min_chars: int = 4, max
     return out[:n]
 
 
+def factory_without(shard: str, work: Path) -> Path:
+    """The shipped model with a corpus LM that never saw shard ``shard`` (nor ``general.tsv``), in a folder
+    of its own: its weights, config and ONNX graphs linked, the LM built with the shipped one's cutoffs."""
+    from safetensors import safe_open
+
+    from assets.build_char_lm import OUT as SHIPPED_LM
+    from engine.char_lm import FILE_NAME
+    from engine.model_spec import read_config
+    from trainer import ngram
+    from trainer.corpus import build_corpus
+    from trainer.evaluate import read_tsv
+    from trainer.user_text import GENERAL_FILE
+
+    out = work / f"factory-without-{shard}"
+    if (out / FILE_NAME).is_file():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    factory = SHIPPED_LM.parent
+    for name in ("model.safetensors", "config.json", "onnx"):
+        if not (out / name).exists():
+            (out / name).symlink_to(factory / name)
+    with safe_open(str(SHIPPED_LM), framework="np") as f:
+        meta = f.metadata()
+    stats = json.loads(meta["stats"])
+    log = lambda m: print(f"[{shard}] {m}", file=sys.stderr, flush=True)  # noqa: E731
+    chars = read_config(factory)["chars"]
+    built = ngram.build(chars, build_corpus(log=log), int(meta["order"]), stats["min_count"],
+                        [t for t, _ in read_tsv(GENERAL_FILE)], exclude_sources=[shard], log=log)
+    ngram.save(out / FILE_NAME, chars, built, {"without_shard": shard})
+    return out
+
+
 def write_tsv(path: Path, lines) -> None:
     path.write_text("".join(f"{t}\t{' '.join(s)}\n" for t, s in lines), encoding="utf-8")
 
@@ -123,11 +160,12 @@ def type_line(pipe, text: str, syllables: list[str]) -> bool:
     return True
 
 
-def run_finetune(home: Path, max_seconds: float, extra: list[str]) -> tuple[dict, float]:
+def run_finetune(home: Path, factory: Path, max_seconds: float, extra: list[str]) -> tuple[dict, float]:
     cmd = [sys.executable, "-m", "trainer.finetune", "--home", str(home), "--progress-json",
            "--max-seconds", str(max_seconds), *extra]
     t0 = time.time()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    env = {**os.environ, "PINYIN_IME_FACTORY_MODEL": str(factory)}
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
     wall = time.time() - t0
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     done = next((e for e in reversed(events) if e["event"] == "done"), None)
@@ -172,13 +210,15 @@ def run_stream(name: str, args, work: Path, test_cache: dict) -> dict:
                  "first_chars": sum(len(t) for t, _ in first), "start_line_fraction": 0.5}
     log = lambda m: print(f"[{name}] {m}", file=sys.stderr, flush=True)  # noqa: E731
 
-    base = build_pipeline(reuse=None)
+    factory = factory_without(name, work)
+    row["factory"] = str(factory)
+    base = build_pipeline(factory, reuse=None)
     row["base"] = accuracy(base, later)
     log(f"base {row['base']}")
 
     home = Path(tempfile.mkdtemp(prefix=f"personalize-{name}-", dir=work))
     db = store.open_store(home)
-    pipe = build_pipeline(reuse=None, db=db)
+    pipe = build_pipeline(factory, reuse=None, db=db)
     whole_line(pipe)
     t0 = time.time()
     row["typed_lines"] = sum(type_line(pipe, t, s) for t, s in first)
@@ -187,7 +227,7 @@ def run_stream(name: str, args, work: Path, test_cache: dict) -> dict:
     log(f"instant {row['instant']} (typed {row['typed_lines']} lines in {row['typing_seconds']} s)")
 
     load_before = os.getloadavg()[0]
-    done, wall = run_finetune(home, args.max_seconds, args.finetune_args)
+    done, wall = run_finetune(home, factory, args.max_seconds, args.finetune_args)
     row["finetune"] = {"accepted": done["accepted"], "reason": done["reason"], "seconds": done["seconds"],
                        "wall_seconds": round(wall, 1), "load_1min_before": round(load_before, 2),
                        "load_1min_after": round(os.getloadavg()[0], 2), "held_out_before": done.get("before"),
@@ -201,7 +241,7 @@ def run_stream(name: str, args, work: Path, test_cache: dict) -> dict:
         row["combined"] = accuracy(tuned, later)
         tuned.ranker = None
         row["finetuned"] = accuracy(tuned, later)
-        row["test_base"] = test_accuracy(user_models.FACTORY_DIR, test_cache)
+        row["test_base"] = test_accuracy(factory, test_cache)
         row["test_finetuned"] = test_accuracy(Path(done["model_dir"]), test_cache)
     else:
         row["finetuned"], row["combined"] = row["base"], row["instant"]

@@ -141,11 +141,16 @@ class CharLM:
             out[:, unknown] = self.floor
         return out
 
-    def fuse(self, hyps: np.ndarray, allowed: np.ndarray, logp: np.ndarray) -> np.ndarray:
-        """One beam-search step (the ``fuse`` hook of the backends): ``logp`` (B, n) plus the LM's share."""
+    def fuse(self, hyps: np.ndarray, allowed: np.ndarray, logp: np.ndarray, mix=None) -> np.ndarray:
+        """One beam-search step (the ``fuse`` hook of the backends): ``logp`` (B, n) plus the LM's share.
+        ``mix(hyps, allowed, lm_logp) -> lm_logp``: adapts the LM's answer first (the user's n-gram cache,
+        ``engine.user_lm.UserLM.mix``)."""
         if not self.weight or allowed.size == 0:
             return logp
-        lm = self.logprobs(np.asarray(hyps), allowed)
+        hyps = np.asarray(hyps)
+        lm = self.logprobs(hyps, allowed)
+        if mix is not None:
+            lm = mix(hyps, allowed, lm)
         if self.normalize:
             m = lm.max(axis=1, keepdims=True)
             lm = lm - (m + np.log(np.exp(lm - m).sum(axis=1, keepdims=True)))

@@ -192,10 +192,12 @@ class Converter:
         return found, states
 
     def _fuse(self):
+        """What each beam-search step adds to the model's log-probabilities: the corpus LM (with the user's
+        cache interpolated into it when both are there), or the user's cache bonus alone, or nothing."""
         lm, user = self.char_lm, self.user_lm if self.user_lm else None
         if lm is None or user is None:
             return lm.fuse if lm is not None else user.fuse if user is not None else None
-        return lambda hyps, allowed, logp: user.fuse(hyps, allowed, lm.fuse(hyps, allowed, logp))
+        return lambda hyps, allowed, logp: lm.fuse(hyps, allowed, logp, mix=user.mix)
 
     def _decode(self, ids: list[int], top: int, options=None) -> list[tuple[str, float]]:
         version = self.user_lm.version if self.user_lm is not None else -1

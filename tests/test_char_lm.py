@@ -113,3 +113,12 @@ def test_personal_models_find_their_base_lm_and_a_damaged_one_is_skipped(tmp_pat
     (base / char_lm.FILE_NAME).write_bytes(b"\x00" * 64)  # damaged: the model decodes alone, and says so
     lm, note = char_lm.load_for(personal, CHARS)
     assert lm is None and "could not be read" in note
+
+
+def test_whole_shards_can_be_left_out():
+    texts = ["我们是中国人", "你好", "我们是学生"]
+    corpus = corpus_of(texts)
+    corpus.source = np.array([0, 1, 0], dtype=np.uint16)
+    corpus.sources = ["a.txt.xz", "b.txt.xz"]
+    kept = ngram.without_sources(corpus, ["a"])
+    assert "".join(map(chr, kept.chars.tolist())) == "你好" and kept.offsets.tolist() == [0, 2]

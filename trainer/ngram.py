@@ -196,9 +196,30 @@ def without(corpus, texts) -> tuple[np.ndarray, np.ndarray, int]:
     return corpus.chars[keep_chars], offsets, int(drop.sum())
 
 
-def build(chars: list[str], corpus, order: int = 4, min_count=2, exclude=(), log=print) -> dict:
+def without_sources(corpus, names) -> "Corpus":
+    """The corpus without the clauses of the shards ``names`` (file names without their suffixes)."""
+    from trainer.corpus import Corpus
+
+    names = set(names)
+    drop_ids = [i for i, s in enumerate(corpus.sources) if s.split(".")[0] in names]
+    if not drop_ids:
+        return corpus
+    keep = ~np.isin(corpus.source, drop_ids)
+    lengths = np.diff(corpus.offsets)
+    offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+    np.cumsum(lengths[keep], out=offsets[1:])
+    chars_keep = np.repeat(keep, lengths)
+    return Corpus(corpus.chars[chars_keep], corpus.syls[chars_keep], offsets, corpus.source[keep], corpus.sources)
+
+
+def build(chars: list[str], corpus, order: int = 4, min_count=2, exclude=(), exclude_sources=(),
+          log=print) -> dict:
     """The LM of ``corpus`` (a ``trainer.corpus.Corpus``) over the output vocabulary ``chars``; clauses equal
-    to one of ``exclude`` are left out (held-out benchmark text)."""
+    to one of ``exclude`` are left out (held-out text), and so are whole shards named in ``exclude_sources``."""
+    if exclude_sources:
+        before = len(corpus.chars)
+        corpus = without_sources(corpus, exclude_sources)
+        log(f"ngram: left out shards {sorted(exclude_sources)} ({before - len(corpus.chars):,} characters)")
     cps, offsets, dropped = without(corpus, exclude)
     if dropped:
         log(f"ngram: left out {dropped:,} clauses (held out)")
