@@ -59,21 +59,41 @@ class _Table:
 
 
 class CharLM:
+    """The LM in memory, ready for one beam step's lookups. Every order's n-grams live in one sorted array
+    (the order in the key's top bits), so a step looks up all orders × hypotheses × allowed characters in one
+    ``np.searchsorted``, and all contexts' backoff weights in another: a handful of numpy calls a step, not a
+    few per order."""
+
+    TAG = 58  # the order sits above this bit in a combined key
+
     def __init__(self, tensors: dict[str, np.ndarray], lm_chars: list[str], model_chars: list[str],
                  order: int, bits: int, weight: float = WEIGHT, normalize: bool = NORMALIZE):
+        if order * bits > self.TAG or order < 2:
+            raise ValueError(f"order {order} with {bits}-bit tokens does not fit the LM's keys")
         self.order, self.bits = order, bits
         self.weight, self.normalize = weight, normalize
-        self.tables = {k: _Table(tensors, k, k == order) for k in range(1, order + 1)}
-        uni_t = self.tables[1]
+        tables = {k: _Table(tensors, k, k == order) for k in range(1, order + 1)}
+        uni_t = tables[1]
         ids = uni_t.keys[:uni_t.size]
         self.floor = uni_t.logp_lut[0]
         uni = np.full(len(lm_chars), self.floor, dtype=np.float32)
         uni[ids] = uni_t.logp_at(np.arange(uni_t.size))
         self.uni = uni
         self.uni_bow = np.zeros(len(lm_chars), dtype=np.float32)  # unigram contexts: dense
-        if order > 1:
-            self.uni_bow[ids] = uni_t.bow_lut[uni_t.bow[:uni_t.size]]
-            self.uni_bow[BOS] = float(tensors["bos_bow"][0])
+        self.uni_bow[ids] = uni_t.bow_lut[uni_t.bow[:uni_t.size]]
+        self.uni_bow[BOS] = float(tensors["bos_bow"][0])
+        end = np.array([np.iinfo(np.int64).max])
+        higher = range(2, order + 1)
+        # n-grams of orders 2..N: combined keys, and per key an index into one table of decoded log-probs
+        self.keys = np.concatenate([(k << self.TAG) | tables[k].keys[:tables[k].size] for k in higher] + [end])
+        self.codes = np.concatenate([i * 256 + tables[k].logp[:tables[k].size].astype(np.uint16)
+                                     for i, k in enumerate(higher)] + [np.zeros(1, np.uint16)])
+        self.lut = np.concatenate([tables[k].logp_lut for k in higher])
+        # contexts of orders 3..N, i.e. n-grams of orders 2..N-1, with their backoff weights
+        mid = range(2, order)
+        self.ctx_keys = np.concatenate([(k << self.TAG) | tables[k].keys[:tables[k].size] for k in mid] + [end])
+        self.ctx_bow = np.concatenate([tables[k].bow_lut[tables[k].bow[:tables[k].size]] for k in mid]
+                                      + [np.zeros(1, np.float32)])
         index = {c: i for i, c in enumerate(lm_chars)}
         # model id → LM id (0: unknown to the LM; specials map to themselves)
         self.to_lm = np.array([i if i < 2 else index.get(c, 0) for i, c in enumerate(model_chars)], dtype=np.int64)
@@ -99,8 +119,7 @@ class CharLM:
 
     @property
     def nbytes(self) -> int:
-        return sum(t.keys.nbytes + t.logp.nbytes + (t.bow.nbytes if t.bow is not None else 0)
-                   for t in self.tables.values())
+        return sum(a.nbytes for a in (self.keys, self.codes, self.ctx_keys, self.ctx_bow, self.uni, self.uni_bow))
 
     def _allowed(self, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(``allowed`` as LM ids, the columns the LM does not know or None), cached per array (the backends
@@ -130,13 +149,23 @@ class CharLM:
         full = hist[:, 0]
         for j in range(1, hist.shape[1]):
             full = (full << self.bits) | hist[:, j]
+        m = hist.shape[1]  # orders 2 .. m + 1 apply
+        masks = np.array([(1 << (self.bits * j)) - 1 for j in range(1, m + 1)], dtype=np.int64)
+        ctx = full[None, :] & masks[:, None]  # (m, B): the last 1 .. m characters
+        tags = np.arange(2, m + 2, dtype=np.int64) << self.TAG
+        q = (tags[:, None, None] | (ctx[:, :, None] << self.bits)) | lm_allowed
+        pos = np.searchsorted(self.keys, q)
+        hit = self.keys[pos] == q
+        lp = self.lut[self.codes[pos]]
+        bow = np.empty(ctx.shape, dtype=np.float32)
+        bow[0] = self.uni_bow[ctx[0]]
+        if m > 1:  # contexts of 2+ characters: kept n-grams of orders 2 .. m
+            cq = (tags[:-1, None] | ctx[1:])
+            cpos = np.searchsorted(self.ctx_keys, cq)
+            bow[1:] = np.where(self.ctx_keys[cpos] == cq, self.ctx_bow[cpos], np.float32(0))
         out = self.uni[lm_allowed]
-        for k in range(2, hist.shape[1] + 2):
-            ctx = full & ((1 << (self.bits * (k - 1))) - 1) if k <= hist.shape[1] else full  # last k - 1 chars
-            bow = self.uni_bow[ctx] if k == 2 else self.tables[k - 1].bow_of(ctx)
-            table = self.tables[k]
-            pos, hit = table.find((ctx[:, None] << self.bits) | lm_allowed)
-            out = np.where(hit, table.logp_at(pos), out + bow[:, None])
+        for i in range(m):
+            out = np.where(hit[i], lp[i], out + bow[i][:, None])
         if unknown is not None:
             out[:, unknown] = self.floor
         return out

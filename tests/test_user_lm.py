@@ -107,3 +107,17 @@ def test_history_is_read_at_start_and_survives_a_model_swap(tiny, tmp_path):
     pipe.swap_model(tiny)
     assert pipe.translator.converter.user_lm is lm
     assert pipe("wo'men'qu'chi'fan")[0].text == "我们去吃饭"
+
+
+def test_mix_into_the_corpus_lm_keeps_its_mass_and_moves_towards_the_user():
+    lm = UserLM(CHARS, order=3, mix=0.5, mix_evidence=0)
+    for _ in range(3):
+        lm.add("非空子集")
+    allowed = np.array(ids("子自"))
+    corpus = np.log(np.array([[0.01, 0.09]], dtype=np.float32))  # the corpus LM prefers 自, mass 0.1 on zi
+    out = lm.mix(np.array([ids("非空")]), allowed, corpus)
+    assert np.exp(out).sum() == pytest.approx(0.1, rel=1e-4)  # the position as a whole is as likely as before
+    assert out[0, 0] > out[0, 1]  # after 非空 the user's 子 now wins
+    assert np.exp(out[0, 0]) == pytest.approx(0.1 * (0.5 * 0.1 + 0.5 * 1.0), rel=0.05)
+    untouched = np.log(np.array([[0.2]], dtype=np.float32))  # never typed anything that fits: unchanged
+    assert lm.mix(np.array([[]], dtype=np.int64), np.array(ids("己")), untouched) is untouched
