@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5, 0.8, 1.0, 1.2, 1.5])
     ap.add_argument("--normalize", choices=["both", "on", "off"], default="off")
     ap.add_argument("--beams", type=int, nargs="+", default=[8])
+    ap.add_argument("--gaps", type=float, nargs="+", default=[-1.0],
+                    help="beam pruning: nats behind the best (negative: off)")
     args = ap.parse_args(argv)
     if "test" in args.file.name:
         print("note: tune on dev; test is for reporting", flush=True)
@@ -45,15 +47,15 @@ def main(argv=None) -> int:
     print(json.dumps({"machine": machine(), "lm_load_s": round(time.perf_counter() - t0, 3),
                       "lm_mb_in_memory": round(lm.nbytes / 1e6, 1), "lines": len(pairs), "file": str(args.file)}))
     norms = {"both": [False, True], "on": [True], "off": [False]}[args.normalize]
-    for w, norm, beam in itertools.product(args.weights, norms, args.beams):
+    for w, norm, beam, gap in itertools.product(args.weights, norms, args.beams, args.gaps):
         if w == 0 and norm:
             continue
         lm.weight, lm.normalize = w, norm
-        conv.beam, conv.char_lm = beam, (lm if w else None)
+        conv.beam, conv.char_lm, conv.gap = beam, (lm if w else None), (gap if gap >= 0 else None)
         convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
             (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
         r = score(pairs, convert, raw=args.raw, top=5)
-        print(json.dumps({"weight": w, "normalize": norm, "beam": beam,
+        print(json.dumps({"weight": w, "normalize": norm, "beam": beam, "gap": conv.gap,
                           **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}), flush=True)
     return 0
 

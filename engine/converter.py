@@ -18,6 +18,7 @@ from engine.model_spec import input_tokens, token_for
 from engine.pinyin import INITIAL, ParseResult, Segmentation, parse, split_syllables
 
 _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
+GAP = None  # beam pruning by score gap (None: off); see benchmarks/fusion_sweep.py --gaps
 OUTPUT_CACHE_BYTES = 6 << 20  # per backend: cached embeddings of the characters each token allows
 
 
@@ -103,6 +104,7 @@ class Converter:
         self.search = backend.beam_search
         self.runtime, self.runtime_note = backend.name, ""
         self.reuse: int | None = None
+        self.gap: float | None = GAP  # nats behind the best at which a hypothesis leaves the beam
         self.int8 = False
         # the corpus character n-gram (``engine.char_lm.CharLM``) and the user's n-gram cache
         # (``engine.user_lm.UserLM``), each mixed into every step of the beam search when set
@@ -170,7 +172,7 @@ class Converter:
         one per syllable. Each decode keeps its beams at the ``reuse + 1`` positions before its last for the next key
         (that is where the next key's decode starts when it changes or adds one token)."""
         if self.reuse is None:
-            return self.search(ids, self.beam, self.beam, int8=self.int8, fuse=self._fuse()), None
+            return self.search(ids, self.beam, self.beam, int8=self.int8, fuse=self._fuse(), gap=self.gap), None
         key = tuple(ids)
         resume, common = None, 0
         for other, (states, _) in self._traces.items():
@@ -188,7 +190,8 @@ class Converter:
             state = resume[max(usable)] if usable else None
         states: dict[int, BeamState] = {}
         found = self.search(ids, self.beam, self.beam, resume=state, trace=states,
-                            trace_from=max(0, len(ids) - self.reuse - 2), int8=self.int8, fuse=self._fuse())
+                            trace_from=max(0, len(ids) - self.reuse - 2), int8=self.int8, fuse=self._fuse(),
+                            gap=self.gap)
         return found, states
 
     def _fuse(self):

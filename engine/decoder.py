@@ -94,7 +94,8 @@ def encode(model: PinyinModel, x_ids: list[int], fast: FastWeights) -> torch.Ten
 @torch.no_grad()
 def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 5,
                 resume: BeamState | None = None, trace: dict[int, BeamState] | None = None,
-                trace_from: int = 0, int8: bool = False, fuse=None) -> list[tuple[list[int], float]]:
+                trace_from: int = 0, int8: bool = False, fuse=None,
+                gap: float | None = None) -> list[tuple[list[int], float]]:
     """Best ``top`` character-id sequences for input token ids ``x_ids``, with their log-probabilities.
 
     The per-step work is ``PinyinModel.step_token`` (the reference, same numbers) written with plain tensor
@@ -106,7 +107,8 @@ def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 
     and cached keys/values as they were (computed under the earlier input: an approximation, since the
     encoder sees the whole input, which the caller bounds by resuming a few positions before the first
     token that changed). ``trace``, when given, receives the beam after every position ≥ ``trace_from``.
-    ``fuse(hyps, allowed, logp) -> logp`` (numpy) mixes the user's n-gram cache into each step (``engine.user_lm``)."""
+    ``fuse(hyps, allowed, logp) -> logp`` (numpy) mixes the corpus LM and the user's n-gram cache into each step;
+    ``gap`` drops the hypotheses that fall more than that many nats behind the best."""
     if not x_ids:
         return []
     m = model
@@ -164,6 +166,9 @@ def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 
             lp = torch.from_numpy(fuse(hyps.cpu().numpy(), idx.cpu().numpy(), lp.cpu().numpy())).to(lp.device)
         total = (scores[:, None] + lp).view(-1)
         best, flat = total.topk(min(beam, total.numel()))
+        if gap is not None:  # hypotheses this far behind the best are dropped (fewer rows from here on)
+            keep = best >= best[0] - gap
+            best, flat = best[keep], flat[keep]
         src = flat // lp.shape[1]
         chars = idx[flat % lp.shape[1]]
         k = src.shape[0]

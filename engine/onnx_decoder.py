@@ -94,9 +94,10 @@ class OnnxBackend:
 
     def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, resume: BeamState | None = None,
                     trace: dict[int, BeamState] | None = None, trace_from: int = 0,
-                    int8: bool = False, fuse=None) -> list[tuple[list[int], float]]:
+                    int8: bool = False, fuse=None, gap: float | None = None) -> list[tuple[list[int], float]]:
         """``fuse(hyps, allowed, logp) -> logp``: mixes another distribution into each step's log-probabilities
-        (the user's n-gram cache, ``engine.user_lm``); the hypotheses' scores include it."""
+        (the corpus LM and the user's n-gram cache); the hypotheses' scores include it. ``gap``: drop the
+        hypotheses that fall more than this many nats behind the best (fewer rows for the rest of the search)."""
         if not x_ids:
             return []
         n = len(x_ids)
@@ -126,6 +127,9 @@ class OnnxBackend:
             k = min(beam, total.size)
             flat = np.argpartition(-total, k - 1)[:k] if k < total.size else np.arange(total.size)
             flat = flat[np.argsort(-total[flat], kind="stable")]
+            if gap is not None:
+                flat = flat[total[flat] >= total[flat[0]] - gap]
+                k = flat.size
             src, chars = flat // logp.shape[1], idx[flat % logp.shape[1]]
             kv[:, :, :k, :, : t + 1] = kv[:, :, src, :, : t + 1]
             hyps = np.concatenate([hyps[src], chars[:, None]], axis=1)

@@ -222,3 +222,17 @@ def test_converter_on_onnx_matches_torch(model, vocab, tmp_path):
     assert (a.runtime, b.runtime) == ("torch", "onnx") and a.num_params == b.num_params
     for keys in ("nihao", "bjdx", "zhongguoren"):
         assert [c.text for c in a.convert_raw(keys)] == [c.text for c in b.convert_raw(keys)]
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_gap_pruning_keeps_only_hypotheses_near_the_best(model, vocab, tmp_path, runtime):
+    pytest.importorskip("onnxruntime")
+    chars, _ = vocab
+    save_model(model, tmp_path, chars)
+    conv = Converter.load(tmp_path, runtime=runtime)
+    ids = [input_tokens().index(s) for s in ("zhong", "guo", "ren")]
+    full = conv.backend.beam_search(ids, beam=8, top=8)
+    pruned = conv.backend.beam_search(ids, beam=8, top=8, gap=0.5)
+    assert 1 <= len(pruned) <= len(full)
+    assert pruned[0][0] == full[0][0] and pruned[0][1] == pytest.approx(full[0][1], abs=1e-4)
+    assert all(s >= pruned[0][1] - 0.5 - 1e-4 for _, s in pruned)
