@@ -272,3 +272,27 @@ def test_benchmark_streams_and_typing_a_line_as_a_user_would(monkeypatch):
     assert store.list_phrases(db)  # what it picked was learned
     result = accuracy(pipe, [("我想喝咖啡", "wo xiang he ka fei".split())])
     assert result["sent_acc"] in (0.0, 1.0) and 0 <= result["char_acc"] <= 1
+
+
+def test_a_full_disk_while_saving_the_model_keeps_the_current_one_and_says_so(factory, typed_home, tmp_path,
+                                                                             monkeypatch, capsys):
+    import errno
+
+    import engine.model
+    from trainer import finetune
+
+    home = typed_home(tmp_path / "home")
+    db = store.open_store(home)
+    install_copy(db, home, factory)  # v1 is active
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(engine.model, "save_model", full)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    code = finetune.main(finetune_cmd(home, "--max-epochs", "1")[4:])
+    done = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 1 and done["event"] == "done" and "disk is full" in done["reason"]
+    assert user_models.resolve_active(db, home).version == "v1"
+    assert not [p for p in (home / "models").iterdir() if p.name.startswith(".staging")]  # nothing left behind
+    db.close()

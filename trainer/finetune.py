@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -598,7 +599,11 @@ def main(argv=None) -> int:
         return finish(3, "cancelled: the current model stays active")
     except (ValueError, FileNotFoundError) as e:
         return finish(2, str(e))
-    except (RuntimeError, OSError) as e:
+    except OSError as e:
+        if e.errno == errno.ENOSPC:  # full disk while writing the new model: the staged copy is removed
+            return finish(1, "the disk is full: free some space and run it again; the current model stays active")
+        return finish(1, str(e))
+    except RuntimeError as e:
         return finish(1, str(e))
     report("done", **done)
     return 0
