@@ -166,6 +166,19 @@ class UserLM:
             p = (counts + types * p) / (total + types)
         return p, seen
 
+    def _rows(self, hyps: np.ndarray, support) -> np.ndarray:
+        """p_user on the support after each hypothesis's last characters (B, len(support)), computed once per
+        distinct context."""
+        keep = min(self.order - 1, hyps.shape[1])
+        found: dict[tuple[int, ...], np.ndarray] = {}
+        rows = []
+        for h in (hyps[:, hyps.shape[1] - keep:].tolist() if keep else [[]] * len(hyps)):
+            key = tuple(h)
+            if key not in found:
+                found[key] = self._sparse(h, support)[0]
+            rows.append(found[key])
+        return np.stack(rows)
+
     def fuse(self, hyps: np.ndarray, allowed: np.ndarray, logp: np.ndarray) -> np.ndarray:
         """One beam-search step: ``hyps`` (B, t) character ids so far, ``allowed`` (n,) sorted ids the step may
         emit, ``logp`` (B, n) the model's log-probabilities → with the user's bonus added (B, n). Only the
@@ -175,18 +188,11 @@ class UserLM:
         support = self._support(allowed)
         if support is None:  # the user never typed a character this pinyin allows
             return logp
-        keep = min(self.order - 1, hyps.shape[1])
-        found: dict[tuple[int, ...], np.ndarray] = {}
-        rows = []
-        for h in (hyps[:, hyps.shape[1] - keep:].tolist() if keep else [[]] * len(logp)):
-            key = tuple(h)
-            if key not in found:
-                found[key] = self._sparse(h, support)[0]
-            rows.append(found[key])
+        rows = self._rows(hyps, support)
         seen = float(support[2].sum())
         weight = self.weight * seen / (seen + self.evidence)
         out = logp.copy()
-        out[:, support[0]] += (weight * np.log1p(np.stack(rows) / self.floor)).astype(logp.dtype)
+        out[:, support[0]] += (weight * np.log1p(rows / self.floor)).astype(logp.dtype)
         return out
 
     def mix(self, hyps: np.ndarray, allowed: np.ndarray, lm_logp: np.ndarray) -> np.ndarray:
@@ -198,21 +204,14 @@ class UserLM:
         support = self._support(allowed)
         if support is None:
             return lm_logp
-        keep = min(self.order - 1, hyps.shape[1])
-        found: dict[tuple[int, ...], np.ndarray] = {}
-        rows = []
-        for h in (hyps[:, hyps.shape[1] - keep:].tolist() if keep else [[]] * len(lm_logp)):
-            key = tuple(h)
-            if key not in found:
-                found[key] = self._sparse(h, support)[0]
-            rows.append(found[key])
+        rows = self._rows(hyps, support)
         seen = float(support[2].sum())
         lam = self.mix_weight * seen / (seen + self.mix_evidence)
         top = lm_logp.max(axis=1, keepdims=True)
         mass = np.exp(lm_logp - top)
         total = mass.sum(axis=1, keepdims=True)
         q = (1 - lam) * (mass / total)
-        q[:, support[0]] += lam * np.stack(rows)
+        q[:, support[0]] += lam * rows
         return (top + np.log(total) + np.log(np.maximum(q, 1e-30))).astype(lm_logp.dtype, copy=False)
 
 
