@@ -2,13 +2,14 @@
 
 The Transformer ranks; this remembers. It is a Kneser-Ney character 4-gram over the same corpus the model
 was trained on (built by ``trainer.ngram``, shipped as ``assets/model/char_lm.safetensors``), stored in
-backoff form as sorted int64 keys, so one step's lookup for every hypothesis × allowed character is a few
-``np.searchsorted`` calls. At each step
+backoff form as sorted int64 keys, so one step's lookup for every order × hypothesis × allowed character is
+one ``np.searchsorted`` call (and one more for the contexts' backoff weights). At each step
 
     score(c) = log p_model(c | pinyin, prefix) + weight · log p_lm(c | last 3 characters)
 
-with ``p_lm`` renormalised over the characters the position's pinyin allows when ``normalize`` is on
-(then it only reorders what the keys allow, never penalises a whole position). numpy only: the typing path
+(``normalize`` would renormalise ``p_lm`` over the characters the position's pinyin allows, so it only
+reorders what the keys allow; off, since on dev the raw probability, which also says how likely the position
+is as a whole after the prefix, is 7 points better). numpy only: the typing path
 loads it without torch. It keeps its own character list, mapped onto the model's at load, so any model
 (personal, retrained) can use it.
 """
@@ -28,9 +29,9 @@ FILE_NAME = "char_lm.safetensors"
 
 
 class _Table:
-    """One order: sorted int64 keys (with a sentinel past the end, so a search never runs off), uint8 codes of
-    the log-probabilities and (below the top order) of the backoff weights, each decoded by a 256-entry
-    table."""
+    """One order as stored: sorted int64 keys (with a sentinel past the end), uint8 codes of the log-probabilities
+    and (below the top order) of the backoff weights, each decoded by a 256-entry table. ``CharLM`` merges the
+    orders into its combined arrays at load."""
 
     def __init__(self, tensors: dict[str, np.ndarray], k: int, top: bool):
         self.keys = np.append(tensors[f"keys{k}"].astype(np.int64), np.iinfo(np.int64).max)
@@ -45,17 +46,8 @@ class _Table:
         lo, step = (float(v) for v in scale)
         return (lo + step * np.arange(256)).astype(np.float32)
 
-    def find(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pos = np.searchsorted(self.keys, q)
-        return pos, self.keys[pos] == q
-
     def logp_at(self, pos: np.ndarray) -> np.ndarray:
         return self.logp_lut[self.logp[pos]]
-
-    def bow_of(self, ctx: np.ndarray) -> np.ndarray:
-        """log γ of each context (0 where it is not a kept n-gram: back off with weight 1)."""
-        pos, hit = self.find(ctx)
-        return np.where(hit, self.bow_lut[self.bow[pos]], np.float32(0))
 
 
 class CharLM:

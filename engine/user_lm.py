@@ -27,7 +27,6 @@ Counts live in memory only; they are rebuilt from the store's history when the p
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 import numpy as np

@@ -138,7 +138,7 @@ def estimate(seq: np.ndarray, vocab_size: int, order: int = 4, min_count=2, log=
         gamma = mass / total
         alpha = (adjusted - disc) / total[c_inv]
         if k == 1:
-                        # every character gets a unigram, seen or not
+            # every character gets a unigram, seen or not
             all_keys = np.arange(2, vocab_size, dtype=np.int64)
             p_all = _lookup(keys, alpha, all_keys, 0.0) + gamma[0] * uniform
             keys, p, kept = all_keys, p_all, np.ones(len(all_keys), dtype=bool)
@@ -196,7 +196,7 @@ def without(corpus, texts) -> tuple[np.ndarray, np.ndarray, int]:
     return corpus.chars[keep_chars], offsets, int(drop.sum())
 
 
-def without_sources(corpus, names) -> "Corpus":
+def without_sources(corpus, names):
     """The corpus without the clauses of the shards ``names`` (file names without their suffixes)."""
     from trainer.corpus import Corpus
 
