@@ -9,7 +9,7 @@ one ``np.searchsorted`` call (and one more for the contexts' backoff weights). A
 
 (``normalize`` would renormalise ``p_lm`` over the characters the position's pinyin allows, so it only
 reorders what the keys allow; off, since on dev the raw probability, which also says how likely the position
-is as a whole after the prefix, is 7 points better). numpy only: the typing path
+is as a whole after the prefix, is 9 points better). numpy only: the typing path
 loads it without torch. It keeps its own character list, mapped onto the model's at load, so any model
 (personal, retrained) can use it.
 """
@@ -24,7 +24,7 @@ import numpy as np
 FORMAT = "pinyin-ime-char-lm-2"
 BOS = 1
 WEIGHT = 1.0  # tuned on dev.tsv (benchmarks/fusion_sweep.py): 0.8–1.2 within 0.3 points, 1.5 a point worse
-NORMALIZE = False  # raw log p_lm: 59% dev top-1 against 52% renormalised over the allowed characters
+NORMALIZE = False  # raw log p_lm: 61.5% top-1 on 400 dev lines against 52.3% renormalised over the allowed characters
 FILE_NAME = "char_lm.safetensors"
 
 
