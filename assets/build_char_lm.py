@@ -57,8 +57,7 @@ def main(argv=None) -> int:
     chars = read_config(ASSETS / "model")["chars"]
     corpus = build_corpus(args.corpus, args.cache, log=log)
     exclude = held_out_texts()
-    cut = args.min_count[0] if len(args.min_count) == 1 else args.min_count
-    built = ngram.build(chars, corpus, args.order, cut, exclude, log=log)
+    built = ngram.build(chars, corpus, args.order, args.min_count, exclude, log=log)
     seconds = round(time.time() - t0, 1)
     sha = corpus_sha256(args.corpus)
     ngram.save(args.out, chars, built, {"seconds": seconds, "corpus_sha256": sha, "held_out_texts": len(set(exclude))})

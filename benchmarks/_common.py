@@ -24,6 +24,12 @@ def peers_dir() -> Path:
     return Path("/tmp/peers")
 
 
+def peers_score_py(peers: Path) -> Path:
+    """The peers' ``score.py``: in their build folder, or the shared one (a /tmp/peers build has none)."""
+    here = peers / "score.py"
+    return here if here.is_file() else REPO.parent / "shared" / "peers" / "score.py"
+
+
 def machine() -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,

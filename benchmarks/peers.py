@@ -22,7 +22,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks._common import EVAL_DIR, REPO, cpu_name, peers_dir
+from benchmarks._common import EVAL_DIR, REPO, cpu_name, peers_dir, peers_score_py
 
 ENGINES = ["libime", "rime", "libpinyin", "pinyin2hanzi"]
 MODES = ["segmented", "raw"]
@@ -35,8 +35,7 @@ def machine() -> dict:
 
 
 def score(engine: str, mode: str, tsv: str, top: int) -> dict:
-    score_py = PEERS / "score.py" if (PEERS / "score.py").is_file() else REPO.parent / "shared" / "peers" / "score.py"
-    cmd = [sys.executable, str(score_py), tsv] + (["--raw"] if mode == "raw" else [])
+    cmd = [sys.executable, str(peers_score_py(PEERS)), tsv] + (["--raw"] if mode == "raw" else [])
     cmd += ["--", str(PEERS / "bin" / engine), f"--{mode}", "--top", str(top), "--timing"]
     entry = {"command": shlex.join(cmd), "cwd": str(PEERS),
              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine()}
@@ -60,7 +59,7 @@ def main(argv=None) -> int:
 
     missing = [e for e in args.engines if not os.access(PEERS / "bin" / e, os.X_OK)]
     if missing:
-        print(f"peers not built in {PEERS} (missing: {', '.join(missing) or 'score.py'}).\n"
+        print(f"peers not built in {PEERS} (missing: {', '.join(missing)}).\n"
               f"Run ../shared/peers/setup.sh as root (it needs apt), or point PINYIN_IME_PEERS at a build.",
               file=sys.stderr)
         return 2

@@ -41,7 +41,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks._common import EVAL_DIR, REPO, machine, peers_dir
+from benchmarks._common import EVAL_DIR, REPO, machine, peers_dir, peers_score_py
 
 PEERS = peers_dir()
 STREAMS = ["tech_weekly", "tech_javaguide", "chat_kdconv"]
@@ -176,7 +176,7 @@ def run_finetune(home: Path, factory: Path, max_seconds: float, extra: list[str]
 
 
 def peer(engine: str, later: Path, learn: Path | None) -> dict:
-    cmd = [sys.executable, str(PEERS / "score.py"), str(later), "--", str(PEERS / "bin" / engine), "--segmented",
+    cmd = [sys.executable, str(peers_score_py(PEERS)), str(later), "--", str(PEERS / "bin" / engine), "--segmented",
            "--top", "5"] + (["--learn", str(learn)] if learn else [])
     proc = subprocess.run(cmd, cwd=PEERS, capture_output=True, text=True)
     try:

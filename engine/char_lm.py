@@ -21,33 +21,29 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.model_spec import BOS
+
 FORMAT = "pinyin-ime-char-lm-2"
-BOS = 1
 WEIGHT = 1.0  # tuned on dev.tsv (benchmarks/fusion_sweep.py): 0.8–1.2 within 0.3 points, 1.5 a point worse
 NORMALIZE = False  # raw log p_lm: 61.5% top-1 on 400 dev lines against 52.3% renormalised over the allowed characters
 FILE_NAME = "char_lm.safetensors"
 
 
 class _Table:
-    """One order as stored: sorted int64 keys (with a sentinel past the end), uint8 codes of the log-probabilities
-    and (below the top order) of the backoff weights, each decoded by a 256-entry table. ``CharLM`` merges the
-    orders into its combined arrays at load."""
+    """One order as stored: sorted keys, uint8 codes of the log-probabilities and (below the top order) of the
+    backoff weights, each decoded by a 256-entry table. ``CharLM`` merges the orders into its combined arrays
+    at load."""
 
     def __init__(self, tensors: dict[str, np.ndarray], k: int, top: bool):
-        self.keys = np.append(tensors[f"keys{k}"].astype(np.int64), np.iinfo(np.int64).max)
-        self.size = self.keys.size - 1
-        self.logp = np.append(tensors[f"logp{k}"], np.uint8(0))
-        self.logp_lut = self._lut(tensors[f"logp{k}_scale"])
-        self.bow = None if top else np.append(tensors[f"bow{k}"], np.uint8(0))
-        self.bow_lut = None if top else self._lut(tensors[f"bow{k}_scale"])
+        self.keys = tensors[f"keys{k}"].astype(np.int64)
+        self.logp_codes, self.logp_lut = tensors[f"logp{k}"], self._lut(tensors[f"logp{k}_scale"])
+        self.logp = self.logp_lut[self.logp_codes]
+        self.bow = None if top else self._lut(tensors[f"bow{k}_scale"])[tensors[f"bow{k}"]]
 
     @staticmethod
     def _lut(scale: np.ndarray) -> np.ndarray:
         lo, step = (float(v) for v in scale)
         return (lo + step * np.arange(256)).astype(np.float32)
-
-    def logp_at(self, pos: np.ndarray) -> np.ndarray:
-        return self.logp_lut[self.logp[pos]]
 
 
 class CharLM:
@@ -60,36 +56,33 @@ class CharLM:
 
     def __init__(self, tensors: dict[str, np.ndarray], lm_chars: list[str], model_chars: list[str],
                  order: int, bits: int, weight: float = WEIGHT, normalize: bool = NORMALIZE):
-        if order * bits > self.TAG or order < 2:
-            raise ValueError(f"order {order} with {bits}-bit tokens does not fit the LM's keys")
         self.order, self.bits = order, bits
         self.weight, self.normalize = weight, normalize
         tables = {k: _Table(tensors, k, k == order) for k in range(1, order + 1)}
-        uni_t = tables[1]
-        ids = uni_t.keys[:uni_t.size]
-        self.floor = uni_t.logp_lut[0]
-        uni = np.full(len(lm_chars), self.floor, dtype=np.float32)
-        uni[ids] = uni_t.logp_at(np.arange(uni_t.size))
-        self.uni = uni
+        ids = tables[1].keys
+        self.floor = tables[1].logp_lut[0]
+        self.uni = np.full(len(lm_chars), self.floor, dtype=np.float32)
+        self.uni[ids] = tables[1].logp
         self.uni_bow = np.zeros(len(lm_chars), dtype=np.float32)  # unigram contexts: dense
-        self.uni_bow[ids] = uni_t.bow_lut[uni_t.bow[:uni_t.size]]
+        self.uni_bow[ids] = tables[1].bow
         self.uni_bow[BOS] = float(tensors["bos_bow"][0])
-        end = np.array([np.iinfo(np.int64).max])
-        higher = range(2, order + 1)
+        end = np.array([np.iinfo(np.int64).max])  # a sentinel: a search never runs off the end
+        higher, mid = range(2, order + 1), range(2, order)
         # n-grams of orders 2..N: combined keys, and per key an index into one table of decoded log-probs
-        self.keys = np.concatenate([(k << self.TAG) | tables[k].keys[:tables[k].size] for k in higher] + [end])
-        self.codes = np.concatenate([i * 256 + tables[k].logp[:tables[k].size].astype(np.uint16)
-                                     for i, k in enumerate(higher)] + [np.zeros(1, np.uint16)])
+        self.keys = np.concatenate([(k << self.TAG) | tables[k].keys for k in higher] + [end])
+        self.codes = np.concatenate([i * 256 + tables[k].logp_codes.astype(np.uint16) for i, k in enumerate(higher)]
+                                    + [np.zeros(1, np.uint16)])
         self.lut = np.concatenate([tables[k].logp_lut for k in higher])
         # contexts of orders 3..N, i.e. n-grams of orders 2..N-1, with their backoff weights
-        mid = range(2, order)
-        self.ctx_keys = np.concatenate([(k << self.TAG) | tables[k].keys[:tables[k].size] for k in mid] + [end])
-        self.ctx_bow = np.concatenate([tables[k].bow_lut[tables[k].bow[:tables[k].size]] for k in mid]
-                                      + [np.zeros(1, np.float32)])
+        self.ctx_keys = np.concatenate([(k << self.TAG) | tables[k].keys for k in mid] + [end])
+        self.ctx_bow = np.concatenate([tables[k].bow for k in mid] + [np.zeros(1, np.float32)])
+        # per context length m (1 .. order-1): masks for the last 1..m characters and the orders' key tags
+        self._masks = {m: np.array([(1 << (bits * j)) - 1 for j in range(1, m + 1)], dtype=np.int64)
+                       for m in range(1, order)}
+        self._tags = {m: np.arange(2, m + 2, dtype=np.int64) << self.TAG for m in range(1, order)}
         index = {c: i for i, c in enumerate(lm_chars)}
         # model id → LM id (0: unknown to the LM; specials map to themselves)
         self.to_lm = np.array([i if i < 2 else index.get(c, 0) for i, c in enumerate(model_chars)], dtype=np.int64)
-        self.version = 0  # the converter re-decodes when this changes (it never does: the table is fixed)
         self._allowed_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
@@ -103,8 +96,8 @@ class CharLM:
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path} is not a character LM of format {FORMAT} (found {meta.get('format')!r})")
         order, bits = int(meta["order"]), int(meta["bits"])
-        if not 1 <= order <= 8 or order * bits > 63:
-            raise ValueError(f"{path}: order {order} with {bits}-bit tokens does not fit an int64 key")
+        if order < 2 or order * bits > cls.TAG:
+            raise ValueError(f"{path}: order {order} with {bits}-bit tokens does not fit the LM's keys")
         lm_chars = json.loads(meta["chars"])
         tensors = load_file(str(path))
         return cls(tensors, lm_chars, model_chars, order, bits, **kw)
@@ -142,9 +135,8 @@ class CharLM:
         for j in range(1, hist.shape[1]):
             full = (full << self.bits) | hist[:, j]
         m = hist.shape[1]  # orders 2 .. m + 1 apply
-        masks = np.array([(1 << (self.bits * j)) - 1 for j in range(1, m + 1)], dtype=np.int64)
-        ctx = full[None, :] & masks[:, None]  # (m, B): the last 1 .. m characters
-        tags = np.arange(2, m + 2, dtype=np.int64) << self.TAG
+        ctx = full[None, :] & self._masks[m][:, None]  # (m, B): the last 1 .. m characters
+        tags = self._tags[m]
         q = (tags[:, None, None] | (ctx[:, :, None] << self.bits)) | lm_allowed
         pos = np.searchsorted(self.keys, q)
         hit = self.keys[pos] == q

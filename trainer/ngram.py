@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.char_lm import FORMAT
+from engine.model_spec import BOS
+
 BITS = 13  # bits per token in a key: vocabularies up to 8,192 ids (4 tokens fit an int64)
-FORMAT = "pinyin-ime-char-lm-2"
-BOS = 1  # the id of <bos> in the output vocabulary (engine.model_spec)
 
 
 def token_ids(corpus, chars: list[str]) -> np.ndarray:
@@ -99,10 +100,13 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, default: fl
 
 
 def estimate(seq: np.ndarray, vocab_size: int, order: int = 4, min_count=2, log=print) -> dict:
-    """Count and estimate; returns the tensors ``engine.char_lm`` reads (``keys{k}``, ``logp{k}``, ``ctx{k}``,
-    ``bow{k}`` for k = 1..order) and stats. ``min_count``: an n-gram of order k ≥ 2 is kept when seen at least
-    this often (one number for orders ≥ 3, bigrams all kept; or a list, one count per order from 2 on). A
-    context keeps its backoff weight only while it is itself a kept n-gram (ARPA's rule)."""
+    """Count and estimate; returns the tensors ``engine.char_lm`` reads (``keys{k}``, ``logp{k}`` and its
+    ``_scale`` for k = 1..order, ``bow{k}`` and its ``_scale`` below the top order, ``bos_bow``) and stats.
+    ``min_count``: an n-gram of order k ≥ 2 is kept when seen at least this often (one number, alone or in a
+    list, for orders ≥ 3 with bigrams all kept; or a list with one count per order from 2 on). A context keeps
+    its backoff weight only while it is itself a kept n-gram (ARPA's rule)."""
+    if not np.isscalar(min_count) and len(min_count) == 1:
+        min_count = min_count[0]
     cutoffs = ([1] + [int(min_count)] * (order - 2)) if np.isscalar(min_count) else [int(c) for c in min_count]
     if len(cutoffs) != order - 1:
         raise ValueError(f"need {order - 1} count cutoffs (orders 2..{order}), got {cutoffs}")
@@ -132,7 +136,7 @@ def estimate(seq: np.ndarray, vocab_size: int, order: int = 4, min_count=2, log=
         disc = d[np.minimum(adjusted, 3).astype(int) - 1]
         ctx = keys >> BITS
         # contexts are sorted runs: per-context totals and discount mass
-        c_keys, c_start, c_inv = np.unique(ctx, return_index=True, return_inverse=True)
+        c_keys, c_inv = np.unique(ctx, return_inverse=True)
         total = np.bincount(c_inv, weights=adjusted)
         mass = np.bincount(c_inv, weights=disc)
         gamma = mass / total
@@ -177,6 +181,14 @@ def clause_hashes(cps: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         return np.where(lengths > 0, sums + lengths.astype(np.uint64), 0).astype(np.uint64)
 
 
+def _keep_clauses(offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For the clauses ``keep`` marks (one bool per clause): which characters they hold, and their offsets."""
+    lengths = np.diff(offsets)
+    kept = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+    np.cumsum(lengths[keep], out=kept[1:])
+    return np.repeat(keep, lengths), kept
+
+
 def without(corpus, texts) -> tuple[np.ndarray, np.ndarray, int]:
     """(code points, offsets) of the corpus with every clause equal to one of ``texts`` left out, and how
     many were left out."""
@@ -189,10 +201,7 @@ def without(corpus, texts) -> tuple[np.ndarray, np.ndarray, int]:
     drop = np.isin(clause_hashes(corpus.chars, corpus.offsets), clause_hashes(cps, offs))
     if not drop.any():
         return corpus.chars, corpus.offsets, 0
-    lengths = np.diff(corpus.offsets)
-    keep_chars = np.repeat(~drop, lengths)
-    offsets = np.zeros(int((~drop).sum()) + 1, dtype=np.int64)
-    np.cumsum(lengths[~drop], out=offsets[1:])
+    keep_chars, offsets = _keep_clauses(corpus.offsets, ~drop)
     return corpus.chars[keep_chars], offsets, int(drop.sum())
 
 
@@ -205,10 +214,7 @@ def without_sources(corpus, names):
     if not drop_ids:
         return corpus
     keep = ~np.isin(corpus.source, drop_ids)
-    lengths = np.diff(corpus.offsets)
-    offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
-    np.cumsum(lengths[keep], out=offsets[1:])
-    chars_keep = np.repeat(keep, lengths)
+    chars_keep, offsets = _keep_clauses(corpus.offsets, keep)
     return Corpus(corpus.chars[chars_keep], corpus.syls[chars_keep], offsets, corpus.source[keep], corpus.sources)
 
 
@@ -266,8 +272,7 @@ def main(argv=None) -> int:
     chars = read_config(args.model)["chars"]
     corpus = build_corpus(args.corpus, args.cache, log=lambda m: print(m, file=sys.stderr))
     exclude = [line.split("\t", 1)[0] for f in args.exclude for line in f.read_text(encoding="utf-8").splitlines()]
-    cut = args.min_count[0] if len(args.min_count) == 1 else args.min_count
-    built = build(chars, corpus, args.order, cut, exclude, log=lambda m: print(m, file=sys.stderr))
+    built = build(chars, corpus, args.order, args.min_count, exclude, log=lambda m: print(m, file=sys.stderr))
     save(args.out, chars, built, {"seconds": round(time.time() - t0, 1), "corpus_chars": int(len(corpus.chars))})
     print(json.dumps({"out": str(args.out), "bytes": args.out.stat().st_size, **built["stats"]}))
     return 0
