@@ -240,7 +240,9 @@ def build_corpus(corpus_dir: Path = DEFAULT_CORPUS, cache_dir: Path | None = Non
     np.cumsum(lengths, out=offsets[1:])
     corpus = Corpus(chars, syls, offsets, source, [p.name for p in files])
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp.npz")
+    # a temp name of this process's own: ranks of one training run may build the same cache at once, and each
+    # renames its complete copy into place (the same content; the last one wins)
+    tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, chars=chars, syls=syls, offsets=offsets, source=source,
              sources=np.array(json.dumps(corpus.sources)))
     os.replace(tmp, cached)
