@@ -134,7 +134,14 @@ class CharLM:
         full = hist[:, 0]
         for j in range(1, hist.shape[1]):
             full = (full << self.bits) | hist[:, j]
-        m = hist.shape[1]  # orders 2 .. m + 1 apply
+        if b > 2:  # hypotheses that differ only before their last order - 1 characters share one answer
+            distinct, inverse = np.unique(full, return_inverse=True)
+            if distinct.size < b:
+                return self._lookup(distinct, hist.shape[1], lm_allowed, unknown)[inverse]
+        return self._lookup(full, hist.shape[1], lm_allowed, unknown)
+
+    def _lookup(self, full: np.ndarray, m: int, lm_allowed: np.ndarray, unknown: np.ndarray | None) -> np.ndarray:
+        """``logprobs`` for contexts packed into ``full`` (B,), each of its last ``m`` characters."""
         ctx = full[None, :] & self._masks[m][:, None]  # (m, B): the last 1 .. m characters
         tags = self._tags[m]
         q = (tags[:, None, None] | (ctx[:, :, None] << self.bits)) | lm_allowed

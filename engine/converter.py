@@ -106,6 +106,9 @@ class Converter:
         self.reuse: int | None = None
         self.gap: float | None = GAP  # nats behind the best at which a hypothesis leaves the beam
         self.int8 = False
+        # whole-line conversion (reuse off) in two passes when the model has an emission head
+        # (``engine.two_pass``); None: the beam search, as typing uses
+        self.two_pass: dict | None = {} if getattr(backend, "has_head", False) else None
         # the corpus character n-gram (``engine.char_lm.CharLM``) and the user's n-gram cache
         # (``engine.user_lm.UserLM``), each mixed into every step of the beam search when set
         self.char_lm = None
@@ -171,6 +174,11 @@ class Converter:
         ``reuse`` positions before the first token that differs, so a keystroke costs a few decoder steps, not
         one per syllable. Each decode keeps its beams at the ``reuse + 1`` positions before its last for the next key
         (that is where the next key's decode starts when it changes or adds one token)."""
+        if self.reuse is None and self.two_pass is not None:
+            from engine import two_pass
+
+            return two_pass.convert(self.backend, ids, self.beam, fuse=self._fuse(), int8=self.int8,
+                                    **self.two_pass), None
         if self.reuse is None:
             return self.search(ids, self.beam, self.beam, int8=self.int8, fuse=self._fuse(), gap=self.gap), None
         key = tuple(ids)

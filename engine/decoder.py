@@ -283,6 +283,27 @@ class TorchBackend:
     def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, **kw) -> list[tuple[list[int], float]]:
         return beam_search(self.model, x_ids, beam, top, **kw)
 
+    @property
+    def has_head(self) -> bool:
+        return self.model.emit is not None
+
+    @torch.no_grad()
+    def emissions(self, x_ids: list[int], int8: bool = False) -> tuple[None, list[tuple[np.ndarray, np.ndarray]]]:
+        """Per position (allowed character ids, the emission head's log-probabilities over them), for
+        ``engine.two_pass`` (fp32: the head runs once per line)."""
+        m = self.model
+        emit = m.emit(encode(m, x_ids, FastWeights.of(m)))[0]
+        out = []
+        for t, tok in enumerate(x_ids):
+            idx = m._allowed_ids(tok)
+            out.append((idx.cpu().numpy(), F.log_softmax((emit[t] @ m.char_emb.weight[idx].t()).float(), -1).cpu().numpy()))
+        return None, out
+
+    def rank(self, encoded, x_ids: list[int], ys: np.ndarray, int8: bool = False, fuse=None) -> np.ndarray:
+        """log p_model of each character sequence in ``ys`` (k, T), teacher-forced in one pass."""
+        y = torch.as_tensor(np.asarray(ys), dtype=torch.long, device=self.model.allowed.device)
+        return score_sequences(self.model, x_ids, y, fuse=fuse).double().cpu().numpy()
+
     def score(self, x_ids: list[int], ys: list[list[int]], fuse=None) -> list[float]:
         y = torch.tensor(ys, dtype=torch.long, device=self.model.allowed.device)
         return score_sequences(self.model, x_ids, y, fuse=fuse).tolist()  # fp32: no int8 copy of the weights for this

@@ -10,6 +10,11 @@ abbreviation) or an unfinished syllable (``zho``, only last). Output: one charac
 * Output: logits over the character vocabulary (tied to the decoder's character embeddings), restricted at
   every step to the characters the input token can spell (``allowed``): a character is never proposed for a
   syllable it cannot be read as. Training can use the same restriction (``restrict_train``).
+* Emission head (optional, ``cfg.emission_head``): a residual MLP over each encoder position whose output,
+  against the same character embeddings, gives p(character | whole pinyin input) per position with no
+  decoder: the cheap first pass of whole-line conversion (``engine.two_pass``), which the decoder then
+  rescores. Trained beside the decoder (``emission_loss``), or alone on a finished model (``pretrain
+  --head-only``).
 * Incremental decoding: ``DecoderCache`` keeps self-attention keys/values per layer and the cross-attention
   keys/values (computed once per input), so each new character costs one position.
 
@@ -108,6 +113,19 @@ class DecoderBlock(nn.Module):
         return x + self.mlp(self.ln3(x))
 
 
+class EmissionHead(nn.Module):
+    """Encoder output (B, T, D) → per-position features (B, T, D), scored against the character embeddings."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.up = nn.Linear(cfg.d_model, cfg.d_ff)
+        self.down = nn.Linear(cfg.d_ff, cfg.d_model)
+        self.ln = nn.LayerNorm(cfg.d_model)
+
+    def forward(self, enc):
+        return self.ln(enc + self.down(F.gelu(self.up(enc))))
+
+
 @dataclass
 class LayerCache:
     k: torch.Tensor | None = None
@@ -155,11 +173,14 @@ class PinyinModel(nn.Module):
         self.enc_to_dec = nn.Linear(d, d)
         self.dec_blocks = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.n_dec))
         self.dec_ln = nn.LayerNorm(d)
+        self.emit = EmissionHead(cfg) if cfg.emission_head else None
         self.drop = nn.Dropout(cfg.dropout)
         # allowed[input token, char]: which characters a token may be converted to. Set by set_allowed().
         self.register_buffer("allowed", torch.ones(cfg.n_inputs, cfg.n_chars, dtype=torch.bool), persistent=False)
         self._allowed_cache: dict[int, torch.Tensor] = {}
         self.apply(self._init)
+        if self.emit is not None:  # starts as the identity plus a LayerNorm
+            nn.init.zeros_(self.emit.down.weight)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -209,12 +230,30 @@ class PinyinModel(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, restrict: bool = True) -> torch.Tensor:
         """Teacher-forced logits (B, T, n_chars) for targets y (B, T); padding positions have y = PAD."""
         enc, mask = self.encode(x)
+        return self.teacher_forced(enc, mask, x, y, restrict)
+
+    def teacher_forced(self, enc: torch.Tensor, mask: torch.Tensor | None, x: torch.Tensor, y: torch.Tensor,
+                       restrict: bool = True) -> torch.Tensor:
+        """``forward`` from an encoder output already computed (training shares it with the emission head)."""
         prev = torch.cat([torch.full_like(y[:, :1], BOS), y[:, :-1]], dim=1)
         h = self._dec_input(prev, enc, 0)
         cross = self._cross_kv(enc)
         for block, kv in zip(self.dec_blocks, cross):
             h = block(h, kv, mask)
         return self._logits(h, x if restrict else None)
+
+    def emissions(self, x: torch.Tensor, enc: torch.Tensor | None = None) -> torch.Tensor:
+        """The emission head's logits (B, T, n_chars) for inputs x (B, T), restricted to each token's characters."""
+        if self.emit is None:
+            raise ValueError("this model has no emission head")
+        if enc is None:
+            enc, _ = self.encode(x)
+        logits = self.emit(enc) @ self.char_emb.weight.t()
+        return logits.masked_fill(~self.allowed[x], float("-inf"))
+
+    def emission_loss(self, x: torch.Tensor, y: torch.Tensor, enc: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.emissions(x, enc)
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=PAD)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, restrict: bool = True) -> torch.Tensor:
         logits = self(x, y, restrict=restrict)

@@ -64,6 +64,9 @@ class ModelConfig:
     d_ff: int = 768
     max_len: int = 64
     dropout: float = 0.0
+    # a per-position classifier over the encoder output (``engine.model.EmissionHead``): what whole-line
+    # conversion's first pass reads (``engine.two_pass``); models without one decode by beam search alone
+    emission_head: bool = False
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
@@ -84,6 +87,8 @@ class ModelConfig:
             raise ValueError("model config: d_model must be a multiple of n_heads")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError("model config: dropout must be in [0, 1)")
+        if not isinstance(self.emission_head, bool):
+            raise ValueError("model config: emission_head must be true or false")
 
 
 SIZES = {  # name → overrides; "small" is what the shipped model uses

@@ -20,7 +20,7 @@ import numpy as np
 from engine.converter import BeamState, OutputCache
 from engine.model_spec import BOS, allowed_ids, read_config
 
-EXPORT_VERSION = 3  # 2: int8 graphs too; 3: the smaller step graph (fused q/kv, plain attention)
+EXPORT_VERSION = 4  # 2: int8 graphs too; 3: the smaller step graph; 4: the whole-decoder graph, emission features
 
 
 def checksum(directory: Path | str) -> str:
@@ -71,22 +71,60 @@ class OnnxBackend:
         if self.emb.shape != (len(self.chars), cfg.d_model):
             raise ValueError(f"model weights in {model_dir} do not match its config (char_emb {self.emb.shape})")
         self.allowed = allowed_ids(self.chars, readings)
+        self.has_head = cfg.emission_head  # whole-line conversion can take the two passes (engine.two_pass)
         self.layers, self.heads = cfg.n_dec, cfg.n_heads
         self.dh = cfg.d_model // self.heads
         self.output = OutputCache(self._output).get  # token → (allowed character ids, their embeddings (D, n))
 
-    def sessions(self, int8: bool):
-        """(encoder, step) sessions, fp32 or int8-weight graphs, created on first use."""
-        if int8 not in self._sessions:
+    def session(self, name: str, int8: bool):
+        """The ONNX Runtime session of graph ``name`` (encoder, step or decoder), fp32 or int8 weights, created
+        on first use (typing never loads the decoder graph, whole-line conversion never the step graph)."""
+        key = (name, int8)
+        if key not in self._sessions:
             opts = self._ort.SessionOptions()
             opts.intra_op_num_threads, opts.inter_op_num_threads = self._threads, 1
             opts.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.enable_cpu_mem_arena = False  # the arena keeps the largest step's buffers forever (RSS)
-            suffix = ".int8.onnx" if int8 else ".onnx"
-            self._sessions[int8] = tuple(
-                self._ort.InferenceSession(str(self._dir / (name + suffix)), opts, providers=["CPUExecutionProvider"])
-                for name in ("encoder", "step"))
-        return self._sessions[int8]
+            path = self._dir / (name + (".int8.onnx" if int8 else ".onnx"))
+            self._sessions[key] = self._ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return self._sessions[key]
+
+    def encode(self, x_ids: list[int], int8: bool = False) -> list[np.ndarray]:
+        """The encoder graph's outputs for one input: [enc_in (T, D), cross, (emission features (T, D))]."""
+        return self.session("encoder", int8).run(None, {"x": np.asarray([x_ids], dtype=np.int64)})
+
+    def emissions(self, x_ids: list[int], int8: bool = False) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+        """(the encoder's outputs, per position (allowed character ids, the emission head's log-probabilities
+        over them)), for ``engine.two_pass``."""
+        encoded = self.encode(x_ids, int8)
+        emit = encoded[2]
+        out = []
+        for t, tok in enumerate(x_ids):
+            idx, out_t = self.output(tok)
+            out.append((idx, _log_softmax(emit[t] @ out_t) if idx.size else np.empty(0, np.float32)))
+        return encoded, out
+
+    def rank(self, encoded: list[np.ndarray], x_ids: list[int], ys: np.ndarray, int8: bool = False,
+             fuse=None) -> np.ndarray:
+        """log p_model of each character sequence in ``ys`` (k, T), in one call of the whole-decoder graph; with
+        ``fuse``, each position's log-probabilities go through it first (as in the beam search)."""
+        y = np.asarray(ys, dtype=np.int64)
+        k, n = y.shape
+        enc_in, cross = encoded[0], encoded[1]
+        prev = np.concatenate([np.full((k, 1), BOS, dtype=np.int64), y[:, :-1]], axis=1)
+        (h,) = self.session("decoder", int8).run(None, {"x": self.emb[prev] + enc_in[None], "cross": cross})
+        total = np.zeros(k, dtype=np.float64)
+        rows = np.arange(k)
+        for t in range(n):
+            idx, out_t = self.output(x_ids[t])
+            if idx.size == 0:
+                return np.full(k, -np.inf)
+            logp = _log_softmax(h[:, t] @ out_t)
+            if fuse is not None:
+                logp = fuse(y[:, :t], idx, logp)
+            pos = np.minimum(np.searchsorted(idx, y[:, t]), idx.size - 1)
+            total += np.where(idx[pos] == y[:, t], logp[rows, pos], -np.inf)
+        return total
 
     def _output(self, token: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.allowed[token]
@@ -101,8 +139,8 @@ class OnnxBackend:
         if not x_ids:
             return []
         n = len(x_ids)
-        encoder, step = self.sessions(int8)
-        enc_in, cross = encoder.run(None, {"x": np.asarray([x_ids], dtype=np.int64)})
+        step = self.session("step", int8)
+        enc_in, cross = self.encode(x_ids, int8)[:2]
         width = max(beam, 0 if resume is None else resume.hyps.shape[0])
         kv = np.empty((self.layers, 2, width, self.heads, n, self.dh), dtype=np.float32)
         start = 0
@@ -139,24 +177,11 @@ class OnnxBackend:
         return [(h, float(s)) for h, s in zip(hyps[:top].tolist(), scores[:top].tolist())]
 
     def score(self, x_ids: list[int], ys: list[list[int]], int8: bool = False, fuse=None) -> list[float]:
-        """Log-probability of each character sequence in ``ys`` (each as long as ``x_ids``), teacher-forced
-        through the step graph: the same numbers ``beam_search`` gives those sequences."""
-        y = np.asarray(ys, dtype=np.int64)
-        k, n = y.shape
-        encoder, step = self.sessions(int8)
-        enc_in, cross = encoder.run(None, {"x": np.asarray([x_ids], dtype=np.int64)})
-        kv = np.empty((self.layers, 2, k, self.heads, n, self.dh), dtype=np.float32)
-        total = np.zeros(k, dtype=np.float64)
-        prev = np.full(k, BOS, dtype=np.int64)
-        for t in range(n):
-            idx, out_t = self.output(x_ids[t])
-            logp, new = step.run(None, {"x": self.emb[prev] + enc_in[t], "past": kv[:, :, :, :, :t].copy(),
-                                        "cross": cross, "out_t": out_t})
-            kv[:, :, :, :, t] = new[:, :, :, :, 0]
-            if fuse is not None:
-                logp = fuse(y[:, :t], idx, logp)
-            pos = np.searchsorted(idx, y[:, t])
-            ok = (pos < idx.size) & (idx[np.minimum(pos, idx.size - 1)] == y[:, t])
-            total += np.where(ok, logp[np.arange(k), np.minimum(pos, idx.size - 1)], -np.inf)
-            prev = y[:, t]
-        return total.tolist()
+        """Log-probability of each character sequence in ``ys`` (each as long as ``x_ids``): the numbers
+        ``beam_search`` gives those sequences (within float rounding), from one whole-decoder call."""
+        return self.rank(self.encode(x_ids, int8), x_ids, np.asarray(ys, dtype=np.int64), int8, fuse).tolist()
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    top = logits.max(axis=-1, keepdims=True)
+    return logits - (top + np.log(np.exp(logits - top).sum(axis=-1, keepdims=True)))

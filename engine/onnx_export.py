@@ -1,4 +1,6 @@
-"""Export a model to the two ONNX graphs ``engine.onnx_decoder`` runs: the encoder, and one decoder step.
+"""Export a model to the ONNX graphs ``engine.onnx_decoder`` runs: the encoder (with the emission head's
+features when the model has one), one decoder step (beam search), and the whole decoder over given texts
+(ranking candidates).
 
 Written into ``<model dir>/onnx/`` (fp32, plus int8-weight copies made with ONNX Runtime's dynamic
 quantization), with the model file's checksum in ``export.json`` so a changed model is never run with stale
@@ -22,8 +24,8 @@ from engine.onnx_decoder import EXPORT_VERSION, checksum
 
 
 class _Encoder(nn.Module):
-    """input ids (1, T) → what each decoder step adds to its input (T, D) and the cross-attention keys/values
-    of every layer (layers, 2, 1, H, T, dh)."""
+    """input ids (1, T) → what each decoder step adds to its input (T, D), the cross-attention keys/values
+    of every layer (layers, 2, 1, H, T, dh) and, for a model with an emission head, its features (T, D)."""
 
     def __init__(self, m: PinyinModel):
         super().__init__()
@@ -36,7 +38,39 @@ class _Encoder(nn.Module):
         heads = m.cfg.n_heads
         dh = m.cfg.d_model // heads
         kvs = [blk.cross_attn.kv(enc).view(1, t, 2, heads, dh).permute(2, 0, 3, 1, 4) for blk in m.dec_blocks]
-        return m.enc_to_dec(enc)[0] + m.dec_pos.weight[:t], torch.stack(kvs)
+        out = (m.enc_to_dec(enc)[0] + m.dec_pos.weight[:t], torch.stack(kvs))
+        return out if m.emit is None else (*out, m.emit(enc)[0])
+
+
+class _Decoder(nn.Module):
+    """The whole decoder over given texts at once (teacher-forced, causal), for ranking candidates: inputs
+    (K, T, D) (each previous character's embedding + what the encoder adds) and the cross keys/values →
+    the final hidden states (K, T, D), which the caller scores against each position's allowed characters.
+    One call for every position of every candidate: the weights are read once, not once per step."""
+
+    def __init__(self, m: PinyinModel):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x, cross):
+        m = self.m
+        k, t, d = x.shape
+        heads = m.cfg.n_heads
+        dh = d // heads
+        scale = dh ** -0.5
+        causal = torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
+        for i, blk in enumerate(m.dec_blocks):
+            sa, ca = blk.self_attn, blk.cross_attn
+            h = blk.ln1(x)
+            q = sa.q(h).view(k, t, heads, dh).transpose(1, 2)
+            kv = sa.kv(h).view(k, t, 2, heads, dh)
+            a = torch.softmax(q @ kv[:, :, 0].permute(0, 2, 3, 1) * scale + causal, dim=-1) @ kv[:, :, 1].transpose(1, 2)
+            x = x + sa.out(a.transpose(1, 2).reshape(k, t, d))
+            q = ca.q(blk.ln2(x)).view(k, t, heads, dh).transpose(1, 2)
+            a = torch.softmax(q @ cross[i, 0].transpose(-1, -2) * scale, dim=-1) @ cross[i, 1]
+            x = x + ca.out(a.transpose(1, 2).reshape(k, t, d))
+            x = x + blk.mlp(blk.ln3(x))
+        return m.dec_ln(x)
 
 
 class _Step(nn.Module):
@@ -86,7 +120,7 @@ class _Step(nn.Module):
 
 
 def export(model: PinyinModel, model_dir: Path | str) -> Path:
-    """Write ``encoder.onnx`` and ``step.onnx`` (and their int8-weight versions ``*.int8.onnx``) for ``model``
+    """Write ``encoder.onnx``, ``step.onnx`` and ``decoder.onnx`` (and their int8-weight versions ``*.int8.onnx``) for ``model``
     (loaded from ``model_dir``) into ``model_dir/onnx`` (atomically: a half-written export is never used);
     returns that folder."""
     with warnings.catch_warnings(), torch.no_grad():
@@ -102,9 +136,14 @@ def _export(model: PinyinModel, model_dir: Path) -> Path:
     L, H = len(m.dec_blocks), m.cfg.n_heads
     D = m.cfg.d_model
     dh = D // H
+    enc_out, enc_axes = ["enc_in", "cross"], {"x": {1: "T"}, "enc_in": {0: "T"}, "cross": {4: "T"}}
+    if m.emit is not None:
+        enc_out, enc_axes = enc_out + ["emit"], {**enc_axes, "emit": {0: "T"}}
     torch.onnx.export(_Encoder(m), (torch.ones(1, 5, dtype=torch.long),), str(tmp / "encoder.onnx"),
-                      input_names=["x"], output_names=["enc_in", "cross"],
-                      dynamic_axes={"x": {1: "T"}, "enc_in": {0: "T"}, "cross": {4: "T"}}, dynamo=False,
+                      input_names=["x"], output_names=enc_out, dynamic_axes=enc_axes, dynamo=False, opset_version=17)
+    torch.onnx.export(_Decoder(m), (torch.zeros(3, 5, D), torch.zeros(L, 2, 1, H, 5, dh)), str(tmp / "decoder.onnx"),
+                      input_names=["x", "cross"], output_names=["h"],
+                      dynamic_axes={"x": {0: "K", 1: "T"}, "cross": {4: "T"}, "h": {0: "K", 1: "T"}}, dynamo=False,
                       opset_version=17)
     args = (torch.zeros(4, D), torch.zeros(L, 2, 4, H, 3, dh), torch.zeros(L, 2, 1, H, 5, dh), torch.zeros(D, 7))
     torch.onnx.export(_Step(m), args, str(tmp / "step.onnx"), input_names=["x", "past", "cross", "out_t"],
@@ -117,7 +156,7 @@ def _export(model: PinyinModel, model_dir: Path) -> Path:
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint that does not apply here
     try:
-        for name in ("encoder", "step"):  # int8 weights, per output channel: same top-1 on dev, ~1.7x faster
+        for name in ("encoder", "step", "decoder"):  # int8 weights, per output channel: same top-1 on dev, ~1.7x faster
             quantize_dynamic(tmp / f"{name}.onnx", tmp / f"{name}.int8.onnx", weight_type=QuantType.QInt8,
                              per_channel=True)
     finally:

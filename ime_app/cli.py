@@ -152,12 +152,14 @@ def default_model_dir() -> Path:
 
 
 def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = True, char_lm: bool = True,
-                   beam: int | None = None):
+                   beam: int | None = None, beam_search: bool = False):
     from engine.converter import Converter
 
     converter = Converter.load(model_dir or default_model_dir(), runtime=runtime, char_lm=char_lm)
     if beam:
         converter.beam = beam
+    if beam_search:
+        converter.two_pass = None
     if converter.runtime == "torch":
         import torch
 
@@ -185,7 +187,7 @@ def convert_line(converter, line: str, raw: bool, top: int) -> list[str]:
 def cmd_convert(args) -> int:
     import time
 
-    converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam)
+    converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam, args.beam_search)
     raw = args.raw
     # lines end at \n only (a stray \r must not make two answers out of one line); bad UTF-8 is replaced
     stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", newline="\n", closefd=False)
@@ -204,7 +206,7 @@ def cmd_convert(args) -> int:
 def cmd_eval(args) -> int:
     from trainer.evaluate import read_tsv, score
 
-    converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam)
+    converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam, args.beam_search)
     pairs = read_tsv(args.file)[: args.limit or None]
     result = score(pairs, lambda keys: convert_line(converter, keys, args.raw, args.top), raw=args.raw, top=args.top)
     result["file"] = str(args.file)
@@ -318,34 +320,33 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("convert", parents=[common], help="convert pinyin lines on stdin (peer-driver interface)")
+    decoding = argparse.ArgumentParser(add_help=False)  # how convert and eval decode
+    decoding.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    decoding.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
+                          help="decode with ONNX Runtime (auto: when installed) or PyTorch")
+    decoding.add_argument("--fp32", action="store_true",
+                          help="full-precision weights (default: int8, as the app types; same test accuracy, faster)")
+    decoding.add_argument("--no-lm", action="store_true",
+                          help="the model alone, without the corpus character LM it is shipped with")
+    decoding.add_argument("--beam-search", action="store_true",
+                          help="the decoder's beam search (as typing runs), not the two passes of a model with an "
+                               "emission head")
+    decoding.add_argument("--beam", type=int, default=None, help="beam width (default: the converter's)")
+
+    p = sub.add_parser("convert", parents=[common, decoding], help="convert pinyin lines on stdin (peer-driver interface)")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--segmented", action="store_true", help="syllables separated by spaces")
     mode.add_argument("--raw", action="store_true", help="keys as typed, no spaces")
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--timing", action="store_true", help="microseconds per line on stderr")
-    p.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
-    p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"],
-                   help="decode with ONNX Runtime (auto: when installed) or PyTorch")
-    p.add_argument("--fp32", action="store_true",
-                   help="full-precision weights (default: int8, as the app types; same test accuracy, ~1.6x faster)")
-    p.add_argument("--no-lm", action="store_true",
-                   help="the model alone, without the corpus character LM it is shipped with")
-    p.add_argument("--beam", type=int, default=None, help="beam width (default: the converter's)")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("eval", parents=[common], help="sentence/character accuracy on a 汉字<TAB>pinyin file")
+    p = sub.add_parser("eval", parents=[common, decoding], help="sentence/character accuracy on a 汉字<TAB>pinyin file")
     p.add_argument("file", type=Path)
     p.add_argument("--raw", action="store_true")
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--json", action="store_true")
-    p.add_argument("--model", type=Path, default=None)
-    p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
-    p.add_argument("--fp32", action="store_true", help="full-precision weights (default: int8)")
-    p.add_argument("--no-lm", action="store_true",
-                   help="the model alone, without the corpus character LM it is shipped with")
-    p.add_argument("--beam", type=int, default=None, help="beam width (default: the converter's)")
     p.set_defaults(func=cmd_eval)
 
     sub.add_parser("pretrain", help="pretrain a model (options: pinyin-ime pretrain --help)", add_help=False)

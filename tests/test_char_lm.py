@@ -57,6 +57,20 @@ def test_context_decides(tmp_path):
     assert after_shi.argmax() in (0, 1, 2) and np.isfinite(after_shi).all()
 
 
+def test_a_beam_of_hypotheses_gets_each_ones_own_answer(tmp_path):
+    """Hypotheses that share their last characters are looked up once; every row still gets its own context."""
+    lm, _ = load(tmp_path)
+    allowed = np.arange(2, len(CHARS))
+    texts = ["我们是中", "你们是中", "我们是学", "你是老师", "我们是中", "中国人好"]  # rows 0, 1, 4 share 们是中
+    beam = lm.logprobs(np.array([ids(t) for t in texts]), allowed)
+    for row, text in zip(beam, texts):
+        assert np.array_equal(row, lm.logprobs(np.array([ids(text)]), allowed)[0])
+    distinct = ["我们是中", "你是老师", "中国人好"]  # all different: the rows come back in their own order
+    for order in (distinct, distinct[::-1]):  # (one of the two is not in the contexts' sorted order)
+        for row, text in zip(lm.logprobs(np.array([ids(t) for t in order]), allowed), order):
+            assert np.array_equal(row, lm.logprobs(np.array([ids(text)]), allowed)[0])
+
+
 def test_pruning_keeps_probabilities_finite_and_smaller(tmp_path):
     _, full = load(tmp_path, min_count=1)
     lm, pruned = load(tmp_path, min_count=2)

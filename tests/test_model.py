@@ -236,3 +236,64 @@ def test_gap_pruning_keeps_only_hypotheses_near_the_best(model, vocab, tmp_path,
     assert 1 <= len(pruned) <= len(full)
     assert pruned[0][0] == full[0][0] and pruned[0][1] == pytest.approx(full[0][1], abs=1e-4)
     assert all(s >= pruned[0][1] - 0.5 - 1e-4 for _, s in pruned)
+
+
+@pytest.fixture
+def headed(vocab):
+    """A tiny model with an emission head whose weights are not the identity (so the head has an opinion)."""
+    torch.manual_seed(1)
+    chars, allowed = vocab
+    m = PinyinModel(ModelConfig(n_inputs=len(TOK), n_chars=len(chars), max_len=32, emission_head=True,
+                                **SIZES["tiny"]))
+    torch.nn.init.normal_(m.emit.down.weight, std=0.05)
+    m.set_allowed(allowed)
+    return m.eval()
+
+
+def test_emission_head_is_saved_and_restricted_to_readings(headed, vocab, tmp_path):
+    chars, allowed = vocab
+    save_model(headed, tmp_path, chars)
+    loaded, meta = load_model(tmp_path)
+    assert meta["model"].emission_head and loaded.emit is not None
+    loaded.set_allowed(allowed)
+    x = ids("zhong", "guo")
+    logits = loaded.emissions(x)
+    assert torch.equal(torch.isfinite(logits[0]), allowed[x[0]])
+    assert torch.allclose(logits, headed.emissions(x))
+    loss = loaded.emission_loss(x, torch.tensor([[chars.index("中"), chars.index("国")]]))
+    assert torch.isfinite(loss) and loss > 0
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_two_pass_ranks_by_the_beam_search_objective(headed, vocab, tmp_path, runtime):
+    """Exhaustive first pass on a short input: the two passes find the best text under model + LM prior, so
+    their top score is at least the beam search's, and a text both find gets the same score from both."""
+    pytest.importorskip("onnxruntime")
+    from engine import two_pass
+
+    chars, _ = vocab
+    save_model(headed, tmp_path, chars)
+    conv = Converter.load(tmp_path, runtime=runtime)
+    assert conv.two_pass == {}
+    x_ids = [TOK[s] for s in ("ta", "men", "hao")]
+    prior = lambda h, a, lp: lp - 0.01 * (a[None, :] % 7) - 0.1 * (h.shape[1] and (h[:, -1:] % 3 == 0))  # noqa: E731
+    beam = conv.backend.beam_search(x_ids, beam=4, top=4, fuse=prior)
+    both = two_pass.convert(conv.backend, x_ids, top=10 ** 6, fuse=prior, width=10 ** 6, keep=10 ** 6, ranked=10 ** 6)
+    assert both[0][1] >= beam[0][1] - 1e-4
+    scores = {tuple(h): s for h, s in both}
+    for h, s in beam:
+        assert scores[tuple(h)] == pytest.approx(s, abs=1e-3)
+    assert all(a[1] >= b[1] for a, b in zip(both, both[1:]))
+    small = two_pass.convert(conv.backend, x_ids, top=3, fuse=prior, width=4, keep=5, ranked=3)
+    assert len(small) == 3 and all(tuple(h) in scores for h, _ in small)
+
+
+def test_two_pass_on_onnx_matches_torch(headed, vocab, tmp_path):
+    pytest.importorskip("onnxruntime")
+    chars, _ = vocab
+    save_model(headed, tmp_path, chars)
+    a, b = Converter.load(tmp_path, runtime="torch"), Converter.load(tmp_path, runtime="onnx")
+    for line in ("ni hao", "zhong guo ren min yin hang", "wo men qu bei jing da xue"):
+        ta, tb = a.convert_segmented(line, 5), b.convert_segmented(line, 5)
+        assert [c.text for c in ta] == [c.text for c in tb]
+        assert all(x.score == pytest.approx(y.score, abs=1e-3) for x, y in zip(ta, tb))

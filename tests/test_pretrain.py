@@ -105,3 +105,30 @@ def test_init_from_a_saved_model_starts_where_it_left_off(straight_run, cache, t
     bad = subprocess.run(pretrain_cmd(tmp_path / "other", cache, 2, "--init-from", str(straight_run)) +
                          ["--size", "small"], env=env(), capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "--init-from" in bad.stderr
+
+
+def test_head_only_gives_a_model_without_a_head_one_and_leaves_the_rest(cache, tmp_path):
+    plain = tmp_path / "plain"
+    r = subprocess.run(pretrain_cmd(plain, cache, 3, "--no-emission-head"), env=env(), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((plain / "config.json").read_text())["model"]["emission_head"] is False
+    headed = tmp_path / "headed"
+    r = subprocess.run(pretrain_cmd(headed, cache, 6, "--init-from", str(plain), "--head-only", "--lr", "1e-2"),
+                       env=env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    before, after = load_file(str(plain / "model.safetensors")), load_file(str(headed / "model.safetensors"))
+    assert sorted(set(after) - set(before)) == sorted(k for k in after if k.startswith("emit."))
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the encoder and decoder are untouched
+    losses = [json.loads(line)["loss"] for line in (headed / "metrics.jsonl").read_text().splitlines()
+              if "loss" in json.loads(line)]
+    assert losses[-1] < losses[0]
+    from engine.converter import Converter
+
+    conv = Converter.load(headed)
+    assert conv.two_pass == {} and len(conv.convert_segmented("ni hao", top=1)[0].text) == 2
+    meta = json.loads((headed / "config.json").read_text())
+    assert meta["training"]["steps"] == 3 and meta["head_training"]["steps"] == 6  # both runs recorded
+    bad = subprocess.run(pretrain_cmd(tmp_path / "x", cache, 2, "--head-only"), env=env(), capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode != 0 and "--init-from" in bad.stderr

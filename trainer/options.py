@@ -28,6 +28,10 @@ def build_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--no-emission-head", action="store_true",
+                    help="a new model without the emission head (whole-line conversion then uses the beam search alone)")
+    ap.add_argument("--head-only", action="store_true",
+                    help="train only the emission head of the --init-from model; the rest of it stays as it is")
     ap.add_argument("--no-restrict", action="store_true", help="train with the full softmax, not restricted to readings")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (pays off on long runs)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")

@@ -10,6 +10,10 @@ checkpoint (``trainer.checkpoint``); ``--resume`` continues exactly: batches are
 and model, optimizer, schedule and RNG state are restored. Progress goes to stderr (step, loss, tokens/s, ETA);
 ``metrics.jsonl`` in ``--out`` gets one JSON object per log/eval line (the app plots it). The finished model is
 ``--out``/model.safetensors + config.json, the format the engine loads.
+
+New models carry an emission head (``engine.model.EmissionHead``), trained beside the decoder on the same
+encoder pass (the two cross-entropies summed); ``--head-only`` trains just the head of an ``--init-from``
+model, the rest frozen, which is how a model trained before the head existed gets one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from engine.lexicon import default_lexicon
 from engine.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, save_model
@@ -99,6 +105,26 @@ def evaluate(model: PinyinModel, lines: list[tuple[str, list[str]]], chars: list
     return {"sent_acc": right / len(lines), "char_acc": chars_right / chars_total, "lines": len(lines)}
 
 
+class Objective(nn.Module):
+    """What a training step minimises: the decoder's cross-entropy, plus the emission head's when the model
+    has one (sharing one encoder pass), or with ``head_only`` the head's alone over a frozen encoder."""
+
+    def __init__(self, model: PinyinModel, restrict: bool = True, head_only: bool = False):
+        super().__init__()
+        self.model, self.restrict, self.head_only = model, restrict, head_only
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        if self.head_only:
+            with torch.no_grad():
+                enc, _ = m.encode(x)
+            return m.emission_loss(x, y, enc)
+        enc, mask = m.encode(x)
+        logits = m.teacher_forced(enc, mask, x, y, self.restrict)
+        loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=0)
+        return loss + m.emission_loss(x, y, enc) if m.emit is not None else loss
+
+
 def main(argv=None) -> int:
     args = build_args(argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -123,13 +149,20 @@ def main(argv=None) -> int:
     chars = char_vocab(lexicon.characters)
     corpus = build_corpus(args.corpus, args.cache, max_lines_per_file=args.max_lines, log=log)
     batches = BatchMaker(corpus, chars, BatchConfig(tokens=args.tokens), seed=args.seed)
+    if args.head_only and (args.init_from is None or args.no_emission_head):
+        raise ValueError("--head-only trains the emission head of an existing model: give --init-from DIR "
+                         "(and not --no-emission-head)")
     cfg = ModelConfig(n_inputs=len(input_tokens()), n_chars=len(chars), max_len=64, dropout=args.dropout,
-                      **SIZES[args.size])
+                      emission_head=not args.no_emission_head, **SIZES[args.size])
     model = PinyinModel(cfg)
     model.set_allowed(allowed_matrix(chars, lexicon.readings))
     model.to(device)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
+    if args.head_only:
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith("emit."))
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in trained if p.dim() >= 2 and "emb" not in n]
+    no_decay = [p for n, p in trained if not (p.dim() >= 2 and "emb" not in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98),
                                   fused=device.type == "cuda")
@@ -138,10 +171,11 @@ def main(argv=None) -> int:
         from engine.model import load_model
 
         init, init_meta = load_model(args.init_from)
-        if init_meta["chars"] != chars or replace(init.cfg, dropout=cfg.dropout) != cfg:
+        if init_meta["chars"] != chars or replace(init.cfg, dropout=cfg.dropout,
+                                                  emission_head=cfg.emission_head) != cfg:
             raise ValueError(f"--init-from {args.init_from}: its size or vocabulary differs from --size {args.size} "
                              f"with this lexicon; pick the matching --size")
-        model.load_state_dict(init.state_dict())
+        model.load_state_dict(init.state_dict(), strict=False)  # a model without a head: the head starts fresh
         log(f"initialised from {args.init_from} ({init_meta.get('training', {}).get('tokens', 0) / 1e6:.1f} M tokens)")
     if args.resume:
         found = checkpoint.find(args.out)
@@ -150,7 +184,7 @@ def main(argv=None) -> int:
             log(f"resumed from {found} at step {state['step']}")
         else:
             log(f"no checkpoint in {args.out}: starting from scratch")
-    train_model = model
+    train_model = Objective(model, restrict=not args.no_restrict, head_only=args.head_only)
     if args.compile:
         train_model = torch.compile(model, dynamic=True)  # batch shapes change every step
     if world > 1:
@@ -194,14 +228,12 @@ def main(argv=None) -> int:
             if world > 1 and micro < args.accum - 1:
                 sync = train_model.no_sync()
             with sync, autocast(device):
-                logits = train_model(x, y, restrict=not args.no_restrict)
-                loss = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1),
-                                                         ignore_index=0)
+                loss = train_model(x, y)
             (loss / args.accum).backward()
             loss_sum += loss.detach()
             loss_n += 1
             tokens_acc += (y > 0).sum()  # stays on the device: no host sync in the inner loop
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        torch.nn.utils.clip_grad_norm_([p for _, p in trained], args.clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         state["step"] = step + 1
@@ -257,14 +289,20 @@ def main(argv=None) -> int:
     if main_proc:
         ev = evaluate(model, dev_lines, chars, device) if dev_lines else {}
         files = corpus_files(args.corpus)
-        extra = {"training": {
+        record = {
             "command": "pinyin-ime pretrain " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
             "size": args.size, "steps": state["step"], "tokens": state["tokens"],
             "seconds": round(state["elapsed"], 1), "stop": stop_reason, "device": str(device), "processes": world,
             "corpus_fingerprint": fingerprint(files, 2, args.max_lines, eval_lines(DEFAULT_EVAL_DIR)),
             "params": n_params, "dev": ev, "args": {k: str(v) for k, v in vars(args).items()},
             "rank_param_checksums": checksums,
-        }}
+        }
+        if args.head_only:  # the model's own training record stays; the head's run is recorded beside it
+            base = json.loads((args.init_from / "config.json").read_text(encoding="utf-8"))
+            extra = {k: v for k, v in base.items() if k not in ("format_version", "model", "input_tokens", "chars")}
+            extra["head_training"] = record
+        else:
+            extra = {"training": record}
         save_model(model, args.out, chars, extra)
         log(f"saved model to {args.out} ({state['step']} steps, {state['tokens'] / 1e6:.1f} M tokens, "
             f"{state['elapsed'] / 60:.1f} min){'; dev ' + json.dumps(ev) if ev else ''}")

@@ -1,0 +1,61 @@
+"""Tune whole-line conversion's two passes on dev: width × keep × ranked × head weight, accuracy and latency.
+
+    python -m benchmarks.two_pass_sweep [--file ../shared/data/eval/dev.tsv] [--lines 1000] [--raw]
+                                        [--widths 16] [--keeps 40] [--ranked 8] [--head-weights 0.3]
+                                        [--beam-search]
+
+Whole-line conversion as ``pinyin-ime convert`` does it (int8 ONNX graphs, the model's corpus LM), one JSON
+line per setting: top-1/top-5 sentence and character accuracy, p50/p95 ms. ``--beam-search`` adds the
+decoder's beam search (what typing runs) as the baseline. Tune on dev only; report on test with
+``benchmarks/accuracy.py``. ``engine/two_pass.py`` holds the chosen values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+from benchmarks._common import EVAL_DIR, REPO, machine
+
+
+def main(argv=None) -> int:
+    from engine import two_pass
+    from engine.converter import Converter
+    from trainer.evaluate import read_tsv, score
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--file", type=Path, default=EVAL_DIR / "dev.tsv")
+    ap.add_argument("--lines", type=int, default=1000)
+    ap.add_argument("--raw", action="store_true")
+    ap.add_argument("--model", type=Path, default=REPO / "assets" / "model")
+    ap.add_argument("--widths", type=int, nargs="+", default=[two_pass.WIDTH])
+    ap.add_argument("--keeps", type=int, nargs="+", default=[two_pass.KEEP])
+    ap.add_argument("--ranked", type=int, nargs="+", default=[two_pass.RANKED])
+    ap.add_argument("--head-weights", type=float, nargs="+", default=[two_pass.HEAD_WEIGHT])
+    ap.add_argument("--beam-search", action="store_true", help="also score the decoder's beam search")
+    args = ap.parse_args(argv)
+    if "test" in args.file.name:
+        print("note: tune on dev; test is for reporting", flush=True)
+    pairs = read_tsv(args.file)[: args.lines or None]
+    conv = Converter.load(args.model, runtime="onnx")
+    if conv.two_pass is None:
+        raise SystemExit(f"{args.model}: this model has no emission head, so it has no two-pass conversion")
+    conv.int8 = True
+    print(json.dumps({"machine": machine(), "lines": len(pairs), "file": str(args.file), "model": str(args.model)}))
+    convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
+        (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
+    conv.convert_segmented("ni hao", 1)  # sessions created before the timings
+    settings = [dict(width=w, keep=k, ranked=r, head_weight=h)
+                for w, k, r, h in itertools.product(args.widths, args.keeps, args.ranked, args.head_weights)]
+    for setting in ([None] if args.beam_search else []) + settings:
+        conv.two_pass = setting
+        r = score(pairs, convert, raw=args.raw, top=5)
+        print(json.dumps({"search": "beam" if setting is None else "two-pass", **(setting or {"beam": conv.beam}),
+                          **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Whole-line conversion in two passes: the emission head and the LM propose, the decoder ranks.
+
+The beam search (``OnnxBackend.beam_search``) runs one decoder step per syllable for the whole beam: on a
+laptop CPU about a millisecond a syllable, most of it fixed per-call cost and weights read again every step,
+so a 19-syllable line took 24 ms. Here the decoder runs once per line instead:
+
+1. **Propose.** A beam search over positions with no decoder: each character scores
+   ``head_weight · log p_head(c | the whole pinyin input)`` (the model's emission head, one matrix product
+   per position) plus the prior the decoder's beam search adds (the corpus LM, with the user's n-gram cache
+   mixed in), over each position's ``keep`` likeliest characters by the head, ``width`` hypotheses wide.
+2. **Rank.** The decoder scores the best ``ranked`` proposals in one teacher-forced call
+   (``backend.rank``), and they are ordered by ``log p_model(text | pinyin) + prior(text)``: the objective the
+   beam search maximises, so this pass only reorders what the first found.
+
+The widths are tuned on dev.tsv (``benchmarks/fusion_sweep.py --two-pass``); the decoder's beam search stays
+for typing, where each keystroke resumes an earlier key's beam.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+WIDTH = 16  # hypotheses kept per position in the first pass
+KEEP = 40  # characters per position the first pass considers (the head's likeliest)
+RANKED = 8  # proposals the decoder scores
+HEAD_WEIGHT = 0.3  # the head's log-probability against the prior's in the first pass
+
+
+def propose(emissions: list[tuple[np.ndarray, np.ndarray]], prior=None, width: int = WIDTH, keep: int = KEEP,
+            head_weight: float = HEAD_WEIGHT) -> tuple[np.ndarray, np.ndarray]:
+    """The first pass. ``emissions``: per position (allowed character ids (n,), sorted; the head's
+    log-probabilities over them (n,)); ``prior(hyps, allowed) -> (B, n)``: what each character adds after each
+    hypothesis (None: nothing). Returns the hypotheses (k, T) best first and each one's total prior (k,)."""
+    hyps = np.empty((1, 0), dtype=np.int64)
+    score = np.zeros(1, dtype=np.float64)
+    prior_sum = np.zeros(1, dtype=np.float64)
+    for idx, head in emissions:
+        if idx.size == 0:
+            return np.empty((0, len(emissions)), dtype=np.int64), np.empty(0)
+        if idx.size > keep:
+            cols = np.sort(np.argpartition(-head, keep - 1)[:keep])
+            idx, head = idx[cols], head[cols]
+        extra = np.zeros((hyps.shape[0], idx.size)) if prior is None else \
+            prior(hyps, idx, np.zeros((hyps.shape[0], idx.size), dtype=np.float32)).astype(np.float64)
+        total = (score[:, None] + head_weight * head[None, :] + extra).ravel()
+        k = min(width, total.size)
+        flat = np.argpartition(-total, k - 1)[:k] if k < total.size else np.arange(total.size)
+        flat = flat[np.argsort(-total[flat], kind="stable")]
+        src, col = flat // idx.size, flat % idx.size
+        hyps = np.concatenate([hyps[src], idx[col][:, None]], axis=1)
+        score, prior_sum = total[flat], prior_sum[src] + extra[src, col]
+    return hyps, prior_sum
+
+
+def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, width: int = WIDTH,
+            keep: int = KEEP, ranked: int = RANKED, head_weight: float = HEAD_WEIGHT) -> list[tuple[list[int], float]]:
+    """Both passes for input token ids ``x_ids``: up to ``top`` (character ids, score), best first, scored as
+    the beam search scores its results. ``fuse`` is the beam search's hook (``logp`` plus the prior); every
+    use of it here is additive, so it is called with zeros for the prior alone."""
+    encoded, emissions = backend.emissions(x_ids, int8=int8)
+    hyps, prior_sum = propose(emissions, fuse, width, keep, head_weight)
+    if hyps.shape[0] == 0:
+        return []
+    hyps, prior_sum = hyps[:ranked], prior_sum[:ranked]
+    total = backend.rank(encoded, x_ids, hyps, int8=int8) + prior_sum
+    order = np.argsort(-total, kind="stable")[:top]
+    return [(hyps[i].tolist(), float(total[i])) for i in order]
