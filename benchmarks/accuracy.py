@@ -1,7 +1,7 @@
 """Our accuracy beside the peers', scored by the peers' own score.py through the same CLI interface.
 
     python -m benchmarks.accuracy [--file ../shared/data/eval/test.tsv] [--model DIR] [--modes segmented raw]
-                                  [--runtime auto|onnx|torch] [--fp32]
+                                  [--runtime auto|onnx|torch] [--fp32] [--no-lm] [--beam-search] [--peers]
 
 Runs ``score.py FILE [--raw] -- pinyin-ime convert --segmented|--raw --top 5 --timing --model DIR`` (the
 interface the peer drivers implement), prints a table with the peers' numbers from
@@ -44,6 +44,8 @@ def main(argv=None) -> int:
     ap.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
     ap.add_argument("--fp32", action="store_true", help="full-precision weights (default: int8, as the app types)")
     ap.add_argument("--no-lm", action="store_true", help="the model alone, without the corpus character LM")
+    ap.add_argument("--beam-search", action="store_true",
+                    help="whole lines by the decoder's beam search, not the two passes (engine/two_pass.py)")
     ap.add_argument("--peers", nargs="*", default=None, metavar="ENGINE",
                     help="score these peers (default all four) in this same run first (benchmarks/peers.py)")
     args = ap.parse_args(argv)
@@ -53,7 +55,8 @@ def main(argv=None) -> int:
         peers_bench.main(["--file", str(args.file), "--modes", *args.modes, "--top", str(args.top),
                           "--out", str(RESULTS / f"peers_{args.file.stem}.json")]
                          + (["--engines", *args.peers] if args.peers else []))
-    extra = ["--runtime", args.runtime] + (["--fp32"] if args.fp32 else []) + (["--no-lm"] if args.no_lm else [])
+    extra = ["--runtime", args.runtime] + (["--fp32"] if args.fp32 else []) + (["--no-lm"] if args.no_lm else []) \
+        + (["--beam-search"] if args.beam_search else [])
     if not SCORE_PY.exists():
         print(f"{SCORE_PY} not found: this benchmark needs ../shared/peers beside the repo", file=sys.stderr)
         return 2
@@ -63,13 +66,15 @@ def main(argv=None) -> int:
     for mode in args.modes:
         ours["results"][mode] = score_ours(args.file, mode, args.model, args.top, extra)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"ours_{name}{'_fp32' if args.fp32 else ''}{'_no_lm' if args.no_lm else ''}.json").write_text(json.dumps(ours, indent=1, ensure_ascii=False) + "\n")
+    (RESULTS / f"ours_{name}{'_fp32' if args.fp32 else ''}{'_no_lm' if args.no_lm else ''}"
+               f"{'_beam' if args.beam_search else ''}.json").write_text(json.dumps(ours, indent=1, ensure_ascii=False) + "\n")
     peers_path = RESULTS / f"peers_{name}.json"
     peers = json.loads(peers_path.read_text())["results"] if peers_path.exists() else {}
     print(f"machine: {ours['machine']}   set: {args.file}")
     print(f"| engine | mode | top-1 sentence | top-{args.top} sentence | char acc | p50 ms | p95 ms |")
     print("|---|---|---|---|---|---|---|")
-    label = f"pinyin-ime (ours, {args.runtime}, {'fp32' if args.fp32 else 'int8'}{', no LM' if args.no_lm else ', + char LM'})"
+    label = (f"pinyin-ime (ours, {args.runtime}, {'fp32' if args.fp32 else 'int8'}{', no LM' if args.no_lm else ', + char LM'}"
+             f"{', beam search' if args.beam_search else ''})")
     rows = [(label, mode, ours["results"][mode]["score"]) for mode in args.modes]
     rows += [(engine, mode, by_mode[mode]["score"]) for engine, by_mode in peers.items() for mode in args.modes
              if mode in by_mode]

@@ -2,7 +2,9 @@
 
 ``Converter`` decodes the parser's best few segmentations of raw keys (charging each its parser cost),
 merges them, lets the lexicon propose words for abbreviations, and — for typing — reuses the previous
-keystroke's beams (``interactive``). The model itself runs in a backend: ``engine.decoder.TorchBackend``
+keystroke's beams (``interactive``). A whole line is decoded in two passes when the model has an emission
+head (``engine.two_pass``: the head and the LM propose, the whole decoder ranks in one call), else by the
+beam search typing uses. The model itself runs in a backend: ``engine.decoder.TorchBackend``
 (the reference beam search in PyTorch) or ``engine.onnx_decoder.OnnxBackend`` (the same search on ONNX
 Runtime). No PyTorch import here: typing with the ONNX backend never loads torch.
 """

@@ -286,6 +286,7 @@ def test_two_pass_ranks_by_the_beam_search_objective(headed, vocab, tmp_path, ru
     assert all(a[1] >= b[1] for a, b in zip(both, both[1:]))
     small = two_pass.convert(conv.backend, x_ids, top=3, fuse=prior, width=4, keep=5, ranked=3)
     assert len(small) == 3 and all(tuple(h) in scores for h, _ in small)
+    assert two_pass.convert(conv.backend, [], top=3) == [] and conv.convert_syllables([]) == []
 
 
 def test_two_pass_on_onnx_matches_torch(headed, vocab, tmp_path):
