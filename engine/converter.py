@@ -111,6 +111,9 @@ class Converter:
         # whole-line conversion (reuse off) in two passes when the model has an emission head
         # (``engine.two_pass``); None: the beam search, as typing uses
         self.two_pass: dict | None = {} if getattr(backend, "has_head", False) else None
+        # what overrides ``two_pass`` for raw keys' less likely segmentations: they seldom win, and on dev
+        # (1,000 lines, raw) this narrower setting left every accuracy figure where the full one had it
+        self.two_pass_secondary = dict(width=8, keep=12, ranked=3)
         # the corpus character n-gram (``engine.char_lm.CharLM``) and the user's n-gram cache
         # (``engine.user_lm.UserLM``), each mixed into every step of the beam search when set
         self.char_lm = None
@@ -170,8 +173,11 @@ class Converter:
 
         return cls.load(directory, device, lexicon=default_lexicon(), **kw)
 
-    def _beams(self, ids: list[int]) -> tuple[list[tuple[list[int], float]], dict[int, BeamState] | None]:
-        """Beam search for ``ids``. With ``reuse`` on it restarts from the cached decode that shares the most
+    def _beams(self, ids: list[int],
+               secondary: bool = False) -> tuple[list[tuple[list[int], float]], dict[int, BeamState] | None]:
+        """The best results for ``ids``. A whole line (``reuse`` off) takes the two passes when the model has an
+        emission head (``secondary``: a raw input's less likely segmentation, with narrower settings), else the
+        beam search. With ``reuse`` on the beam search restarts from the cached decode that shares the most
         leading tokens (typing a key usually changes only the last token or adds one): from that decode's beam
         ``reuse`` positions before the first token that differs, so a keystroke costs a few decoder steps, not
         one per syllable. Each decode keeps its beams at the ``reuse + 1`` positions before its last for the next key
@@ -179,8 +185,8 @@ class Converter:
         if self.reuse is None and self.two_pass is not None:
             from engine import two_pass
 
-            return two_pass.convert(self.backend, ids, self.beam, fuse=self._fuse(), int8=self.int8,
-                                    **self.two_pass), None
+            settings = {**self.two_pass, **(self.two_pass_secondary if secondary else {})}
+            return two_pass.convert(self.backend, ids, self.beam, fuse=self._fuse(), int8=self.int8, **settings), None
         if self.reuse is None:
             return self.search(ids, self.beam, self.beam, int8=self.int8, fuse=self._fuse(), gap=self.gap), None
         key = tuple(ids)
@@ -212,7 +218,7 @@ class Converter:
             return lm.fuse if lm is not None else user.fuse if user is not None else None
         return lambda hyps, allowed, logp: lm.fuse(hyps, allowed, logp, mix=user.mix)
 
-    def _decode(self, ids: list[int], top: int, options=None) -> list[tuple[str, float]]:
+    def _decode(self, ids: list[int], top: int, options=None, secondary: bool = False) -> list[tuple[str, float]]:
         version = self.user_lm.version if self.user_lm is not None else -1
         if version != self._lm_version:  # the user's text changed: earlier decodes were scored without it
             self._traces.clear()
@@ -221,7 +227,7 @@ class Converter:
         if self.reuse is not None and key in self._traces:
             self._traces.move_to_end(key)
             return self._traces[key][1][:top]
-        results, trace = self._beams(ids)
+        results, trace = self._beams(ids, secondary)
         found = [("".join(self.chars[c] for c in h), s) for h, s in results]
         if self.lexicon is not None and options is not None and len(ids) <= 8:
             have = {t for t, _ in found}
@@ -271,7 +277,8 @@ class Converter:
                 continue
             penalty = self.segmentation_weight * (seg.cost - best_cost)
             propose = self.proposals_for == "all" or any(t.kind == INITIAL for t in seg.tokens)
-            for text, score in self._decode(ids, top, [t.syllables for t in seg.tokens] if propose else None):
+            options = [t.syllables for t in seg.tokens] if propose else None
+            for text, score in self._decode(ids, top, options, secondary=bool(merged)):
                 cand = Candidate(text, score - penalty, str(seg))
                 if text not in merged or merged[text].score < cand.score:
                     merged[text] = cand
