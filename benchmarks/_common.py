@@ -11,6 +11,18 @@ REPO = Path(__file__).resolve().parent.parent
 EVAL_DIR = REPO.parent / "shared" / "data" / "eval"
 
 
+def dev_sweep_args(description: str):
+    """The argument parser both tuning sweeps start from: which file, how many lines, raw keys, which model."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--file", type=Path, default=EVAL_DIR / "dev.tsv")
+    ap.add_argument("--lines", type=int, default=1000)
+    ap.add_argument("--raw", action="store_true")
+    ap.add_argument("--model", type=Path, default=REPO / "assets" / "model")
+    return ap
+
+
 def peers_dir() -> Path:
     """Where the peer engines are built: ``$PINYIN_IME_PEERS``, else ``../shared/peers`` when its setup.sh
     built ``bin/`` there (as root it can), else ``/tmp/peers`` (where setup.sh builds when that folder is

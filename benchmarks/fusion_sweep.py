@@ -11,13 +11,12 @@ per setting: top-1/top-5 sentence and character accuracy, p50/p95 ms. Tune on de
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import time
 from pathlib import Path
 
-from benchmarks._common import EVAL_DIR, REPO, machine
+from benchmarks._common import dev_sweep_args, machine
 
 
 def main(argv=None) -> int:
@@ -25,11 +24,7 @@ def main(argv=None) -> int:
     from engine.converter import Converter
     from trainer.evaluate import read_tsv, score
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--file", type=Path, default=EVAL_DIR / "dev.tsv")
-    ap.add_argument("--lines", type=int, default=1000)
-    ap.add_argument("--raw", action="store_true")
-    ap.add_argument("--model", type=Path, default=REPO / "assets" / "model")
+    ap = dev_sweep_args(__doc__.split("\n")[0])
     ap.add_argument("--lm", type=Path, default=None, help=f"default: the model's {FILE_NAME}")
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5, 0.8, 1.0, 1.2, 1.5])
     ap.add_argument("--normalize", choices=["both", "on", "off"], default="off")

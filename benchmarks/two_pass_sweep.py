@@ -12,12 +12,10 @@ decoder's beam search (what typing runs) as the baseline. Tune on dev only; repo
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-from pathlib import Path
 
-from benchmarks._common import EVAL_DIR, REPO, machine
+from benchmarks._common import dev_sweep_args, machine
 
 
 def main(argv=None) -> int:
@@ -25,11 +23,7 @@ def main(argv=None) -> int:
     from engine.converter import Converter
     from trainer.evaluate import read_tsv, score
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--file", type=Path, default=EVAL_DIR / "dev.tsv")
-    ap.add_argument("--lines", type=int, default=1000)
-    ap.add_argument("--raw", action="store_true")
-    ap.add_argument("--model", type=Path, default=REPO / "assets" / "model")
+    ap = dev_sweep_args(__doc__.split("\n")[0])
     ap.add_argument("--widths", type=int, nargs="+", default=[two_pass.WIDTH])
     ap.add_argument("--keeps", type=int, nargs="+", default=[two_pass.KEEP])
     ap.add_argument("--ranked", type=int, nargs="+", default=[two_pass.RANKED])

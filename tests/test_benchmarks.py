@@ -18,3 +18,15 @@ def test_latency_benchmark_prints_its_json_line():
     assert set(last) == {"p50_ms", "p95_ms", "max_ms", "rss_mb", "keys"}
     assert last["keys"] > 10 and 0 < last["p50_ms"] <= last["p95_ms"] <= last["max_ms"]
     assert "50 committed lines in the history" in r.stdout
+
+
+def test_two_pass_sweep_scores_each_setting_beside_the_beam_search():
+    """On the shipped model (it has an emission head): one JSON line per setting, the beam search first."""
+    r = subprocess.run([sys.executable, "-m", "benchmarks.two_pass_sweep", "--file",
+                        str(REPO / "tests/data/tiny_eval.tsv"), "--lines", "6", "--widths", "4", "20",
+                        "--beam-search"], cwd=REPO, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.strip().splitlines()[1:]]
+    assert [(row["search"], row.get("width")) for row in rows] == [("beam", None), ("two-pass", 4), ("two-pass", 20)]
+    assert all(row["lines"] == 6 and 0 <= row["sent_acc1"] <= row["sent_acc5"] <= 1 for row in rows)
