@@ -17,7 +17,7 @@ shards in pretraining (it cannot be retrained per stream here), which flatters o
 
 For each stream, top-1 whole-line conversion of the later lines, segmented (the keys are the syllables joined
 with apostrophes, run through the engine pipeline as ``pinyin-ime convert`` converts a line: no reuse across
-keys, int8 ONNX beam search), in four settings:
+keys, int8 ONNX, the two passes of ``engine.two_pass`` when the model has an emission head), in four settings:
 
 * base: the factory model;
 * instant: the first lines typed through the pipeline into a fresh store, picking the reference candidate by

@@ -296,3 +296,27 @@ def test_a_full_disk_while_saving_the_model_keeps_the_current_one_and_says_so(fa
     assert user_models.resolve_active(db, home).version == "v1"
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".staging")]  # nothing left behind
     db.close()
+
+
+@pytest.mark.parametrize("method", ["full", "top"])
+def test_a_model_with_an_emission_head_trains_it_on_the_users_text_when_all_weights_train(method):
+    import torch
+
+    from engine.lexicon import default_lexicon
+    from engine.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens
+    from trainer.finetune import FinetuneConfig, train
+    from trainer.user_text import read_lines
+
+    torch.manual_seed(0)
+    lex = default_lexicon()
+    chars = char_vocab(lex.characters)
+    model = PinyinModel(ModelConfig(n_inputs=len(input_tokens()), n_chars=len(chars), max_len=64,
+                                    emission_head=True, **SIZES["tiny"]))
+    model.set_allowed(allowed_matrix(chars, lex.readings))
+    lines = read_lines(REPO / "tests" / "data" / "tiny_eval.tsv")
+    before = {k: v.clone() for k, v in model.emit.state_dict().items()}
+    cfg = FinetuneConfig(method=method, lr=1e-2, max_epochs=2, batch_tokens=128, noise=False)
+    train(model, lines[:30], lines[30:40], [], chars, cfg, torch.device("cpu"), time.time() + 60,
+          lambda *a, **k: None, lambda: False)
+    changed = any(not torch.equal(before[k], v) for k, v in model.emit.state_dict().items())
+    assert changed == (method == "full")  # "top" trains the top decoder layers only

@@ -271,7 +271,7 @@ def train(model, train_lines: list[Line], held: list[Line], replay: list[Line], 
     merged in)."""
     import torch
 
-    from trainer.pretrain import autocast, lr_at
+    from trainer.pretrain import Objective, autocast, lr_at
 
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -285,6 +285,10 @@ def train(model, train_lines: list[Line], held: list[Line], replay: list[Line], 
     per_epoch = sum(1 for _ in ex.batches(epoch_examples(0), cfg.batch_tokens, None, shuffle=False))
     steps = per_epoch * cfg.max_epochs
     params = trainable_parameters(model, cfg)
+    # when the emission head is among what trains, it learns the user's text beside the decoder (whole-line
+    # conversion's first pass proposes from it)
+    head = {id(p) for p in model.emit.parameters()} if model.emit is not None else set()
+    objective = Objective(model) if head & {id(p) for p in params} else model.loss
     model.to(device)
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(0.9, 0.98), weight_decay=0.0)
     eval_at = {round(per_epoch * (k + 1) / cfg.evals_per_epoch) for k in range(cfg.evals_per_epoch)}
@@ -306,7 +310,7 @@ def train(model, train_lines: list[Line], held: list[Line], replay: list[Line], 
                 g["lr"] = lr_at(step, max(planned, step + 1), cfg.learning_rate, warmup)
             x, y = x.to(device), y.to(device)
             with autocast(device):
-                loss = model.loss(x, y)
+                loss = objective(x, y)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
