@@ -118,12 +118,10 @@ class EmissionHead(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.up = nn.Linear(cfg.d_model, cfg.d_ff)
-        self.down = nn.Linear(cfg.d_ff, cfg.d_model)
-        self.ln = nn.LayerNorm(cfg.d_model)
+        self.mlp, self.ln = MLP(cfg), nn.LayerNorm(cfg.d_model)
 
     def forward(self, enc):
-        return self.ln(enc + self.down(F.gelu(self.up(enc))))
+        return self.ln(enc + self.mlp(enc))
 
 
 @dataclass
@@ -180,7 +178,7 @@ class PinyinModel(nn.Module):
         self._allowed_cache: dict[int, torch.Tensor] = {}
         self.apply(self._init)
         if self.emit is not None:  # starts as the identity plus a LayerNorm
-            nn.init.zeros_(self.emit.down.weight)
+            nn.init.zeros_(self.emit.mlp.down.weight)
 
     @staticmethod
     def _init(m: nn.Module) -> None:

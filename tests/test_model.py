@@ -245,7 +245,7 @@ def headed(vocab):
     chars, allowed = vocab
     m = PinyinModel(ModelConfig(n_inputs=len(TOK), n_chars=len(chars), max_len=32, emission_head=True,
                                 **SIZES["tiny"]))
-    torch.nn.init.normal_(m.emit.down.weight, std=0.05)
+    torch.nn.init.normal_(m.emit.mlp.down.weight, std=0.05)
     m.set_allowed(allowed)
     return m.eval()
 
