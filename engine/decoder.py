@@ -290,9 +290,10 @@ class TorchBackend:
     @torch.no_grad()
     def emissions(self, x_ids: list[int], int8: bool = False) -> tuple[None, list[tuple[np.ndarray, np.ndarray]]]:
         """Per position (allowed character ids, the emission head's log-probabilities over them), for
-        ``engine.two_pass`` (fp32: the head runs once per line)."""
+        ``engine.two_pass`` (the encoder with the converter's weights, int8 or not; the head itself in fp32, once
+        per line)."""
         m = self.model
-        emit = m.emit(encode(m, x_ids, FastWeights.of(m)))[0]
+        emit = m.emit(encode(m, x_ids, FastWeights.of(m, int8)))[0]
         out = []
         for t, tok in enumerate(x_ids):
             idx = m._allowed_ids(tok)
@@ -302,7 +303,7 @@ class TorchBackend:
     def rank(self, encoded, x_ids: list[int], ys: np.ndarray, int8: bool = False, fuse=None) -> np.ndarray:
         """log p_model of each character sequence in ``ys`` (k, T), teacher-forced in one pass."""
         y = torch.as_tensor(np.asarray(ys), dtype=torch.long, device=self.model.allowed.device)
-        return score_sequences(self.model, x_ids, y, fuse=fuse).double().cpu().numpy()
+        return score_sequences(self.model, x_ids, y, int8=int8, fuse=fuse).double().cpu().numpy()
 
     def score(self, x_ids: list[int], ys: list[list[int]], fuse=None) -> list[float]:
         y = torch.tensor(ys, dtype=torch.long, device=self.model.allowed.device)
