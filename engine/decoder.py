@@ -306,5 +306,4 @@ class TorchBackend:
         return score_sequences(self.model, x_ids, y, int8=int8, fuse=fuse).double().cpu().numpy()
 
     def score(self, x_ids: list[int], ys: list[list[int]], fuse=None) -> list[float]:
-        y = torch.tensor(ys, dtype=torch.long, device=self.model.allowed.device)
-        return score_sequences(self.model, x_ids, y, fuse=fuse).tolist()  # fp32: no int8 copy of the weights for this
+        return self.rank(None, x_ids, ys, fuse=fuse).tolist()  # fp32: no int8 copy of the weights for this

@@ -12,7 +12,7 @@ so a 19-syllable line took 24 ms. Here the decoder runs once per line instead:
    (``backend.rank``), and they are ordered by ``log p_model(text | pinyin) + prior(text)``: the objective the
    beam search maximises, so this pass only reorders what the first found.
 
-The widths are tuned on dev.tsv (``benchmarks/fusion_sweep.py --two-pass``); the decoder's beam search stays
+The widths are tuned on dev.tsv (``benchmarks/two_pass_sweep.py``); the decoder's beam search stays
 for typing, where each keystroke resumes an earlier key's beam.
 """
 
