@@ -110,14 +110,32 @@ def test_history_is_read_at_start_and_survives_a_model_swap(tiny, tmp_path):
 
 
 def test_mix_into_the_corpus_lm_keeps_its_mass_and_moves_towards_the_user():
-    lm = UserLM(CHARS, order=3, mix=0.5, mix_evidence=0)
+    lm = UserLM(CHARS, order=3, mix=0.5, mix_evidence=0, tau=0.0)  # order 0 alone
     for _ in range(3):
         lm.add("非空子集")
     allowed = np.array(ids("子自"))
     corpus = np.log(np.array([[0.01, 0.09]], dtype=np.float32))  # the corpus LM prefers 自, mass 0.1 on zi
     out = lm.mix(np.array([ids("非空")]), allowed, corpus)
     assert np.exp(out).sum() == pytest.approx(0.1, rel=1e-4)  # the position as a whole is as likely as before
-    assert out[0, 0] > out[0, 1]  # after 非空 the user's 子 now wins
-    assert np.exp(out[0, 0]) == pytest.approx(0.1 * (0.5 * 0.1 + 0.5 * 1.0), rel=0.05)
+    assert out[0, 0] > out[0, 1]  # the user only ever wrote 子 for zi: it now wins
+    assert np.exp(out[0, 0]) == pytest.approx(0.1 * (0.5 * 0.1 + 0.5 * 1.0), rel=1e-3)
     untouched = np.log(np.array([[0.2]], dtype=np.float32))  # never typed anything that fits: unchanged
     assert lm.mix(np.array([[]], dtype=np.int64), np.array(ids("己")), untouched) is untouched
+
+
+def test_adaptation_after_contexts_the_user_wrote_follows_their_counts():
+    lm = UserLM(CHARS, order=3, mix=0.0, tau=3.0)
+    for _ in range(3):
+        lm.add("非空子集")
+    allowed = np.array(ids("子自"))
+    corpus = np.log(np.array([[0.01, 0.09], [0.01, 0.09]], dtype=np.float32))
+    hyps = np.array([ids("非空"), ids("子集")])  # the user wrote zi after 非空, never after 子集
+    out = np.exp(lm.mix(hyps, allowed, corpus))
+    assert out.sum(axis=1) == pytest.approx([0.1, 0.1], rel=1e-4)  # the position keeps its mass
+    # after 空: (3 · [1, 0] + 3 · [0.1, 0.9]) / 6, then after 非空 the same again
+    assert out[0] / 0.1 == pytest.approx([0.775, 0.225], rel=1e-3)
+    assert out[1] == pytest.approx([0.01, 0.09], rel=1e-4)  # no context the user wrote: the corpus LM's
+    for _ in range(27):
+        lm.add("非空子集")
+    assert np.exp(lm.mix(hyps[:1], allowed, corpus[:1]))[0, 0] > out[0, 0]  # more evidence, closer to the user
+    assert UserLM(CHARS, mix=0.0, tau=0.0).mix(hyps, allowed, corpus) is corpus  # both off: untouched
