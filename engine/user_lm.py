@@ -42,15 +42,15 @@ ORDER = 3  # contexts of up to ORDER - 1 characters
 WEIGHT = 0.5  # the bonus: WEIGHT · log(1 + p_user / FLOOR), at most ~2 nats a character
 FLOOR = 0.02
 EVIDENCE = 10  # the bonus reaches half its weight once the user typed this pinyin EVIDENCE times
-MIX = 0.2  # with the corpus LM: the user's share of its distribution at order 0, at most. Tuned (when this step
-# mixed in the user's whole backed-off n-gram, before TAU: the two give the same top-1 within 0.2) on three streams the
-# personalize benchmark does not use (tech_leetcode, chat_crosswoz, web_zhihu_hot; each shard left out of the LM),
-# 1,500 lines typed and the next 500 measured, top-1 over phrase learning alone: 0.2 → +4.8, +6.0, −0.4 points;
-# 0.5 → +4.8, +6.0, −0.8 (and −3 on the benchmark's tech_weekly, seen before this was lowered from 0.5)
+MIX = 0.2  # with the corpus LM: the user's share of its distribution at order 0, at most. Tuned (when this
+# step mixed in the user's whole backed-off n-gram, before TAU; the two give the same top-1 within 0.2) on three
+# streams the personalize benchmark does not use (tech_leetcode, chat_crosswoz, web_zhihu_hot; each shard left
+# out of the LM), 1,500 lines typed and the next 500 measured, top-1 over phrase learning alone: 0.2 → +4.8,
+# +6.0, −0.4 points; 0.5 → +4.8, +6.0, −0.8 (and −3 on the benchmark's tech_weekly, seen before it was lowered)
 MIX_EVIDENCE = 10
 TAU = 2.0  # with the corpus LM: its pseudo-count after each context the user wrote. Tuned on the same three
-# streams, factory model (1,500 lines typed, next 500 measured; order 0 alone at MIX 0.2 → 75.4, 75.6, 62.6%):
-# TAU 1 → 75.0, 77.8, 64.0; 3 → 76.2, 77.2, 62.8; 10 → 74.4, 76.8, 63.4; with each stream's fine-tuned model
+# streams; factory model (order 0 alone at MIX 0.2 → 75.4, 75.6, 62.6%): TAU 1 → 75.0, 77.8, 64.0;
+# 2 → 75.8, 77.0, 63.6; 3 → 76.2, 77.2, 62.8; 10 → 74.4, 76.8, 63.4. With each stream's fine-tuned model
 # (order 0 alone → 78.8, 77.0, 63.8%): TAU 1 → 78.2, 78.4, 63.8; 2 → 79.4, 78.8, 64.2; 3 → 78.8, 78.2, 64.2
 
 

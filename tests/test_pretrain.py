@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -84,8 +85,14 @@ def test_resume_after_sigkill_finishes_identically(straight_run, cache, tmp_path
         assert torch.allclose(a[k], b[k], atol=1e-6), k
 
 
+def free_port() -> int:
+    with socket.socket() as s:  # a fixed port may be held by another process (the suite once failed here)
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_ddp_two_cpu_processes_keep_identical_weights(cache, tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
            *pretrain_cmd(tmp_path, cache, 4)[1:]]
     r = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
