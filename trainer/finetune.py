@@ -12,7 +12,7 @@
    afterwards (``lora``) or the top decoder layers only (``top``); the default was chosen by measurement
    (docs/personalize.md). The held-out loss is checked twice an epoch; training stops when it stops improving
    (the best weights are kept) or when the time budget (``--max-seconds``, everything included) says so.
-3. Check, the way the app types (ONNX Runtime, int8 weights, whole-line beam search): the new model is accepted
+3. Check, the way the CLI converts a line (ONNX Runtime, int8 weights, ``line_accuracy``): the new model is accepted
    only if its top-1 sentence accuracy on the held-out lines beats the current model's, and it loses at most
    ``general_tolerance`` (1 point) on ``assets/personalize/general.tsv`` against the model it was trained from.
    A model that beats the current one but fails the general check is merged back towards the base model
@@ -109,7 +109,8 @@ class Reporter:
 
 def line_accuracy(model_dir: Path | str, lines: list[Line], cancelled=lambda: False) -> dict:
     """Top-1 whole-line sentence and character accuracy of the model in ``model_dir``, as the CLI's
-    ``convert --segmented`` converts (ONNX Runtime, int8 weights, beam search)."""
+    ``convert --segmented`` converts (ONNX Runtime, int8 weights; the two passes of ``engine.two_pass`` when
+    the model has an emission head, else the beam search)."""
     from engine.converter import Converter
     from trainer.evaluate import edit_distance
 
