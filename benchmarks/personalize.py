@@ -25,6 +25,7 @@ keys, int8 ONNX, the two passes of ``engine.two_pass`` when the model has an emi
 * finetuned: ``python -m trainer.finetune --home H --progress-json`` on that store (the app's button), timed;
 * combined: the fine-tuned model with the instant learning (the product).
 
+The lift (combined against base) comes with a 95% interval over the per-line differences (``paired_lift``).
 Peers: ``score.py`` on the later lines, without and with ``--learn`` on the first lines. Also the change on
 ``../shared/data/eval/test.tsv`` (sentence/char, factory vs fine-tuned model) and the fine-tune's wall time.
 """
@@ -127,15 +128,29 @@ def accuracy(pipe, lines) -> dict:
     whole_line(pipe)
     if pipe.ranker is not None:
         pipe.ranker.forget_context()
-    right = errors = chars = 0
+    errors = chars = 0
+    right = []
     for text, syllables in lines:
         keys = keys_for(syllables)
         cands = pipe(keys)
         guess = cands[0].text if cands and cands[0].consumed == len(keys) else ""
-        right += guess == text
+        right.append("1" if guess == text else "0")
         errors += edit_distance(guess, text)
         chars += len(text)
-    return {"sent_acc": right / len(lines), "char_acc": 1 - errors / chars}
+    return {"sent_acc": right.count("1") / len(lines), "char_acc": 1 - errors / chars, "right": "".join(right)}
+
+
+def paired_lift(before: str, after: str) -> tuple[float, float]:
+    """The change in sentence accuracy between two runs over the same lines (their ``right`` strings: one
+    0/1 a line) and the half-width of its 95% interval (normal approximation over the per-line differences,
+    which is much tighter than the two accuracies' own intervals since most lines agree)."""
+    if len(before) != len(after) or not before:
+        raise ValueError("need two runs over the same lines")
+    d = [int(a) - int(b) for a, b in zip(after, before)]
+    n = len(d)
+    mean = sum(d) / n
+    var = sum((x - mean) ** 2 for x in d) / max(1, n - 1)
+    return mean, 1.96 * (var / n) ** 0.5
 
 
 def type_line(pipe, text: str, syllables: list[str]) -> bool:
@@ -256,7 +271,7 @@ def run_stream(name: str, args, work: Path, test_cache: dict) -> dict:
 
 def table(rows: list[dict], engines: list[str]) -> str:
     pct = lambda r: f"{r['sent_acc']:.1%} / {r['char_acc']:.1%}" if r and "sent_acc" in r else "–"  # noqa: E731
-    head = ("| stream | ours base | + instant | fine-tuned | fine-tuned + instant | "
+    head = ("| stream | ours base | + instant | fine-tuned | fine-tuned + instant | lift (95% interval) | "
             + " | ".join(f"{e} → --learn" for e in engines) + " | test.tsv sentence (char) | fine-tune s |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -265,8 +280,10 @@ def table(rows: list[dict], engines: list[str]) -> str:
                 f"({r['test_base']['char_acc']:.1%} → {r['test_finetuned']['char_acc']:.1%})"
                 if "test_finetuned" in r else "not accepted")
         peers = " | ".join(f"{pct(r[e]['before'])} → {pct(r[e]['after'])}" for e in engines)
+        mean, half = paired_lift(r["base"]["right"], r["combined"]["right"])
         out.append(f"| {r['stream']} | {pct(r['base'])} | {pct(r['instant'])} | {pct(r['finetuned'])} | "
-                   f"{pct(r['combined'])} | {peers} | {test} | {ft['seconds']} ({ft['wall_seconds']} wall, "
+                   f"{pct(r['combined'])} | {mean * 100:+.1f} ± {half * 100:.1f} | {peers} | {test} | "
+                   f"{ft['seconds']} ({ft['wall_seconds']} wall, "
                    f"load {ft['load_1min_before']}) |")
     return "\n".join(out)
 

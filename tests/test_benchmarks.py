@@ -30,3 +30,21 @@ def test_two_pass_sweep_scores_each_setting_beside_the_beam_search():
     rows = [json.loads(line) for line in r.stdout.strip().splitlines()[1:]]
     assert [(row["search"], row.get("width")) for row in rows] == [("beam", None), ("two-pass", 4), ("two-pass", 20)]
     assert all(row["lines"] == 6 and 0 <= row["sent_acc1"] <= row["sent_acc5"] <= 1 for row in rows)
+
+
+def test_personalize_lift_interval_is_paired():
+    import pytest
+
+    from benchmarks.personalize import paired_lift
+
+    before = "0" * 50 + "1" * 50
+    mean, half = paired_lift(before, before)
+    assert mean == 0 and half == 0  # the same answers: no change, no doubt
+    after = "1" * 10 + "0" * 40 + "1" * 50  # ten lines fixed, none broken
+    mean, half = paired_lift(before, after)
+    assert mean == pytest.approx(0.10)
+    assert 0 < half < 0.1  # tighter than the 95% interval of either accuracy alone (±0.098 at 50%)
+    broke = "1" * 10 + "0" * 40 + "0" * 5 + "1" * 45  # ten fixed, five broken
+    assert paired_lift(before, broke)[0] == pytest.approx(0.05)
+    with pytest.raises(ValueError):
+        paired_lift("01", "011")
