@@ -242,7 +242,9 @@ class UserLM:
             for b, h in enumerate(tails):
                 if alive[b]:
                     ctx = tuple(h[keep - k:])
-                    c = found[ctx] if ctx in found else found.setdefault(ctx, self._counts_on(ctx, ids))
+                    if ctx not in found:  # hypotheses sharing a context look it up once
+                        found[ctx] = self._counts_on(ctx, ids)
+                    c = found[ctx]
                     if c is None:
                         alive[b] = False  # a longer context extending an unseen one is unseen too
                     else:
