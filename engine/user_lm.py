@@ -24,8 +24,12 @@ distribution instead (``mix``), inside the characters the position's pinyin allo
   moves ``q`` a third of the way to what they wrote after it; written ten times, five sixths of the way. So
   words the user writes win the more often they wrote them, where the pinyin fits them, and nowhere else.
 
-The corpus LM's mass on the allowed characters is kept, so the user's text reorders what fits the keys
-without making a position more or less likely as a whole.
+Those steps keep the corpus LM's mass on the allowed characters (how likely the position's pinyin is at all
+after the hypothesis), so the user's text reorders what fits the keys. One more step moves that mass too, after
+contexts of two characters the user wrote (``MASS_FROM``): ``mass ← (count(context, fits) + TAU_MASS · mass) /
+(count(context) + TAU_MASS)``, ``count(context, fits)`` being how often what followed fits the keys. So after 二维
+(written 21 times, once followed by 整) ``zheng`` becomes likelier than the corpus says, where the corpus prefers
+二位整数 (32 位整数). After one character the user's counts are too mixed to say that (tuned: worse).
 
 Counts live in memory only; they are rebuilt from the store's history when the pipeline starts (the newest
 ``MAX_COMMITS`` commits) and updated on each commit; nothing is learned while recording is paused.
@@ -52,6 +56,13 @@ TAU = 2.0  # with the corpus LM: its pseudo-count after each context the user wr
 # streams; factory model (order 0 alone at MIX 0.2 → 75.4, 75.6, 62.6%): TAU 1 → 75.0, 77.8, 64.0;
 # 2 → 75.8, 77.0, 63.6; 3 → 76.2, 77.2, 62.8; 10 → 74.4, 76.8, 63.4. With each stream's fine-tuned model
 # (order 0 alone → 78.8, 77.0, 63.8%): TAU 1 → 78.2, 78.4, 63.8; 2 → 79.4, 78.8, 64.2; 3 → 78.8, 78.2, 64.2
+TAU_MASS = 30.0  # with the corpus LM: its pseudo-count for the position's mass after a context the user wrote.
+# Same streams, TAU 2 (factory: 75.8, 77.0, 63.6%; fine-tuned: 79.4, 78.8, 64.2%): TAU_MASS 30 → factory 77.8,
+# 78.2, 64.2; fine-tuned 80.0, 80.0, 63.8. 10 → fine-tuned 79.8, 79.6, 64.2; 60 → 79.8, 80.0, 64.0; 100 → 79.6,
+# 80.0, 64.0. From contexts of one character on (MASS_FROM 1), TAU_MASS 100: fine-tuned 80.0, 78.0; 20: 78.6, 77.8.
+# Adapting the whole conditional instead (one TAU for order and mass alike, every context): 2 → 70.4, 76.2;
+# 10 → 73.6, 77.4; 50 → 78.4, 77.2 (fine-tuned, leetcode and crosswoz): worse throughout
+MASS_FROM = 2  # the shortest context whose counts move the mass
 
 
 class UserLM:
@@ -60,7 +71,7 @@ class UserLM:
 
     def __init__(self, chars: list[str], order: int = ORDER, weight: float = WEIGHT, floor: float = FLOOR,
                  evidence: float = EVIDENCE, mix: float = MIX, mix_evidence: float = MIX_EVIDENCE,
-                 tau: float = TAU):
+                 tau: float = TAU, tau_mass: float = TAU_MASS, mass_from: int = MASS_FROM):
         if order < 1 or weight < 0 or floor <= 0 or evidence < 0:
             raise ValueError(f"need order ≥ 1, weight ≥ 0, floor > 0, evidence ≥ 0: {order}, {weight}, {floor}, "
                              f"{evidence}")
@@ -68,6 +79,7 @@ class UserLM:
         self.index = {c: i for i, c in enumerate(chars)}
         self.order, self.weight, self.floor, self.evidence = order, weight, floor, evidence
         self.mix_weight, self.mix_evidence, self.tau = mix, mix_evidence, tau
+        self.tau_mass, self.mass_from = tau_mass, mass_from
         # context (tuple of ids, length 0 .. order-1) → {next id: count}
         self.counts: dict[tuple[int, ...], dict[int, int]] = defaultdict(dict)
         self._arrays: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
@@ -137,6 +149,11 @@ class UserLM:
             self._supports.clear()
         self._supports[id(allowed)] = (allowed, self.version, found)
         return found
+
+    def _total(self, ctx: tuple[int, ...]) -> float:
+        """How many characters the user wrote after ``ctx`` (whatever they were)."""
+        arr = self._array(ctx)
+        return float(arr[1].sum()) if arr is not None else 0.0
 
     def _counts_on(self, ctx: tuple[int, ...], support_ids: np.ndarray) -> np.ndarray | None:
         """Counts after ``ctx`` of the characters ``support_ids`` (sorted), aligned with them."""
@@ -224,36 +241,47 @@ class UserLM:
             lam = self.mix_weight * seen / (seen + self.mix_evidence)
             q *= 1 - lam
             q[:, pos] += lam * (counts0 / seen)
+        log_mass = top + np.log(total)  # (B, 1): the corpus LM's mass on the allowed characters, as a log
         if self.tau:
-            self._adapt(q, hyps, pos, ids)
-        return (top + np.log(total) + np.log(np.maximum(q, 1e-30))).astype(lm_logp.dtype, copy=False)
+            log_mass = self._adapt(q, hyps, pos, ids, log_mass)
+        return (log_mass + np.log(np.maximum(q, 1e-30))).astype(lm_logp.dtype, copy=False)
 
-    def _adapt(self, q: np.ndarray, hyps: np.ndarray, pos: np.ndarray, ids: np.ndarray) -> None:
+    def _adapt(self, q: np.ndarray, hyps: np.ndarray, pos: np.ndarray, ids: np.ndarray,
+               log_mass: np.ndarray) -> np.ndarray:
         """In place: ``q`` (B, n) after each hypothesis's last 1, 2, … characters the user wrote, in turn, as
-        ``(count(context, c) + tau · q(c)) / (count(context) + tau)`` over the characters that fit."""
+        ``(count(context, c) + tau · q(c)) / (count(context) + tau)`` over the characters that fit. Returns
+        ``log_mass`` (B, 1) moved the same way after the contexts of ``mass_from`` characters and more, as
+        ``(count(context, fits) + tau_mass · mass) / (count(context) + tau_mass)``."""
         keep = min(self.order - 1, hyps.shape[1])
         if not keep:
-            return
+            return log_mass
         tails = hyps[:, hyps.shape[1] - keep:].tolist()
         alive = np.ones(len(tails), dtype=bool)
+        mass = None
         for k in range(1, keep + 1):
             counts = np.zeros((len(tails), ids.size))
-            found: dict[tuple[int, ...], np.ndarray | None] = {}
+            written = np.zeros(len(tails))  # everything the user wrote after the context
+            found: dict[tuple[int, ...], tuple[np.ndarray | None, float]] = {}
             for b, h in enumerate(tails):
                 if alive[b]:
                     ctx = tuple(h[keep - k:])
                     if ctx not in found:  # hypotheses sharing a context look it up once
-                        found[ctx] = self._counts_on(ctx, ids)
-                    c = found[ctx]
-                    if c is None:
+                        found[ctx] = (self._counts_on(ctx, ids), self._total(ctx))
+                    c, written[b] = found[ctx]
+                    if not written[b]:
                         alive[b] = False  # a longer context extending an unseen one is unseen too
-                    else:
+                    elif c is not None:
                         counts[b] = c
             if not alive.any():
-                return
+                break
             n = counts.sum(axis=1)
-            q *= np.where(alive, self.tau / (n + self.tau), 1.0)[:, None]
+            if self.tau_mass and k >= self.mass_from:
+                mass = np.exp(log_mass[:, 0]) if mass is None else mass
+                mass = np.where(alive, (n + self.tau_mass * mass) / (written + self.tau_mass), mass)
+            fits = alive & (n > 0)  # after a context followed only by what does not fit, q stays as it was
+            q *= np.where(fits, self.tau / (n + self.tau), 1.0)[:, None]
             q[:, pos] += counts / (n + self.tau)[:, None]
+        return log_mass if mass is None else np.log(np.maximum(mass, 1e-300))[:, None]
 
 
 def fill_from_history(lm: UserLM, db, limit: int = MAX_COMMITS) -> UserLM:

@@ -124,7 +124,7 @@ def test_mix_into_the_corpus_lm_keeps_its_mass_and_moves_towards_the_user():
 
 
 def test_adaptation_after_contexts_the_user_wrote_follows_their_counts():
-    lm = UserLM(CHARS, order=3, mix=0.0, tau=3.0)
+    lm = UserLM(CHARS, order=3, mix=0.0, tau=3.0, tau_mass=0.0)
     for _ in range(3):
         lm.add("非空子集")
     allowed = np.array(ids("子自"))
@@ -139,3 +139,22 @@ def test_adaptation_after_contexts_the_user_wrote_follows_their_counts():
         lm.add("非空子集")
     assert np.exp(lm.mix(hyps[:1], allowed, corpus[:1]))[0, 0] > out[0, 0]  # more evidence, closer to the user
     assert UserLM(CHARS, mix=0.0, tau=0.0).mix(hyps, allowed, corpus) is corpus  # both off: untouched
+
+
+def test_after_two_characters_the_user_wrote_the_position_as_a_whole_follows_them_too():
+    lm = UserLM(CHARS, order=3, mix=0.0, tau=3.0, tau_mass=30.0)
+    for _ in range(3):
+        lm.add("非空子集")
+    lm.add("非空")  # once more, followed by nothing
+    allowed = np.array(ids("子自"))
+    corpus = np.log(np.array([[0.01, 0.09]] * 3, dtype=np.float32))  # mass 0.1 on zi
+    hyps = np.array([ids("非空"), ids("子集"), ids("集空")])
+    out = np.exp(lm.mix(hyps, allowed, corpus))
+    # after 非空 the user wrote 3 characters, all of them zi: (3 + 30 · 0.1) / (3 + 30)
+    assert out[0].sum() == pytest.approx(6 / 33, rel=1e-4)
+    assert out[0] / out[0].sum() == pytest.approx([0.775, 0.225], rel=1e-3)  # reordered as before
+    assert out[1] == pytest.approx([0.01, 0.09], rel=1e-4)  # never wrote anything after 集: the corpus LM's
+    # wrote 空 after 集 never, but 空 four times (followed by zi three times): one character moves no mass
+    assert out[2].sum() == pytest.approx(0.1, rel=1e-4)
+    lm.add("集空空")  # after 集空 once, followed by something that is not zi: less likely than the corpus says
+    assert np.exp(lm.mix(hyps[2:], allowed, corpus[2:])).sum() == pytest.approx(30 * 0.1 / 31, rel=1e-3)
