@@ -84,6 +84,7 @@ class UserLM:
         self.counts: dict[tuple[int, ...], dict[int, int]] = defaultdict(dict)
         self._arrays: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._supports: dict[int, tuple] = {}
+        self._after: dict[tuple, tuple] = {}  # (context, id(support ids)) → (those ids, version, counts, total)
         self.version = 0  # bumped on every change: decodes cached under an older version are stale
         self.chars_seen = 0
 
@@ -93,6 +94,7 @@ class UserLM:
     def clear(self) -> None:
         self.counts.clear()
         self._arrays.clear()
+        self._after.clear()
         self.chars_seen = 0
         self.version += 1
 
@@ -154,6 +156,19 @@ class UserLM:
         """How many characters the user wrote after ``ctx`` (whatever they were)."""
         arr = self._array(ctx)
         return float(arr[1].sum()) if arr is not None else 0.0
+
+    def _written_after(self, ctx: tuple[int, ...], support_ids: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """(``_counts_on(ctx, support_ids)``, ``_total(ctx)``), cached until the counts change: typing asks for
+        the same contexts key after key."""
+        key = (ctx, id(support_ids))
+        hit = self._after.get(key)
+        if hit is not None and hit[0] is support_ids and hit[1] == self.version:
+            return hit[2], hit[3]
+        if len(self._after) > 50_000:
+            self._after.clear()
+        found = self._counts_on(ctx, support_ids), self._total(ctx)
+        self._after[key] = (support_ids, self.version, *found)  # holding the ids keeps their id() unique
+        return found
 
     def _counts_on(self, ctx: tuple[int, ...], support_ids: np.ndarray) -> np.ndarray | None:
         """Counts after ``ctx`` of the characters ``support_ids`` (sorted), aligned with them."""
@@ -261,13 +276,9 @@ class UserLM:
         for k in range(1, keep + 1):
             counts = np.zeros((len(tails), ids.size))
             written = np.zeros(len(tails))  # everything the user wrote after the context
-            found: dict[tuple[int, ...], tuple[np.ndarray | None, float]] = {}
             for b, h in enumerate(tails):
                 if alive[b]:
-                    ctx = tuple(h[keep - k:])
-                    if ctx not in found:  # hypotheses sharing a context look it up once
-                        found[ctx] = (self._counts_on(ctx, ids), self._total(ctx))
-                    c, written[b] = found[ctx]
+                    c, written[b] = self._written_after(tuple(h[keep - k:]), ids)
                     if not written[b]:
                         alive[b] = False  # a longer context extending an unseen one is unseen too
                     elif c is not None:
