@@ -87,20 +87,23 @@ def factory_without(shard: str, work: Path) -> Path:
     from trainer.evaluate import read_tsv
     from trainer.user_text import GENERAL_FILE
 
+    def cutoffs(path: Path) -> tuple[str, list[int]]:
+        with safe_open(str(path), framework="np") as f:
+            meta = f.metadata()
+        return meta["order"], json.loads(meta["stats"])["min_count"]
+
     out = work / f"factory-without-{shard}"
-    if (out / FILE_NAME).is_file():
-        return out
+    if (out / FILE_NAME).is_file() and cutoffs(out / FILE_NAME) == cutoffs(SHIPPED_LM):
+        return out  # built before, like the shipped LM (a rebuilt one with other cutoffs is built again)
     out.mkdir(parents=True, exist_ok=True)
     factory = SHIPPED_LM.parent
     for name in ("model.safetensors", "config.json", "onnx"):
         if not (out / name).exists():
             (out / name).symlink_to(factory / name)
-    with safe_open(str(SHIPPED_LM), framework="np") as f:
-        meta = f.metadata()
-    stats = json.loads(meta["stats"])
+    order, min_count = cutoffs(SHIPPED_LM)
     log = lambda m: print(f"[{shard}] {m}", file=sys.stderr, flush=True)  # noqa: E731
     chars = read_config(factory)["chars"]
-    built = ngram.build(chars, build_corpus(log=log), int(meta["order"]), stats["min_count"],
+    built = ngram.build(chars, build_corpus(log=log), int(order), min_count,
                         [t for t, _ in read_tsv(GENERAL_FILE)], exclude_sources=[shard], log=log)
     ngram.save(out / FILE_NAME, chars, built, {"without_shard": shard})
     return out

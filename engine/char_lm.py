@@ -35,10 +35,13 @@ class _Table:
     at load."""
 
     def __init__(self, tensors: dict[str, np.ndarray], k: int, top: bool):
-        self.keys = tensors[f"keys{k}"].astype(np.int64)
+        self.keys = tensors[f"keys{k}"]  # int32 or int64 as stored: widened where they are copied
         self.logp_codes, self.logp_lut = tensors[f"logp{k}"], self._lut(tensors[f"logp{k}_scale"])
-        self.logp = self.logp_lut[self.logp_codes]
-        self.bow = None if top else self._lut(tensors[f"bow{k}_scale"])[tensors[f"bow{k}"]]
+        self.bow_codes = None if top else tensors[f"bow{k}"]
+        self.bow_lut = None if top else self._lut(tensors[f"bow{k}_scale"])
+
+    def __len__(self) -> int:
+        return self.keys.size
 
     @staticmethod
     def _lut(scale: np.ndarray) -> np.ndarray:
@@ -62,20 +65,36 @@ class CharLM:
         ids = tables[1].keys
         self.floor = tables[1].logp_lut[0]
         self.uni = np.full(len(lm_chars), self.floor, dtype=np.float32)
-        self.uni[ids] = tables[1].logp
+        self.uni[ids] = tables[1].logp_lut[tables[1].logp_codes]
         self.uni_bow = np.zeros(len(lm_chars), dtype=np.float32)  # unigram contexts: dense
-        self.uni_bow[ids] = tables[1].bow
+        self.uni_bow[ids] = tables[1].bow_lut[tables[1].bow_codes]
         self.uni_bow[BOS] = float(tensors["bos_bow"][0])
-        end = np.array([np.iinfo(np.int64).max])  # a sentinel: a search never runs off the end
         higher, mid = range(2, order + 1), range(2, order)
-        # n-grams of orders 2..N: combined keys, and per key an index into one table of decoded log-probs
-        self.keys = np.concatenate([(k << self.TAG) | tables[k].keys for k in higher] + [end])
-        self.codes = np.concatenate([i * 256 + tables[k].logp_codes.astype(np.uint16) for i, k in enumerate(higher)]
-                                    + [np.zeros(1, np.uint16)])
+        # n-grams of orders 2..N: combined keys, and per key an index into one table of decoded log-probs;
+        # contexts of orders 3..N, i.e. n-grams of orders 2..N-1, with their backoff weights. Filled in place,
+        # order by order, so that loading holds no second copy of the big arrays; a sentinel key last, so a
+        # search never runs off the end.
+        self.keys = np.empty(sum(len(tables[k]) for k in higher) + 1, dtype=np.int64)
+        self.codes = np.empty(self.keys.size, dtype=np.uint16)
+        self.ctx_keys = np.empty(sum(len(tables[k]) for k in mid) + 1, dtype=np.int64)
+        self.ctx_bow = np.empty(self.ctx_keys.size, dtype=np.float32)
+        at = ctx_at = 0
+        for i, k in enumerate(higher):
+            t = tables[k]
+            part = slice(at, at + len(t))
+            self.keys[part] = t.keys
+            self.keys[part] |= np.int64(k) << self.TAG
+            self.codes[part] = t.logp_codes
+            self.codes[part] += i * 256
+            at += len(t)
+            if k in mid:
+                part = slice(ctx_at, ctx_at + len(t))
+                self.ctx_keys[part] = self.keys[at - len(t):at]
+                np.take(t.bow_lut, t.bow_codes, out=self.ctx_bow[part])
+                ctx_at += len(t)
+        self.keys[at] = self.ctx_keys[ctx_at] = np.iinfo(np.int64).max
+        self.codes[at], self.ctx_bow[ctx_at] = 0, 0.0
         self.lut = np.concatenate([tables[k].logp_lut for k in higher])
-        # contexts of orders 3..N, i.e. n-grams of orders 2..N-1, with their backoff weights
-        self.ctx_keys = np.concatenate([(k << self.TAG) | tables[k].keys for k in mid] + [end])
-        self.ctx_bow = np.concatenate([tables[k].bow for k in mid] + [np.zeros(1, np.float32)])
         # per context length m (1 .. order-1): masks for the last 1..m characters and the orders' key tags
         self._masks = {m: np.array([(1 << (bits * j)) - 1 for j in range(1, m + 1)], dtype=np.int64)
                        for m in range(1, order)}
