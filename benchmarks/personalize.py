@@ -92,15 +92,16 @@ def factory_without(shard: str, work: Path) -> Path:
             meta = f.metadata()
         return meta["order"], json.loads(meta["stats"])["min_count"]
 
+    shipped = cutoffs(SHIPPED_LM)
     out = work / f"factory-without-{shard}"
-    if (out / FILE_NAME).is_file() and cutoffs(out / FILE_NAME) == cutoffs(SHIPPED_LM):
+    if (out / FILE_NAME).is_file() and cutoffs(out / FILE_NAME) == shipped:
         return out  # built before, like the shipped LM (a rebuilt one with other cutoffs is built again)
     out.mkdir(parents=True, exist_ok=True)
     factory = SHIPPED_LM.parent
     for name in ("model.safetensors", "config.json", "onnx"):
         if not (out / name).exists():
             (out / name).symlink_to(factory / name)
-    order, min_count = cutoffs(SHIPPED_LM)
+    order, min_count = shipped
     log = lambda m: print(f"[{shard}] {m}", file=sys.stderr, flush=True)  # noqa: E731
     chars = read_config(factory)["chars"]
     built = ngram.build(chars, build_corpus(log=log), int(order), min_count,

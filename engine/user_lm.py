@@ -84,7 +84,8 @@ class UserLM:
         self.counts: dict[tuple[int, ...], dict[int, int]] = defaultdict(dict)
         self._arrays: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._supports: dict[int, tuple] = {}
-        self._after: dict[tuple, tuple] = {}  # (context, id(support ids)) → (those ids, version, counts, total)
+        self._after: dict[tuple, tuple] = {}  # (context, id(support ids)) → (those ids, counts, total); emptied
+        # whenever the counts change
         self.version = 0  # bumped on every change: decodes cached under an older version are stale
         self.chars_seen = 0
 
@@ -119,6 +120,7 @@ class UserLM:
         if ids:
             self.chars_seen += len(ids)
             self.version += 1
+            self._after.clear()
 
     def _array(self, ctx: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray] | None:
         hit = self._arrays.get(ctx)
@@ -162,12 +164,12 @@ class UserLM:
         the same contexts key after key."""
         key = (ctx, id(support_ids))
         hit = self._after.get(key)
-        if hit is not None and hit[0] is support_ids and hit[1] == self.version:
-            return hit[2], hit[3]
+        if hit is not None and hit[0] is support_ids:
+            return hit[1], hit[2]
         if len(self._after) > 50_000:
             self._after.clear()
         found = self._counts_on(ctx, support_ids), self._total(ctx)
-        self._after[key] = (support_ids, self.version, *found)  # holding the ids keeps their id() unique
+        self._after[key] = (support_ids, *found)  # holding the ids keeps their id() unique
         return found
 
     def _counts_on(self, ctx: tuple[int, ...], support_ids: np.ndarray) -> np.ndarray | None:

@@ -27,7 +27,8 @@ def test_loads_in_under_a_second_and_is_small():
     t0 = time.perf_counter()
     Converter.load(MODEL)
     assert time.perf_counter() - t0 < 1.0
-    assert (MODEL / "model.safetensors").stat().st_size + (MODEL / "char_lm.safetensors").stat().st_size < 110e6  # 102.4 MB: 20.5 + 81.9
+    # 102.4 MB: the model 20.5, the corpus LM 81.9 (cutoffs 2/2/2)
+    assert (MODEL / "model.safetensors").stat().st_size + (MODEL / "char_lm.safetensors").stat().st_size < 110e6
     meta = json.loads((MODEL / "config.json").read_text(encoding="utf-8"))
     assert meta["training"]["command"] and meta["training"]["corpus_fingerprint"]
     assert (MODEL / "MODEL.md").exists()
