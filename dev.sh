@@ -38,12 +38,25 @@ ensure_cjk_font() {
     fi
 }
 
+ensure_qt_libs() {
+    # PySide6 bundles Qt but not the X11/xcb/EGL libraries its window plugin loads (a bare Debian 12 has
+    # none of them). ime_app.qt_deps asks ldd what is missing; as root with apt it installs it, else it
+    # prints the exact command.
+    [ "$(uname)" = Linux ] || return 0
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        "$VENV/bin/python" -m ime_app.qt_deps --install || true
+    else
+        "$VENV/bin/python" -m ime_app.qt_deps || true
+    fi
+}
+
 cmd=${1:-help}
 shift || true
 case "$cmd" in
     app)
         setup test
         ensure_cjk_font
+        ensure_qt_libs
         exec "$VENV/bin/pinyin-ime-app" "$@"
         ;;
     test)
