@@ -250,8 +250,8 @@ class Converter:
         if not texts:
             return []
         ys = [[self.char_index[c] for c in t] for t in texts]
-        fuse = self._fuse()
-        return self.backend.score(ids, ys, fuse=fuse) if fuse else self.backend.score(ids, ys)
+        # the weights the searches use (int8 when typing), so proposals and search results compare fairly
+        return self.backend.score(ids, ys, int8=self.int8, fuse=self._fuse())
 
     def convert_syllables(self, syllables: list[str], top: int = 5) -> list[Candidate]:
         ids = [_TOKEN_INDEX[s] for s in syllables]

@@ -246,14 +246,16 @@ def greedy(model: PinyinModel, x: torch.Tensor) -> torch.Tensor:
 _ALLOWED_CACHE: dict[tuple, torch.Tensor] = {}
 
 
-def _allowed_for(chars: list[str]) -> torch.Tensor:
-    """The allowed matrix for a model's character list, from the shipped lexicon's readings."""
-    from engine.lexicon import default_lexicon
+def _allowed_for(chars: list[str], model_dir: Path | str | None = None) -> torch.Tensor:
+    """The allowed matrix for a model's character list, from the readings of the lexicon it decodes with
+    (``engine.lexicon.lexicon_for``: the shipped one unless the model folder has its own)."""
+    from engine.lexicon import lexicon_for
     from engine.model import allowed_matrix
 
-    key = tuple(chars)
+    lexicon = lexicon_for(model_dir)
+    key = (tuple(chars), id(lexicon))
     if key not in _ALLOWED_CACHE:
-        _ALLOWED_CACHE[key] = allowed_matrix(chars, default_lexicon().readings)
+        _ALLOWED_CACHE[key] = allowed_matrix(chars, lexicon.readings)
     return _ALLOWED_CACHE[key]
 
 
@@ -269,7 +271,7 @@ class TorchBackend:
     @classmethod
     def load(cls, directory: Path | str, device: str = "cpu") -> "TorchBackend":
         model, meta = load_model(directory, device)
-        model.set_allowed(_allowed_for(meta["chars"]))
+        model.set_allowed(_allowed_for(meta["chars"], directory))
         return cls(model, meta["chars"])
 
     @property
@@ -305,5 +307,5 @@ class TorchBackend:
         y = torch.as_tensor(np.asarray(ys), dtype=torch.long, device=self.model.allowed.device)
         return score_sequences(self.model, x_ids, y, int8=int8, fuse=fuse).double().cpu().numpy()
 
-    def score(self, x_ids: list[int], ys: list[list[int]], fuse=None) -> list[float]:
-        return self.rank(None, x_ids, ys, fuse=fuse).tolist()  # fp32: no int8 copy of the weights for this
+    def score(self, x_ids: list[int], ys: list[list[int]], int8: bool = False, fuse=None) -> list[float]:
+        return self.rank(None, x_ids, ys, int8=int8, fuse=fuse).tolist()
