@@ -29,6 +29,7 @@ import numpy as np
 
 from engine.pinyin import SYLLABLE_SET, SYLLABLES
 from trainer.corpus import DEFAULT_CORPUS, Corpus, annotate, build_corpus
+from trainer.held_out import char_rows, reading_counts
 
 ASSETS = Path(__file__).resolve().parent
 MIN_WORD, MAX_WORD = 2, 8
@@ -162,11 +163,7 @@ def main(argv=None) -> int:
 
     readings = char_readings()
     cp_counts = np.bincount(corpus.chars.astype(np.int64), minlength=0x30000)
-    pair_counts: Counter = Counter()
-    key = corpus.chars.astype(np.uint64) * 1024 + corpus.syls.astype(np.uint64)
-    uniq, cnt = np.unique(key, return_counts=True)
-    for k, c in zip(uniq.tolist(), cnt.tolist()):
-        pair_counts[(chr(k // 1024), SYLLABLES[k % 1024])] = c
+    pair_counts = reading_counts(corpus)
 
     # GB2312, plus the frequent part of GBK: seen in the corpus, or common in jieba's word list.
     jieba_freq = jieba_char_freq()
@@ -179,12 +176,8 @@ def main(argv=None) -> int:
     seen_readings: dict[str, list[str]] = {}
     for ch, s in pair_counts:
         seen_readings.setdefault(ch, []).append(s)
-    rows = []
-    for ch in sorted(charset, key=lambda c: (-int(cp_counts[ord(c)]), c)):
-        syls = readings[ch] + [s for s in seen_readings.get(ch, []) if s not in readings[ch]]
-        syls.sort(key=lambda s: -pair_counts.get((ch, s), 0))  # stable: pypinyin's order among unseen readings
-        for s in syls:
-            rows.append(f"{ch}\t{s}\t{pair_counts.get((ch, s), 0)}")
+    inventory = {ch: readings[ch] + [s for s in seen_readings.get(ch, []) if s not in readings[ch]] for ch in charset}
+    rows = char_rows(inventory, sorted(charset, key=lambda c: (-int(cp_counts[ord(c)]), c)), pair_counts)
     chars_path = args.out / "chars.tsv"
     chars_path.write_text("\n".join(rows) + "\n", encoding="utf-8")
 

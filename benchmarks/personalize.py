@@ -75,39 +75,10 @@ def make_stream(source: str, n: int, start: float = 0.5, min_chars: int = 4, max
 
 
 def factory_without(shard: str, work: Path) -> Path:
-    """The shipped model with a corpus LM that never saw shard ``shard`` (nor ``general.tsv``), in a folder
-    of its own: its weights, config and ONNX graphs linked, the LM built with the shipped one's cutoffs."""
-    from safetensors import safe_open
+    """The shipped model with every count-built asset rebuilt without shard ``shard`` (``trainer.held_out``)."""
+    from trainer.held_out import factory_without as build
 
-    from assets.build_char_lm import OUT as SHIPPED_LM
-    from engine.char_lm import FILE_NAME
-    from engine.model_spec import read_config
-    from trainer import ngram
-    from trainer.corpus import build_corpus
-    from trainer.evaluate import read_tsv
-    from trainer.user_text import GENERAL_FILE
-
-    def cutoffs(path: Path) -> tuple[str, list[int]]:
-        with safe_open(str(path), framework="np") as f:
-            meta = f.metadata()
-        return meta["order"], json.loads(meta["stats"])["min_count"]
-
-    shipped = cutoffs(SHIPPED_LM)
-    out = work / f"factory-without-{shard}"
-    if (out / FILE_NAME).is_file() and cutoffs(out / FILE_NAME) == shipped:
-        return out  # built before, like the shipped LM (a rebuilt one with other cutoffs is built again)
-    out.mkdir(parents=True, exist_ok=True)
-    factory = SHIPPED_LM.parent
-    for name in ("model.safetensors", "config.json", "onnx"):
-        if not (out / name).exists():
-            (out / name).symlink_to(factory / name)
-    order, min_count = shipped
-    log = lambda m: print(f"[{shard}] {m}", file=sys.stderr, flush=True)  # noqa: E731
-    chars = read_config(factory)["chars"]
-    built = ngram.build(chars, build_corpus(log=log), int(order), min_count,
-                        [t for t, _ in read_tsv(GENERAL_FILE)], exclude_sources=[shard], log=log)
-    ngram.save(out / FILE_NAME, chars, built, {"without_shard": shard})
-    return out
+    return build(shard, work)
 
 
 def write_tsv(path: Path, lines) -> None:

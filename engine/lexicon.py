@@ -15,6 +15,7 @@ abbreviated input (``zg`` → 中国) goes through the same calls as full pinyin
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
@@ -31,9 +32,14 @@ class Entry(NamedTuple):
 
 
 class Lexicon:
-    def __init__(self, chars: dict[str, list[tuple[str, int]]], word_lines: list[str]):
+    """``readings`` (what the model may turn a syllable into, what single-character candidates list) holds only
+    the readings the annotated corpus uses: pypinyin lists readings that modern text never has (是 ti, 有 wei,
+    不 fou: count 0 in ``chars.tsv``), and each one let a wrong character into every position typed with that
+    syllable. A character the corpus never uses at all keeps every reading (it would be untypeable otherwise).
+    ``all_readings`` keeps every listed one. ``prune_readings=False`` keeps them all in ``readings`` too."""
+
+    def __init__(self, chars: dict[str, list[tuple[str, int]]], word_lines: list[str], prune_readings: bool = True):
         # chars: syllable → [(char, count)], most frequent first. word_lines: the sorted lines of words.tsv.
-        self._chars = chars
         self._lines = word_lines
         self._memo: dict = {}  # recent chars_for / words_matching answers, keyed by the question (_remember)
         pairs: dict[str, list[tuple[int, str]]] = {}
@@ -43,12 +49,19 @@ class Lexicon:
                 pairs.setdefault(ch, []).append((n, syl))
                 self.char_count[ch] = self.char_count.get(ch, 0) + n
         # char → its readings, most frequent first.
-        self.readings: dict[str, tuple[str, ...]] = {
+        self.all_readings: dict[str, tuple[str, ...]] = {
             ch: tuple(s for _, s in sorted(ps, key=lambda p: -p[0])) for ch, ps in pairs.items()}
+
+        def used(ch: str, n: int) -> bool:
+            return not prune_readings or n > 0 or self.char_count[ch] == 0
+
+        self._chars = {syl: kept for syl, entries in chars.items() if (kept := [e for e in entries if used(*e)])}
+        self.readings: dict[str, tuple[str, ...]] = {
+            ch: tuple(s for n, s in sorted(ps, key=lambda p: -p[0]) if used(ch, n)) for ch, ps in pairs.items()}
 
     # -- loading -------------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, directory: Path | str | None = None) -> "Lexicon":
+    def load(cls, directory: Path | str | None = None, prune_readings: bool = True) -> "Lexicon":
         directory = Path(directory) if directory else ASSETS_DIR
         chars_path, words_path = directory / "chars.tsv", directory / "words.tsv"
         for p in (chars_path, words_path):
@@ -64,7 +77,7 @@ class Lexicon:
         lines = words_path.read_text(encoding="utf-8").splitlines()
         if any(lines[i] > lines[i + 1] for i in range(0, len(lines) - 1, max(1, len(lines) // 64))):
             lines.sort()  # tolerate a hand-edited, unsorted file
-        return cls(chars, lines)
+        return cls(chars, lines, prune_readings)
 
     # -- characters ----------------------------------------------------------------------------------------
     def chars_for(self, syllables: str | Iterable[str], limit: int | None = None) -> list[tuple[str, int]]:
@@ -169,4 +182,16 @@ def _product(lists: list[list[str]]) -> Iterable[str]:
 @lru_cache(maxsize=4)
 def default_lexicon(directory: str | None = None) -> Lexicon:
     """The shipped lexicon, loaded once per process."""
-    return Lexicon.load(directory)
+    return Lexicon.load(directory, prune_readings=PRUNE_READINGS)
+
+
+PRUNE_READINGS = os.environ.get("PINYIN_IME_ALL_READINGS") != "1"  # 1: the readings the corpus never uses too
+
+
+def lexicon_for(model_dir: Path | str | None) -> Lexicon:
+    """The lexicon a model decodes with: one next to it (``chars.tsv`` + ``words.tsv`` in its folder: a model
+    whose counts were rebuilt, e.g. without a corpus shard for ``benchmarks/out_of_domain.py``), else the
+    shipped one."""
+    if model_dir is not None and (Path(model_dir) / "chars.tsv").is_file():
+        return default_lexicon(str(Path(model_dir).resolve()))
+    return default_lexicon()

@@ -58,9 +58,9 @@ class OnnxBackend:
 
             export_dir(model_dir)
         if readings is None:
-            from engine.lexicon import default_lexicon
+            from engine.lexicon import lexicon_for
 
-            readings = default_lexicon().readings
+            readings = lexicon_for(model_dir).readings
         self._ort, self._dir, self._threads = ort, model_dir / "onnx", threads
         self._sessions: dict[bool, tuple] = {}
         cfg = meta["model"]
