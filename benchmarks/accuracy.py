@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -24,12 +25,15 @@ SCORE_PY = REPO.parent / "shared" / "peers" / "score.py"
 RESULTS = REPO / "benchmarks" / "results"
 
 
-def score_ours(tsv: Path, mode: str, model: Path | None, top: int, extra: list[str] = ()) -> dict:
+def score_ours(tsv: Path, mode: str, model: Path | None, top: int, extra: list[str] = (), env: dict | None = None) -> dict:
+    """score.py on ``pinyin-ime convert``; ``env``: variables set for it (the ablation switches
+    ``PINYIN_IME_WORD_LM=0``, ``PINYIN_IME_ALL_READINGS=1``)."""
     cmd = [sys.executable, str(SCORE_PY), str(tsv)] + (["--raw"] if mode == "raw" else []) + [
         "--", sys.executable, "-m", "ime_app.cli", "convert", f"--{mode}", "--top", str(top), "--timing", *extra]
     if model:
         cmd += ["--model", str(model)]
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False,
+                       env={**os.environ, **(env or {})})
     if r.returncode != 0:
         raise SystemExit(f"score.py failed ({r.returncode}): {r.stderr[-2000:]}")
     return {"command": " ".join(cmd), "score": json.loads(r.stdout.strip().splitlines()[-1])}

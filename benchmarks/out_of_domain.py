@@ -38,6 +38,9 @@ SHARDS = ["reviews_waimai", "chat_tatoeba_cmn", "story_cmrc2019", "tech_oiwiki",
 GENRES = {"reviews_waimai": "reviews", "chat_tatoeba_cmn": "chat", "story_cmrc2019": "stories",
           "tech_oiwiki": "tech", "encyclopedia_drcd": "encyclopedic", "web_zhihu_hot": "web"}
 RESULTS = REPO / "benchmarks" / "results" / "out_of_domain.json"
+# what each part adds: ours with parts switched off (engine.converter.word_lm_enabled, engine.lexicon.PRUNE_READINGS)
+ABLATIONS = {"no word LM": {"PINYIN_IME_WORD_LM": "0"},
+             "no word LM, all readings": {"PINYIN_IME_WORD_LM": "0", "PINYIN_IME_ALL_READINGS": "1"}}
 
 
 def held_out_texts() -> set[str]:
@@ -60,6 +63,8 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", nargs="+", default=["segmented", "raw"], choices=["segmented", "raw"])
     ap.add_argument("--engines", nargs="*", default=["libime"], choices=peers_bench.ENGINES)
     ap.add_argument("--shipped", action="store_true", help="also score the shipped assets (they counted the shard)")
+    ap.add_argument("--ablations", action="store_true",
+                    help="also score ours without the word LM, and without it and the reading prior")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                     help="options passed to our convert (e.g. --extra --beam-search); must come last")
     ap.add_argument("--work", type=Path, default=REPO / "build" / "out_of_domain")
@@ -84,9 +89,13 @@ def main(argv=None) -> int:
         lines = held_out_clauses(corpus, shard, args.lines, exclude=banned)
         tsv = args.work / f"{shard}.tsv"
         tsv.write_text("".join(f"{t}\t{' '.join(s)}\n" for t, s in lines), encoding="utf-8")
-        entry = {"genre": GENRES.get(shard, "?"), "file": str(tsv), "ours": {}, "peers": {}, "shipped": {}}
+        entry = {"genre": GENRES.get(shard, "?"), "file": str(tsv), "ours": {}, "peers": {}, "shipped": {},
+                 "ablations": {}}
         for mode in args.modes:
             entry["ours"][mode] = score_ours(tsv, mode, folder, 5, args.extra)["score"]
+            if args.ablations:
+                for name, env in ABLATIONS.items():
+                    entry["ablations"].setdefault(name, {})[mode] = score_ours(tsv, mode, folder, 5, args.extra, env)["score"]
             if args.shipped:
                 entry["shipped"][mode] = score_ours(tsv, mode, FACTORY, 5, args.extra)["score"]
             for engine in args.engines:
@@ -109,8 +118,9 @@ def print_table(report: dict, modes: list[str], engines: list[str], shipped: boo
     print(f"machine: {report['machine']}   lines per shard: {report['lines_per_shard']}   extra: {report['extra']}")
     for mode in modes:
         print(f"\n{mode}: top-1 / top-5 / char (p95 ms)")
-        head = ["shard", "genre", "ours (counts without the shard)"] + (["ours (shipped counts)"] if shipped else []) \
-            + engines + [f"ours − {e} (top-1)" for e in engines]
+        ablations = list(next(iter(report["shards"].values())).get("ablations", {}))
+        head = ["shard", "genre", "ours (counts without the shard)"] + [f"ours, {a}" for a in ablations] \
+            + (["ours (shipped counts)"] if shipped else []) + engines + [f"ours − {e} (top-1)" for e in engines]
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
 
@@ -118,12 +128,14 @@ def print_table(report: dict, modes: list[str], engines: list[str], shipped: boo
             return f"{s['sent_acc1']:.1%} / {s['sent_accK']:.1%} / {s['char_acc']:.1%} ({s['lat_p95_ms']:.1f})"
 
         for shard, e in report["shards"].items():
-            row = [shard, e["genre"], cell(e["ours"][mode])] + ([cell(e["shipped"][mode])] if shipped else [])
+            row = [shard, e["genre"], cell(e["ours"][mode])] + [cell(e["ablations"][a][mode]) for a in ablations] \
+                + ([cell(e["shipped"][mode])] if shipped else [])
             row += [cell(e["peers"][g][mode]) for g in engines]
             row += [f"{(e['ours'][mode]['sent_acc1'] - e['peers'][g][mode]['sent_acc1']) * 100:+.1f}" for g in engines]
             print("| " + " | ".join(row) + " |")
         ours = averages(report, "ours", mode)
-        row = ["**average**", "", cell(ours)] + ([cell(averages(report, "shipped", mode))] if shipped else [])
+        row = ["**average**", "", cell(ours)] + [cell(averages(report, "ablations", mode, a)) for a in ablations] \
+            + ([cell(averages(report, "shipped", mode))] if shipped else [])
         row += [cell(averages(report, "peers", mode, g)) for g in engines]
         row += [f"**{(ours['sent_acc1'] - averages(report, 'peers', mode, g)['sent_acc1']) * 100:+.1f}**" for g in engines]
         print("| " + " | ".join(row) + " |")

@@ -196,12 +196,13 @@ class CharLM:
         return (logp + self.weight * lm).astype(logp.dtype, copy=False)
 
 
-def find(model_dir: Path | str) -> Path | None:
-    """The LM a model uses: the one next to it; for a fine-tuned (personal) model, its base model's, or the
-    factory model's when the base has moved; None when there is none (the model decodes alone)."""
+def find(model_dir: Path | str, file_name: str = FILE_NAME) -> Path | None:
+    """The LM a model uses (``file_name``: this one, or ``engine.word_lm``'s): the one next to it; for a
+    fine-tuned (personal) model, its base model's, or the factory model's when the base has moved; None when
+    there is none (the model decodes alone)."""
     model_dir = Path(model_dir)
-    if (model_dir / FILE_NAME).is_file():
-        return model_dir / FILE_NAME
+    if (model_dir / file_name).is_file():
+        return model_dir / file_name
     try:
         meta = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -212,8 +213,8 @@ def find(model_dir: Path | str) -> Path | None:
     from engine.user_models import FACTORY_DIR
 
     for candidate in (Path(base), FACTORY_DIR):
-        if (candidate / FILE_NAME).is_file():
-            return candidate / FILE_NAME
+        if (candidate / file_name).is_file():
+            return candidate / file_name
     return None
 
 

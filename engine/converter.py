@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine import word_proposals
 from engine.model_spec import input_tokens, token_for
 from engine.pinyin import INITIAL, ParseResult, Segmentation, parse, split_syllables
 
@@ -59,6 +60,13 @@ class BeamState:
     @property
     def length(self) -> int:
         return self.hyps.shape[1]
+
+
+def word_lm_enabled() -> bool:
+    """``PINYIN_IME_WORD_LM=0`` ranks without the word LM (to measure what it adds)."""
+    import os
+
+    return os.environ.get("PINYIN_IME_WORD_LM", "1") != "0"
 
 
 def segmentation_tokens(seg: Segmentation) -> list[int] | None:
@@ -118,6 +126,10 @@ class Converter:
         # (``engine.user_lm.UserLM``), each mixed into every step of the beam search when set
         self.char_lm = None
         self.user_lm = None
+        # the word n-gram (``engine.word_lm.WordLM``): adds weight · log p(best word segmentation) to every
+        # result's score before they are ordered
+        self.word_lm = None
+        self.word_lexicon = None  # the lexicon whose words the word lattice proposes (``engine.word_proposals``)
         self._lm_version = -1
         self._traces: OrderedDict[tuple[int, ...], tuple[dict[int, BeamState], list[tuple[str, float]]]] = OrderedDict()
         self.cache_size = 8
@@ -139,10 +151,15 @@ class Converter:
         it has one."""
         conv = cls._load(directory, device, runtime, **kw)
         if char_lm:
-            from engine.char_lm import load_for
+            from engine import char_lm as char_lm_module, word_lm
 
-            conv.char_lm, note = load_for(directory, conv.chars)
-            conv.runtime_note = "; ".join(n for n in (conv.runtime_note, note) if n)
+            conv.char_lm, note = char_lm_module.load_for(directory, conv.chars)
+            conv.word_lm, word_note = word_lm.load_for(directory) if word_lm_enabled() else (None, "")
+            if conv.word_lm is not None:
+                from engine.lexicon import lexicon_for
+
+                conv.word_lexicon = lexicon_for(directory)
+            conv.runtime_note = "; ".join(n for n in (conv.runtime_note, note, word_note) if n)
         return conv
 
     @classmethod
@@ -186,7 +203,10 @@ class Converter:
             from engine import two_pass
 
             settings = {**self.two_pass, **(self.two_pass_secondary if secondary else {})}
-            return two_pass.convert(self.backend, ids, self.beam, fuse=self._fuse(), int8=self.int8, **settings), None
+            words = self._word_proposals if self.word_lm is not None and self.word_lexicon is not None else None
+            top = self.beam + (word_proposals.TOP if words else 0)
+            return two_pass.convert(self.backend, ids, top, fuse=self._fuse(), int8=self.int8, words=words,
+                                    **settings), None
         if self.reuse is None:
             return self.search(ids, self.beam, self.beam, int8=self.int8, fuse=self._fuse(), gap=self.gap), None
         key = tuple(ids)
@@ -209,6 +229,10 @@ class Converter:
                             trace_from=max(0, len(ids) - self.reuse - 2), int8=self.int8, fuse=self._fuse(),
                             gap=self.gap)
         return found, states
+
+    def _word_proposals(self, x_ids, emissions, head_weight):
+        return word_proposals.propose(x_ids, emissions, self.word_lexicon, self.word_lm, self.chars, self.char_index,
+                                      head_weight)
 
     def _fuse(self):
         """What each beam-search step adds to the model's log-probabilities: the corpus LM (with the user's
@@ -234,7 +258,10 @@ class Converter:
             words = [e.text for e in self.lexicon.words_matching(options, limit=self.proposals)]
             words = [w for w in words if w not in have and all(c in self.char_index for c in w)]
             found += zip(words, self.score_texts(ids, words))
-            found.sort(key=lambda ts: -ts[1])
+        if self.word_lm is not None and found:
+            extra = self.word_lm.weight * self.word_lm.score([t for t, _ in found])
+            found = [(t, s + float(e)) for (t, s), e in zip(found, extra)]
+        found.sort(key=lambda ts: -ts[1])
         if trace is not None:
             self._traces[key] = (trace, found)
             while len(self._traces) > self.cache_size:

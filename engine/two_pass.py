@@ -56,11 +56,28 @@ def propose(emissions: list[tuple[np.ndarray, np.ndarray]], prior=None, width: i
     return hyps, prior_sum
 
 
+def prior_of(ys: np.ndarray, emissions, prior=None) -> np.ndarray:
+    """The first pass's prior summed over given sequences ``ys`` (k, T) (0 without one; -inf for a character
+    a position does not allow)."""
+    total = np.zeros(ys.shape[0], dtype=np.float64)
+    rows = np.arange(ys.shape[0])
+    for t, (idx, _) in enumerate(emissions):
+        pos = np.minimum(np.searchsorted(idx, ys[:, t]), idx.size - 1)
+        ok = idx[pos] == ys[:, t]
+        extra = 0.0 if prior is None else \
+            prior(ys[:, :t], idx, np.zeros((ys.shape[0], idx.size), dtype=np.float32))[rows, pos].astype(np.float64)
+        total += np.where(ok, extra, -np.inf)
+    return total
+
+
 def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, width: int = WIDTH,
-            keep: int = KEEP, ranked: int = RANKED, head_weight: float = HEAD_WEIGHT) -> list[tuple[list[int], float]]:
+            keep: int = KEEP, ranked: int = RANKED, head_weight: float = HEAD_WEIGHT,
+            words=None) -> list[tuple[list[int], float]]:
     """Both passes for input token ids ``x_ids``: up to ``top`` (character ids, score), best first, scored as
     the beam search scores its results. ``fuse`` is the beam search's hook (``logp`` plus the prior); every
-    use of it here is additive, so it is called with zeros for the prior alone."""
+    use of it here is additive, so it is called with zeros for the prior alone. ``words(x_ids, emissions,
+    head_weight) -> [character ids]``: more proposals (``engine.word_proposals``), ranked beside the first
+    pass's."""
     if not x_ids:
         return []
     encoded, emissions = backend.emissions(x_ids, int8=int8)
@@ -68,6 +85,13 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
     if hyps.shape[0] == 0:
         return []
     hyps, prior_sum = hyps[:ranked], prior_sum[:ranked]
+    if words is not None:
+        have = {tuple(h) for h in hyps.tolist()}
+        extra = [h for h in words(x_ids, emissions, head_weight) if tuple(h) not in have]
+        if extra:
+            extra = np.asarray(extra, dtype=np.int64)
+            hyps = np.concatenate([hyps, extra])
+            prior_sum = np.concatenate([prior_sum, prior_of(extra, emissions, fuse)])
     total = backend.rank(encoded, x_ids, hyps, int8=int8) + prior_sum
     order = np.argsort(-total, kind="stable")[:top]
     return [(hyps[i].tolist(), float(total[i])) for i in order]

@@ -7,6 +7,7 @@ and graphs (linked; it was trained on every shard, which no CPU session can redo
 
 * ``char_lm.safetensors`` rebuilt without the shard (and without ``assets/personalize/general.tsv``), with the
   shipped LM's order and cutoffs;
+* ``word_lm.safetensors`` (when the factory model has one) likewise, with the shipped one's order and cutoffs;
 * ``chars.tsv`` recounted without the shard (same characters and readings, corpus counts as
   ``assets/build_lexicon.py`` counts them), ``words.tsv`` from the shipped lexicon;
 
@@ -77,6 +78,7 @@ def factory_without(shard: str, work: Path, corpus=None, log=None) -> Path:
     settings or the corpus change)."""
     from engine.char_lm import FILE_NAME
     from engine.model_spec import read_config
+    from engine.word_lm import FILE_NAME as WORD_FILE
     from trainer import ngram
     from trainer.corpus import build_corpus
     from trainer.evaluate import read_tsv
@@ -87,8 +89,10 @@ def factory_without(shard: str, work: Path, corpus=None, log=None) -> Path:
     out = Path(work) / f"factory-without-{shard}"
     stamp = out / "held_out.json"
     corpus = corpus if corpus is not None else build_corpus(log=log)
+    shipped_words = FACTORY / WORD_FILE
     want = {"shard": shard, "lm": list(lm_settings(shipped_lm)), "corpus_chars": int(len(corpus.chars)),
-            "chars_tsv": (ASSETS / "chars.tsv").stat().st_size}
+            "chars_tsv": (ASSETS / "chars.tsv").stat().st_size,
+            "word_lm": list(lm_settings(shipped_words)) if shipped_words.is_file() else None}
     try:
         if json.loads(stamp.read_text()) == want and (out / FILE_NAME).is_file():
             return out
@@ -108,6 +112,15 @@ def factory_without(shard: str, work: Path, corpus=None, log=None) -> Path:
     chars = read_config(FACTORY)["chars"]
     built = ngram.build(chars, rest, order, min_count, [t for t, _ in read_tsv(GENERAL_FILE)], log=log)
     ngram.save(out / FILE_NAME, chars, built, {"without_shard": shard})
+    if want["word_lm"]:
+        from trainer import word_ngram
+
+        general = [t for t, _ in read_tsv(GENERAL_FILE)]
+        w_order, w_min = want["word_lm"]
+        words, wbuilt = word_ngram.build(corpus, w_order, w_min, general, [shard], log=log)
+        word_ngram.save(out / WORD_FILE, words, wbuilt, {"without_shard": shard})
+    elif (out / WORD_FILE).exists():
+        (out / WORD_FILE).unlink()
     tmp = out / "chars.tsv.tmp"
     tmp.write_text("\n".join(recount_chars(ASSETS / "chars.tsv", rest)) + "\n", encoding="utf-8")
     os.replace(tmp, out / "chars.tsv")

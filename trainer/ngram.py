@@ -57,7 +57,7 @@ def token_ids(corpus, chars: list[str]) -> np.ndarray:
     return seq
 
 
-def ngram_keys(seq: np.ndarray, order: int) -> np.ndarray:
+def ngram_keys(seq: np.ndarray, order: int, bits: int = BITS) -> np.ndarray:
     """Keys of every n-gram of ``order`` in ``seq`` that stays inside one clause (after an unknown character
     a new run starts) and does not predict ``<bos>``."""
     n = len(seq)
@@ -70,7 +70,7 @@ def ngram_keys(seq: np.ndarray, order: int) -> np.ndarray:
     ends = idx[ok]
     key = np.zeros(len(ends), dtype=np.int64)
     for j in range(order):
-        key = (key << BITS) | seq[ends - (order - 1) + j]
+        key = (key << bits) | seq[ends - (order - 1) + j]
     return key
 
 
@@ -99,23 +99,23 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, default: fl
     return np.where(hit, values[pos] if len(keys) else default, default)
 
 
-def estimate(seq: np.ndarray, vocab_size: int, order: int = 4, min_count=2, log=print) -> dict:
+def estimate(seq: np.ndarray, vocab_size: int, order: int = 4, min_count=2, log=print, bits: int = BITS) -> dict:
     """Count and estimate; returns the tensors ``engine.char_lm`` reads (``keys{k}``, ``logp{k}`` and its
     ``_scale`` for k = 1..order, ``bow{k}`` and its ``_scale`` below the top order, ``bos_bow``) and stats.
     ``min_count``: an n-gram of order k ≥ 2 is kept when seen at least this often (one number, alone or in a
     list, for orders ≥ 3 with bigrams all kept; or a list with one count per order from 2 on). A context keeps
     its backoff weight only while it is itself a kept n-gram (ARPA's rule)."""
-    if not np.isscalar(min_count) and len(min_count) == 1:
+    if not np.isscalar(min_count) and len(min_count) == 1 and order > 2:
         min_count = min_count[0]
     cutoffs = ([1] + [int(min_count)] * (order - 2)) if np.isscalar(min_count) else [int(c) for c in min_count]
     if len(cutoffs) != order - 1:
         raise ValueError(f"need {order - 1} count cutoffs (orders 2..{order}), got {cutoffs}")
-    if vocab_size > (1 << BITS) or order * BITS > 63:
-        raise ValueError(f"{vocab_size} ids × order {order} do not fit {BITS}-bit tokens in an int64 key")
+    if vocab_size > (1 << bits) or order * bits > 63:
+        raise ValueError(f"{vocab_size} ids × order {order} do not fit {bits}-bit tokens in an int64 key")
     uniq, raw = {}, {}
     for k in range(1, order + 1):
         t0 = time.time()
-        uniq[k], raw[k] = np.unique(ngram_keys(seq, k), return_counts=True)
+        uniq[k], raw[k] = np.unique(ngram_keys(seq, k, bits), return_counts=True)
         log(f"ngram: order {k}: {len(uniq[k]):,} distinct ({time.time() - t0:.1f} s)")
     uniform = 1.0 / (vocab_size - 2)  # <pad> and <bos> are never predicted
     tensors, stats = {}, {"order": order, "min_count": cutoffs, "distinct": {}, "kept": {}, "discounts": {}}
@@ -124,17 +124,17 @@ def estimate(seq: np.ndarray, vocab_size: int, order: int = 4, min_count=2, log=
     for k in range(1, order + 1):
         keys, counts = uniq[k], raw[k].astype(np.float64)
         if k < order:  # continuation counts: distinct left extensions among the (k+1)-grams
-            suffix = uniq[k + 1] & ((1 << (BITS * k)) - 1)
+            suffix = uniq[k + 1] & ((1 << (bits * k)) - 1)
             s_keys, s_counts = np.unique(suffix, return_counts=True)
             cont = _lookup(s_keys, s_counts.astype(np.float64), keys, 0.0)
-            starts_bos = (keys >> (BITS * (k - 1))) == BOS if k > 1 else np.zeros(len(keys), dtype=bool)
+            starts_bos = (keys >> (bits * (k - 1))) == BOS if k > 1 else np.zeros(len(keys), dtype=bool)
             adjusted = np.where(starts_bos | (cont == 0), counts, cont)
         else:
             adjusted = counts
         d = _discounts(adjusted)
         stats["discounts"][k] = [round(float(x), 4) for x in d]
         disc = d[np.minimum(adjusted, 3).astype(int) - 1]
-        ctx = keys >> BITS
+        ctx = keys >> bits
         # contexts are sorted runs: per-context totals and discount mass
         c_keys, c_inv = np.unique(ctx, return_inverse=True)
         total = np.bincount(c_inv, weights=adjusted)
@@ -148,7 +148,7 @@ def estimate(seq: np.ndarray, vocab_size: int, order: int = 4, min_count=2, log=
             keys, p, kept = all_keys, p_all, np.ones(len(all_keys), dtype=bool)
         else:
             lk, lp = lower_p
-            lower = _lookup(lk, lp, keys & ((1 << (BITS * (k - 1))) - 1), uniform)
+            lower = _lookup(lk, lp, keys & ((1 << (bits * (k - 1))) - 1), uniform)
             p = alpha + gamma[c_inv] * lower
             kept = raw[k] >= cutoffs[k - 2]
         lower_p = (keys, p)
@@ -158,14 +158,14 @@ def estimate(seq: np.ndarray, vocab_size: int, order: int = 4, min_count=2, log=
         log(f"ngram: order {k}: kept {int(kept.sum()):,}, discounts {stats['discounts'][k]}")
     for k in range(1, order + 1):
         # int32 keys where they fit (bigrams): a smaller file; the engine widens them at load
-        tensors[f"keys{k}"] = kept_keys[k].astype(np.int32) if BITS * k < 31 else kept_keys[k]
+        tensors[f"keys{k}"] = kept_keys[k].astype(np.int32) if bits * k < 31 else kept_keys[k]
         tensors[f"logp{k}"], tensors[f"logp{k}_scale"] = quantize(kept_logp[k])
         if k < order:  # each n-gram's backoff weight as the context of the next order (0 when it is none)
             c_keys, log_gamma = contexts[k + 1]
             tensors[f"bow{k}"], tensors[f"bow{k}_scale"] = quantize(_lookup(c_keys, log_gamma, kept_keys[k], 0.0))
             if k == 1:  # <bos> is a context, never a unigram
                 tensors["bos_bow"] = _lookup(c_keys, log_gamma, np.array([BOS]), 0.0).astype(np.float32)
-    return {"tensors": tensors, "stats": stats}
+    return {"tensors": tensors, "stats": stats, "bits": bits}
 
 
 def clause_hashes(cps: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -245,10 +245,11 @@ def save(path: Path, chars: list[str], built: dict, extra: dict | None = None) -
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "bits": str(BITS), "order": str(built["stats"]["order"]),
+    meta = {"format": FORMAT, "bits": str(built.get("bits", BITS)), "order": str(built["stats"]["order"]),
             "chars": json.dumps(chars, ensure_ascii=False), "stats": json.dumps({**built["stats"], **(extra or {})})}
     tmp = path.with_name(path.name + ".tmp")
     save_file(built["tensors"], str(tmp), metadata=meta)
+    os.chmod(tmp, 0o644)  # safetensors writes 0600; a shipped or installed LM is read by whoever runs the app
     os.replace(tmp, path)
 
 

@@ -1,0 +1,73 @@
+"""Rebuild ``assets/model/word_lm.safetensors``: the word n-gram the ranking adds beside the model and the character LM.
+
+    python -m assets.build_word_lm [--corpus ../shared/data/corpus] [--cache DIR] [--order 2] [--min-count 3]
+
+The vocabulary is ``assets/words.tsv`` + ``assets/chars.tsv`` + the word lists in ``trainer.word_ngram.EXTRA_LISTS``
+(THUOCL, MIT; idioms from Chinese-Names-Corpus, Apache-2.0); the corpus is cut into those words
+(``trainer.word_ngram``) and every clause counted except the held-out text ``assets/build_char_lm`` leaves out
+(the general check, the personalize streams). Writes the LM and a ``WORD_LM.md`` note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent
+REPO = ASSETS.parent
+OUT = ASSETS / "model" / "word_lm.safetensors"
+
+
+def main(argv=None) -> int:
+    from assets.build_char_lm import held_out_texts
+    from assets.build_model import corpus_sha256
+    from trainer import word_ngram
+    from trainer.corpus import DEFAULT_CORPUS, build_corpus
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--order", type=int, default=2)
+    ap.add_argument("--min-count", type=int, nargs="+", default=[3], help="count cutoffs, one per order from 2 on")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    corpus = build_corpus(args.corpus, args.cache, log=log)
+    exclude = held_out_texts()
+    words, built = word_ngram.build(corpus, args.order, args.min_count, exclude, cache_dir=args.cache, log=log)
+    seconds = round(time.time() - t0, 1)
+    word_ngram.save(args.out, words, built, {"seconds": seconds, "held_out_texts": len(set(exclude))})
+    size = args.out.stat().st_size
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    st = built["stats"]
+    rows = "\n".join(f"| {k} | {st['distinct'][k]:,} | {st['kept'][k]:,} | {st['discounts'][k]} |" for k in st["kept"])
+    (args.out.parent / "WORD_LM.md").write_text(f"""# The word LM (`word_lm.safetensors`)
+
+Interpolated modified Kneser-Ney word {args.order}-gram over the corpus cut into lexicon words
+(`trainer/word_ngram.py`), added to each ranked candidate's score (`engine/word_lm.py`).
+
+| | |
+|---|---|
+| command | `python -m assets.build_word_lm {' '.join(argv if argv is not None else sys.argv[1:])}` (at commit {commit}) |
+| corpus | `{args.corpus}` — SHA-256 `{corpus_sha256(args.corpus)}`, {len(corpus.chars):,} characters |
+| vocabulary | {len(words) - 2:,} words and characters: `assets/words.tsv`, `assets/chars.tsv`, {', '.join(sorted(set(word_ngram.EXTRA_LISTS.values())))} |
+| held out | {len(set(exclude)):,} distinct clauses (as `CHAR_LM.md`) |
+| pruning | count cutoffs for orders 2..{args.order}: {st['min_count']} |
+| size | {size / 1e6:.1f} MB |
+| build time | {seconds} s on this machine |
+
+| order | distinct | kept | discounts D1, D2, D3+ |
+|---|---|---|---|
+{rows}
+""", encoding="utf-8")
+    print(json.dumps({"out": str(args.out), "bytes": size, "seconds": seconds, **st}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

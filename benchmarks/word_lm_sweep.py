@@ -1,0 +1,59 @@
+"""Tune the word LM's weight in ranking: accuracy and latency per weight, on dev or on held-out shards.
+
+    python -m benchmarks.word_lm_sweep [--file ../shared/data/eval/dev.tsv] [--lines 1000] [--raw]
+                                       [--model DIR] [--word-lm FILE] [--weights 0 0.2 0.3 0.5]
+
+Whole-line conversion as ``pinyin-ime convert`` does it (int8 ONNX, the model's character LM, no reuse), one
+JSON line per weight (0: without the word LM). ``--model`` may be a ``trainer.held_out`` folder (counts
+without a shard, e.g. ``build/out_of_domain/factory-without-SHARD`` with its held-out ``SHARD.tsv`` as
+``--file``): tune on shards other than those ``benchmarks/out_of_domain.py`` reports. ``engine/word_lm.py``
+holds the chosen ``WEIGHT``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from benchmarks._common import dev_sweep_args, machine
+
+
+def main(argv=None) -> int:
+    from engine.converter import Converter
+    from engine.word_lm import FILE_NAME, WordLM, find
+    from trainer.evaluate import read_tsv, score
+
+    ap = dev_sweep_args(__doc__.split("\n")[0])
+    ap.add_argument("--word-lm", type=Path, default=None, help=f"default: the model's {FILE_NAME}")
+    ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.2, 0.3, 0.5])
+    ap.add_argument("--proposals", choices=["on", "off", "both"], default="both",
+                    help="the word lattice's proposals (engine.word_proposals) beside the first pass's")
+    args = ap.parse_args(argv)
+    if "test" in args.file.name:
+        print("note: tune on dev; test is for reporting", flush=True)
+    pairs = read_tsv(args.file)[: args.lines or None]
+    conv = Converter.load(args.model, runtime="onnx")
+    conv.int8 = True
+    t0 = time.perf_counter()
+    path = args.word_lm or find(args.model)
+    lm = WordLM.load(path)
+    print(json.dumps({"machine": machine(), "word_lm": str(path), "load_s": round(time.perf_counter() - t0, 3),
+                      "mb_in_memory": round(lm.nbytes / 1e6, 1), "lines": len(pairs), "file": str(args.file)}))
+    lexicon = conv.word_lexicon
+    settings = [(w, p) for w in args.weights for p in {"on": [True], "off": [False], "both": [False, True]}[args.proposals]
+                if w or not p]
+    for w, proposals in settings:
+        lm.weight = w
+        conv.word_lm = lm if w else None
+        conv.word_lexicon = lexicon if proposals else None
+        convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
+            (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
+        r = score(pairs, convert, raw=args.raw, top=5)
+        print(json.dumps({"weight": w, "proposals": proposals, **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}),
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
