@@ -21,10 +21,10 @@ import numpy as np
 from engine.model_spec import BOS, input_tokens, token_syllables
 
 MAX_WORD = 6
-WIDTH = 12  # lattice states kept per position
+WIDTH = 8  # lattice states kept per position
 CHARS = 4  # single characters per position (the head's likeliest)
 WORDS = 12  # lexicon words per span (most frequent first)
-TOP = 6  # sentences proposed
+TOP = 4  # sentences proposed
 
 
 @lru_cache(maxsize=8192)
@@ -33,10 +33,11 @@ def _token_options(token_id: int) -> tuple[str, ...]:
 
 
 def propose(x_ids: list[int], emissions, lexicon, word_lm, chars: list[str], char_index: dict[str, int],
-            head_weight: float, width: int = WIDTH, top: int = TOP) -> list[list[int]]:
+            head_weight: float, width: int | None = None, top: int | None = None) -> list[list[int]]:
     """Up to ``top`` character-id sequences, best first. ``emissions``: per position (allowed character ids
     (n,), sorted; the head's log-probabilities over them), as ``engine.two_pass.propose`` takes them;
     ``chars``/``char_index``: the model's characters and their ids."""
+    width, top = width or WIDTH, top or TOP
     n = len(x_ids)
     m = word_lm.order - 1
     index = word_lm.index
