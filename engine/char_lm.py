@@ -180,6 +180,49 @@ class CharLM:
             out[:, unknown] = self.floor
         return out
 
+    def pair_logprobs(self, ctx: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """log p(w[i] | ctx[i]) for each row, in LM ids: ``ctx`` (N, m ≤ order-1), oldest first (``BOS``
+        where the sentence start is; 0 where nothing is, which ends the context there); ``w`` (N,). The
+        one-target-per-row form of ``_lookup`` (which scores every allowed character after each context)."""
+        bits = self.bits
+        n, m = ctx.shape
+        out = self.uni[w].astype(np.float64)
+        full = np.zeros(n, dtype=np.int64)
+        valid = np.ones(n, dtype=bool)
+        for j in range(m):  # most recent first: ctx[:, m-1], ctx[:, m-2], ...
+            c = ctx[:, m - 1 - j]
+            valid &= c != 0
+            if not valid.any():
+                break
+            full = full | (c.astype(np.int64) << (bits * j))
+            packed = full & ((1 << (bits * (j + 1))) - 1)
+            q = (np.int64(j + 2) << self.TAG) | (packed << bits) | w
+            pos = np.searchsorted(self.keys, q)
+            hit = (self.keys[pos] == q) & valid
+            if j == 0:
+                bow = self.uni_bow[c]
+            else:
+                cq = (np.int64(j + 1) << self.TAG) | packed
+                cpos = np.searchsorted(self.ctx_keys, cq)
+                bow = np.where(self.ctx_keys[cpos] == cq, self.ctx_bow[cpos], 0.0)
+            out = np.where(hit, self.lut[self.codes[pos]], np.where(valid, out + bow, out))
+        return out
+
+    def sequence_logprobs(self, ys: np.ndarray) -> np.ndarray:
+        """``weight`` · log p_lm of whole character sequences ``ys`` (k, T) in model ids: what ``fuse`` adds
+        along each of them, in one batched lookup instead of one per position (no user cache: its mix needs
+        each position's whole allowed set)."""
+        k, t = ys.shape
+        lm_ids = self.to_lm[ys]
+        m = self.order - 1
+        padded = np.concatenate([np.zeros((k, m - 1), dtype=np.int64), np.full((k, 1), BOS, dtype=np.int64), lm_ids],
+                                axis=1)
+        ctx = np.stack([padded[:, i:i + m] for i in range(t)], axis=1).reshape(k * t, m)
+        w = lm_ids.reshape(-1)
+        lp = self.pair_logprobs(ctx, w)
+        lp[w == 0] = self.floor
+        return self.weight * lp.reshape(k, t).sum(axis=1)
+
     def fuse(self, hyps: np.ndarray, allowed: np.ndarray, logp: np.ndarray, mix=None) -> np.ndarray:
         """One beam-search step (the ``fuse`` hook of the backends): ``logp`` (B, n) plus the LM's share.
         ``mix(hyps, allowed, lm_logp) -> lm_logp``: adapts the LM's answer first (the user's n-gram cache,

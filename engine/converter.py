@@ -205,8 +205,10 @@ class Converter:
             settings = {**self.two_pass, **(self.two_pass_secondary if secondary else {})}
             words = self._word_proposals if self.word_lm is not None and self.word_lexicon is not None else None
             top = self.beam + (word_proposals.TOP if words else 0)
+            lm = self.char_lm
+            plain = lm is not None and not self.user_lm and not lm.normalize and words is not None
             return two_pass.convert(self.backend, ids, top, fuse=self._fuse(), int8=self.int8, words=words,
-                                    **settings), None
+                                    sequence_prior=lm.sequence_logprobs if plain else None, **settings), None
         if self.reuse is None:
             return self.search(ids, self.beam, self.beam, int8=self.int8, fuse=self._fuse(), gap=self.gap), None
         key = tuple(ids)

@@ -72,12 +72,13 @@ def prior_of(ys: np.ndarray, emissions, prior=None) -> np.ndarray:
 
 def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, width: int = WIDTH,
             keep: int = KEEP, ranked: int = RANKED, head_weight: float = HEAD_WEIGHT,
-            words=None) -> list[tuple[list[int], float]]:
+            words=None, sequence_prior=None) -> list[tuple[list[int], float]]:
     """Both passes for input token ids ``x_ids``: up to ``top`` (character ids, score), best first, scored as
     the beam search scores its results. ``fuse`` is the beam search's hook (``logp`` plus the prior); every
     use of it here is additive, so it is called with zeros for the prior alone. ``words(x_ids, emissions,
     head_weight) -> [character ids]``: more proposals (``engine.word_proposals``), ranked beside the first
-    pass's."""
+    pass's; ``sequence_prior(ys) -> (k,)``: the prior of whole sequences in one call, where ``fuse`` is the
+    character LM alone (``CharLM.sequence_logprobs``), else the prior is summed position by position."""
     if not x_ids:
         return []
     encoded, emissions = backend.emissions(x_ids, int8=int8)
@@ -91,7 +92,8 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
         if extra:
             extra = np.asarray(extra, dtype=np.int64)
             hyps = np.concatenate([hyps, extra])
-            prior_sum = np.concatenate([prior_sum, prior_of(extra, emissions, fuse)])
+            extra_prior = sequence_prior(extra) if sequence_prior is not None else prior_of(extra, emissions, fuse)
+            prior_sum = np.concatenate([prior_sum, extra_prior])
     total = backend.rank(encoded, x_ids, hyps, int8=int8) + prior_sum
     order = np.argsort(-total, kind="stable")[:top]
     return [(hyps[i].tolist(), float(total[i])) for i in order]

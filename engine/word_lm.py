@@ -54,33 +54,8 @@ class WordLM:
         return self.lm.nbytes
 
     def pair_logprobs(self, ctx: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """log p(w[i] | ctx[i]) for each row: ``ctx`` (N, order-1) word ids, oldest first (``BOS`` where the
-        sentence start is; ``PAD`` (0) where no word is, which ends the context); ``w`` (N,)."""
-        lm, bits = self.lm, self.bits
-        n, m = ctx.shape
-        out = lm.uni[w].astype(np.float64)
-        # the contexts of lengths 1..m that stop at a PAD (the sentence start beyond <bos>) are cut there
-        full = np.zeros(n, dtype=np.int64)
-        valid = np.ones(n, dtype=bool)
-        for j in range(m):  # most recent first: ctx[:, m-1], ctx[:, m-2], ...
-            c = ctx[:, m - 1 - j]
-            valid &= c != 0
-            if not valid.any():
-                break
-            full = full | (c.astype(np.int64) << (bits * j))
-            packed = full & ((1 << (bits * (j + 1))) - 1)
-            tag = np.int64(j + 2) << lm.TAG
-            q = tag | (packed << bits) | w
-            pos = np.searchsorted(lm.keys, q)
-            hit = (lm.keys[pos] == q) & valid
-            if j == 0:
-                bow = lm.uni_bow[c]
-            else:
-                cq = (np.int64(j + 1) << lm.TAG) | packed
-                cpos = np.searchsorted(lm.ctx_keys, cq)
-                bow = np.where(lm.ctx_keys[cpos] == cq, lm.ctx_bow[cpos], 0.0)
-            out = np.where(hit, lm.lut[lm.codes[pos]], np.where(valid, out + bow, out))
-        return out
+        """log p(w[i] | ctx[i]) per row (``engine.char_lm.CharLM.pair_logprobs`` over word ids)."""
+        return self.lm.pair_logprobs(ctx, w)
 
     def score(self, texts: list[str]) -> np.ndarray:
         """log-probability of each text's best segmentation into words. The search's states after the first

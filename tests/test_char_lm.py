@@ -136,3 +136,14 @@ def test_whole_shards_can_be_left_out():
     corpus.sources = ["a.txt.xz", "b.txt.xz"]
     kept = ngram.without_sources(corpus, ["a"])
     assert "".join(map(chr, kept.chars.tolist())) == "你好" and kept.offsets.tolist() == [0, 2]
+
+
+def test_sequence_logprobs_add_up_what_fuse_adds_position_by_position(tmp_path):
+    lm, _ = load(tmp_path, weight=0.8)
+    ys = np.array([ids("我们是中国人"), ids("你们是老师的")])
+    allowed = np.arange(2, len(CHARS))
+    total = np.zeros(2)
+    for t in range(ys.shape[1]):
+        step = lm.fuse(ys[:, :t], allowed, np.zeros((2, allowed.size), dtype=np.float32))
+        total += step[np.arange(2), ys[:, t] - 2]
+    assert np.allclose(lm.sequence_logprobs(ys), total, atol=1e-4)

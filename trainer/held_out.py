@@ -90,14 +90,19 @@ def factory_without(shard: str, work: Path, corpus=None, log=None) -> Path:
     stamp = out / "held_out.json"
     corpus = corpus if corpus is not None else build_corpus(log=log)
     shipped_words = FACTORY / WORD_FILE
-    want = {"shard": shard, "lm": list(lm_settings(shipped_lm)), "corpus_chars": int(len(corpus.chars)),
-            "chars_tsv": (ASSETS / "chars.tsv").stat().st_size,
-            "word_lm": list(lm_settings(shipped_words)) if shipped_words.is_file() else None}
+    base = {"shard": shard, "corpus_chars": int(len(corpus.chars))}
+    want = {  # each part is rebuilt when what it is made from changes
+        "char_lm": {**base, "settings": list(lm_settings(shipped_lm))},
+        "chars_tsv": {**base, "bytes": (ASSETS / "chars.tsv").stat().st_size},
+        "word_lm": {**base, "settings": list(lm_settings(shipped_words)), "words_tsv": (ASSETS / "words.tsv").stat().st_size}
+        if shipped_words.is_file() else None,
+    }
     try:
-        if json.loads(stamp.read_text()) == want and (out / FILE_NAME).is_file():
-            return out
+        have = json.loads(stamp.read_text())
     except (OSError, ValueError):
-        pass
+        have = {}
+    if have == want:
+        return out
     out.mkdir(parents=True, exist_ok=True)
     for name, src in (("model.safetensors", FACTORY), ("config.json", FACTORY), ("onnx", FACTORY),
                       ("words.tsv", ASSETS)):
@@ -105,25 +110,28 @@ def factory_without(shard: str, work: Path, corpus=None, log=None) -> Path:
             (out / name).symlink_to(src / name)
     if stamp.exists():
         stamp.unlink()
-    order, min_count = want["lm"]
     rest = ngram.without_sources(corpus, [shard])
     if len(rest.chars) == len(corpus.chars):
         raise SystemExit(f"no corpus shard named {shard!r}: names are {sorted(s.split('.')[0] for s in corpus.sources)}")
-    chars = read_config(FACTORY)["chars"]
-    built = ngram.build(chars, rest, order, min_count, [t for t, _ in read_tsv(GENERAL_FILE)], log=log)
-    ngram.save(out / FILE_NAME, chars, built, {"without_shard": shard})
-    if want["word_lm"]:
+    general = [t for t, _ in read_tsv(GENERAL_FILE)]
+    if have.get("char_lm") != want["char_lm"] or not (out / FILE_NAME).is_file():
+        order, min_count = want["char_lm"]["settings"]
+        chars = read_config(FACTORY)["chars"]
+        built = ngram.build(chars, rest, order, min_count, general, log=log)
+        ngram.save(out / FILE_NAME, chars, built, {"without_shard": shard})
+    if want["word_lm"] is None:
+        if (out / WORD_FILE).exists():
+            (out / WORD_FILE).unlink()
+    elif have.get("word_lm") != want["word_lm"] or not (out / WORD_FILE).is_file():
         from trainer import word_ngram
 
-        general = [t for t, _ in read_tsv(GENERAL_FILE)]
-        w_order, w_min = want["word_lm"]
+        w_order, w_min = want["word_lm"]["settings"]
         words, wbuilt = word_ngram.build(corpus, w_order, w_min, general, [shard], log=log)
         word_ngram.save(out / WORD_FILE, words, wbuilt, {"without_shard": shard})
-    elif (out / WORD_FILE).exists():
-        (out / WORD_FILE).unlink()
-    tmp = out / "chars.tsv.tmp"
-    tmp.write_text("\n".join(recount_chars(ASSETS / "chars.tsv", rest)) + "\n", encoding="utf-8")
-    os.replace(tmp, out / "chars.tsv")
+    if have.get("chars_tsv") != want["chars_tsv"] or not (out / "chars.tsv").is_file():
+        tmp = out / "chars.tsv.tmp"
+        tmp.write_text("\n".join(recount_chars(ASSETS / "chars.tsv", rest)) + "\n", encoding="utf-8")
+        os.replace(tmp, out / "chars.tsv")
     stamp.write_text(json.dumps(want))
     return out
 
