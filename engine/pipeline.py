@@ -100,6 +100,7 @@ def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None 
     converter.interactive(reuse, beam, int8)
     converter.convert_raw("ni", 1)  # sessions and first-call allocations now, not on the first key
     lm = f", + {converter.char_lm.order}-gram LM" if converter.char_lm is not None else ""
+    lm += " + word LM" if converter.word_lm is not None else ""
     status = (f"{model_label(model_dir)} ({converter.num_params / 1e6:.1f} M parameters{lm}, "
               f"{device}, {converter.runtime})" + (f"; {converter.runtime_note}" if converter.runtime_note else ""))
     return ModelTranslator(converter, lexicon), status

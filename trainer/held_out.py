@@ -94,7 +94,8 @@ def factory_without(shard: str, work: Path, corpus=None, log=None) -> Path:
     want = {  # each part is rebuilt when what it is made from changes
         "char_lm": {**base, "settings": list(lm_settings(shipped_lm))},
         "chars_tsv": {**base, "bytes": (ASSETS / "chars.tsv").stat().st_size},
-        "word_lm": {**base, "settings": list(lm_settings(shipped_words)), "words_tsv": (ASSETS / "words.tsv").stat().st_size}
+        "word_lm": {**base, "settings": list(lm_settings(shipped_words)), "words_tsv": (ASSETS / "words.tsv").stat().st_size,
+                    "shipped_bytes": shipped_words.stat().st_size}
         if shipped_words.is_file() else None,
     }
     try:

@@ -71,6 +71,14 @@ def vocabulary(words_tsv: Path = ASSETS / "words.tsv", chars_tsv: Path = ASSETS 
     return words, counts
 
 
+def lexicon_words(words_tsv: Path = ASSETS / "words.tsv") -> set[str]:
+    """The words of the lexicon (``words.tsv``)."""
+    out: set[str] = set()
+    for line in Path(words_tsv).read_text(encoding="utf-8").splitlines():
+        out.update(line.split("\t")[2::2])
+    return out
+
+
 def _segment_part(args) -> np.ndarray:
     """Word ids of a slice of the corpus: ``<bos>`` then the clause's words, clause after clause."""
     cps, offsets, index, logp, prefixes, unknown = args
@@ -177,6 +185,7 @@ def build(corpus, order: int = 2, min_count=2, exclude=(), exclude_sources=(), c
     from trainer import ngram
 
     words, counts = vocab or vocabulary()
+    index_of = {w: i for i, w in enumerate(words)} if vocab is None else {}
     seq, starts = cached_segmentation(corpus, words, counts, cache_dir, workers, log)
     if len(starts) != len(corpus):
         raise ValueError(f"segmentation has {len(starts):,} clauses, the corpus {len(corpus):,}")
@@ -193,9 +202,14 @@ def build(corpus, order: int = 2, min_count=2, exclude=(), exclude_sources=(), c
     if not keep.all():
         seq = keep_clauses(seq, starts, keep)
         log(f"word_ngram: left out {int((~keep).sum()):,} clauses")
-    # only words the segmented text holds keep an id (a listed word it never holds would only get the
-    # unigram's share for the unseen, about the floor an unknown word gets anyway): a smaller table and list
-    seen = np.unique(seq)
+    # ids for the words the segmented text holds and for every word of the lexicon (``words.tsv``: what the
+    # word lattice proposes); a lexicon word the text never holds gets the unigram's share for the unseen, but
+    # still counts as one word when a candidate is segmented (one unseen word scores better than its
+    # characters one by one: measured, dropping them cost 0.6 points on held-out shards). The extra lists'
+    # words the text never holds are left out: a smaller table and list.
+    listed = np.array(sorted(index_of[w] for w in lexicon_words() if w in index_of), dtype=np.int64) \
+        if vocab is None else np.zeros(0, dtype=np.int64)
+    seen = np.union1d(np.unique(seq), listed)
     seen = seen[seen >= 2]
     remap = np.zeros(len(words), dtype=np.int64)
     remap[BOS] = BOS
