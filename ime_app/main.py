@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from ime_app.window import MainWindow
 
     app = QApplication(sys.argv[:1])
-    win = MainWindow()  # a store that cannot be opened is said in the window; typing still works
+    win = MainWindow(ask_unsaved=True)  # a store that cannot be opened is said in the window; typing still works
     if win.store_error:
         print(f"pinyin-ime-app: {win.store_error}", file=sys.stderr)
     win.show()

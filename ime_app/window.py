@@ -14,14 +14,15 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFont, QPainter, QPixmap
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu, QMessageBox, QPushButton, QToolBar,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QFont, QKeySequence, QPainter, QPixmap
+from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu,
+                               QMessageBox, QPushButton, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from engine import privacy, store, user_models
 from engine.learning import UserRanker
 from engine.pipeline import MODEL_DIR, build_pipeline
 from ime_app.composer import Composer, Snapshot
+from ime_app.document import DocumentError, load_text, save_text
 from ime_app.editor import ImeEditor
 from ime_app.history_dialog import PRIVACY, HistoryDialog
 from ime_app.personalize_dialog import PersonalizeDialog
@@ -71,8 +72,11 @@ class MainWindow(QMainWindow):
     model_changed = Signal(str)  # a new model is in use (its status line)
 
     def __init__(self, home: str | Path | None = None, model_dir: Path | None = MODEL_DIR,
-                 keep_data: bool = True) -> None:
+                 keep_data: bool = True, ask_unsaved: bool = False) -> None:
         super().__init__()
+        # closing (or opening a file) with unsaved text asks first; the app's window does, scripted ones (the
+        # self-test, tests, benchmarks) close without a modal question
+        self.ask_unsaved = ask_unsaved
         self.setWindowTitle("拼音 IME")
         self.home = store.home_dir(home) if keep_data else None
         self.model_dir = model_dir
@@ -129,7 +133,21 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._resume_interrupted_jobs)
 
     # -- parts ---------------------------------------------------------------------------------------------
+    def _build_file_menu(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        self.open_action = menu.addAction("Open…", QKeySequence.Open, lambda: self.open_document())
+        self.save_action = menu.addAction("Save", QKeySequence.Save, lambda: self.save_document())
+        self.save_as_action = menu.addAction("Save as…", QKeySequence.SaveAs, lambda: self.save_document(ask=True))
+        menu.addSeparator()
+        self.copy_all_action = menu.addAction("Copy all", QKeySequence("Ctrl+Shift+C"), self.copy_all)
+        menu.addSeparator()
+        menu.addAction("Quit", QKeySequence.Quit, self.close)
+        self.document_path: Path | None = None
+        self.editor.document().modificationChanged.connect(lambda _: self._show_title())
+        self._show_title()
+
     def _build_toolbar(self) -> None:
+        self._build_file_menu()
         bar = QToolBar("IME")
         bar.setMovable(False)
         self.addToolBar(bar)
@@ -397,7 +415,72 @@ class MainWindow(QMainWindow):
         painter.end()
         return canvas
 
+    # -- the text in the editor --------------------------------------------------------------------------------
+    def _show_title(self) -> None:
+        name = self.document_path.name if self.document_path else "untitled"
+        self.setWindowTitle(f"{name}{'*' if self.editor.document().isModified() else ''} — 拼音 IME")
+
+    def save_document(self, path: Path | str | None = None, ask: bool = False) -> bool:
+        """Write the editor's text (UTF-8) to ``path``, the file it came from, or one the user picks; False when
+        nothing was written (cancelled, or an error the user was told of: the text stays in the window)."""
+        target = Path(path) if path else (None if ask else self.document_path)
+        if target is None:
+            chosen, _ = QFileDialog.getSaveFileName(self, "Save the text", str(self.document_path or Path.home()),
+                                                    "Text (*.txt);;All files (*)")
+            if not chosen:
+                return False
+            target = Path(chosen)
+        try:
+            save_text(target, self.editor.toPlainText())
+        except DocumentError as e:
+            QMessageBox.warning(self, "Not saved", str(e))
+            return False
+        self.document_path = target
+        self.editor.document().setModified(False)
+        self._show_title()
+        self.statusBar().showMessage(f"saved {target}", 4000)
+        return True
+
+    def open_document(self, path: Path | str | None = None) -> bool:
+        """Load a text file into the editor (after asking about unsaved text); False when nothing was loaded."""
+        if not self.confirm_discard():
+            return False
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Open a text", str(Path.home()), "Text (*.txt);;All files (*)")
+            if not chosen:
+                return False
+            path = chosen
+        try:
+            text = load_text(path)
+        except DocumentError as e:
+            QMessageBox.warning(self, "Not opened", str(e))
+            return False
+        self.editor.setPlainText(text)
+        self.document_path = Path(path)
+        self.editor.document().setModified(False)
+        self._show_title()
+        return True
+
+    def copy_all(self) -> None:
+        QApplication.clipboard().setText(self.editor.toPlainText())
+        self.statusBar().showMessage(f"copied {len(self.editor.toPlainText()):,} characters", 3000)
+
+    def confirm_discard(self) -> bool:
+        """True when the editor's text may be replaced or dropped: nothing unsaved, or saved now, or the user
+        chose to discard it."""
+        doc = self.editor.document()
+        if not self.ask_unsaved or not doc.isModified() or not self.editor.toPlainText().strip():
+            return True
+        answer = QMessageBox.question(self, "Unsaved text", "The text has changes that are not saved. Save them?",
+                                      QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, QMessageBox.Save)
+        if answer == QMessageBox.Save:
+            return self.save_document()
+        return answer == QMessageBox.Discard
+
     def closeEvent(self, event) -> None:  # noqa: N802
+        if not self._closed and not self.confirm_discard():
+            event.ignore()
+            return
         self._closed = True
         if self.db is not None and not store.get_setting(self.db, KEEP_SETTING, True):
             for job in store.list_jobs(self.db):

@@ -52,3 +52,29 @@ def test_held_out_clauses_come_from_the_shard_and_occur_once():
     assert sorted(t for t, _ in got) == ["今天天气很好", "明天下午开会"]
     assert dict(got)["明天下午开会"] == ["ming", "tian", "xia", "wu", "kai", "hui"]
     assert held_out_clauses(corpus, "b", 1, exclude={"明天下午开会"})[0][0] == "今天天气很好"
+
+
+def test_factory_without_a_shard_is_a_model_folder_the_converter_uses(tmp_path, monkeypatch):
+    """A real (tiny) corpus of two shards: the folder's LMs and counts leave shard b out, the converter
+    finds them there, and a second call builds nothing."""
+    from engine.converter import Converter
+    from engine.lexicon import lexicon_for
+    from trainer.held_out import factory_without
+
+    monkeypatch.setenv("PINYIN_IME_CACHE", str(tmp_path / "cache"))
+    clauses = [("我们喜欢唱歌", ["wo", "men", "xi", "huan", "chang", "ge"]), ("他们是学生", ["ta", "men", "shi", "xue", "sheng"]),
+               ("这个问题很难", ["zhe", "ge", "wen", "ti", "hen", "nan"]), ("你好", ["ni", "hao"])]
+    corpus = corpus_of(clauses, [0, 0, 1, 1])
+    folder = factory_without("b", tmp_path / "work", corpus, log=lambda m: None)
+    for name in ("char_lm.safetensors", "word_lm.safetensors", "chars.tsv", "words.tsv", "model.safetensors"):
+        assert (folder / name).exists(), name
+    counts = {tuple(line.split("\t")[:2]): int(line.split("\t")[2])
+              for line in (folder / "chars.tsv").read_text(encoding="utf-8").splitlines()}
+    assert counts[("我", "wo")] == 1 and counts[("题", "ti")] == 0  # shard b's 问题 was not counted
+    assert lexicon_for(folder).readings["题"]  # a character with no count left keeps its readings
+    conv = Converter.load(folder, runtime="onnx")
+    assert conv.word_lm is not None and conv.char_lm is not None
+    assert conv.convert_segmented("wo men", 3)
+    stamp = (folder / "char_lm.safetensors").stat().st_mtime_ns
+    factory_without("b", tmp_path / "work", corpus, log=lambda m: None)
+    assert (folder / "char_lm.safetensors").stat().st_mtime_ns == stamp
