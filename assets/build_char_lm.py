@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,27 +61,16 @@ def main(argv=None) -> int:
     sha = corpus_sha256(args.corpus)
     ngram.save(args.out, chars, built, {"seconds": seconds, "corpus_sha256": sha, "held_out_texts": len(set(exclude))})
     size = args.out.stat().st_size
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     st = built["stats"]
-    rows = "\n".join(f"| {k} | {st['distinct'][k]:,} | {st['kept'][k]:,} | {st['discounts'][k]} |" for k in st["kept"])
-    (args.out.parent / "CHAR_LM.md").write_text(f"""# The corpus character LM (`char_lm.safetensors`)
-
-Interpolated modified Kneser-Ney character {args.order}-gram over the annotated corpus, fused into every step
-of the model's beam search (`engine/char_lm.py`; weight and normalisation tuned on dev.tsv).
-
-| | |
-|---|---|
-| command | `python -m assets.build_char_lm {' '.join(argv if argv is not None else sys.argv[1:])}` (at commit {commit}) |
-| corpus | `{args.corpus}` — SHA-256 over names and bytes `{sha}`, {len(corpus.chars):,} characters |
-| held out | {len(set(exclude)):,} distinct clauses: `assets/personalize/general.tsv` and the `benchmarks/personalize.py` streams |
-| pruning | count cutoffs for orders 2..{args.order}: {st['min_count']} (an n-gram seen fewer times is left out) |
-| size | {size / 1e6:.1f} MB |
-| build time | {seconds} s on this machine |
-
-| order | distinct | kept | discounts D1, D2, D3+ |
-|---|---|---|---|
-{rows}
-""", encoding="utf-8")
+    ngram.write_note(args.out, "CHAR_LM.md", "The corpus character LM (`char_lm.safetensors`)",
+                     f"Interpolated modified Kneser-Ney character {args.order}-gram over the annotated corpus, fused into "
+                     "every step\nof the model's searches (`engine/char_lm.py`; its weight tuned on held-out shards).", "assets.build_char_lm",
+                     argv if argv is not None else sys.argv[1:], [
+        ("corpus", f"`{args.corpus}` — SHA-256 over names and bytes `{sha}`, {len(corpus.chars):,} characters"),
+        ("held out", f"{len(set(exclude)):,} distinct clauses: `assets/personalize/general.tsv` and the "
+                     "`benchmarks/personalize.py` streams"),
+        ("pruning", f"count cutoffs for orders 2..{args.order}: {st['min_count']} (an n-gram seen fewer times is left out)"),
+    ], built, seconds)
     print(json.dumps({"out": str(args.out), "bytes": size, "seconds": seconds, **st}))
     return 0
 

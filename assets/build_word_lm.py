@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ OUT = ASSETS / "model" / "word_lm.safetensors"
 def main(argv=None) -> int:
     from assets.build_char_lm import held_out_texts
     from assets.build_model import corpus_sha256
-    from trainer import word_ngram
+    from trainer import ngram, word_ngram
     from trainer.corpus import DEFAULT_CORPUS, build_corpus
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -43,28 +42,17 @@ def main(argv=None) -> int:
     seconds = round(time.time() - t0, 1)
     word_ngram.save(args.out, words, built, {"seconds": seconds, "held_out_texts": len(set(exclude))})
     size = args.out.stat().st_size
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     st = built["stats"]
-    rows = "\n".join(f"| {k} | {st['distinct'][k]:,} | {st['kept'][k]:,} | {st['discounts'][k]} |" for k in st["kept"])
-    (args.out.parent / "WORD_LM.md").write_text(f"""# The word LM (`word_lm.safetensors`)
-
-Interpolated modified Kneser-Ney word {args.order}-gram over the corpus cut into lexicon words
-(`trainer/word_ngram.py`), added to each ranked candidate's score (`engine/word_lm.py`).
-
-| | |
-|---|---|
-| command | `python -m assets.build_word_lm {' '.join(argv if argv is not None else sys.argv[1:])}` (at commit {commit}) |
-| corpus | `{args.corpus}` — SHA-256 `{corpus_sha256(args.corpus)}`, {len(corpus.chars):,} characters |
-| vocabulary | {len(words) - 2:,} words and characters: `assets/words.tsv`, `assets/chars.tsv`, {', '.join(sorted(set(word_ngram.EXTRA_LISTS.values())))} |
-| held out | {len(set(exclude)):,} distinct clauses (as `CHAR_LM.md`) |
-| pruning | count cutoffs for orders 2..{args.order}: {st['min_count']} |
-| size | {size / 1e6:.1f} MB |
-| build time | {seconds} s on this machine |
-
-| order | distinct | kept | discounts D1, D2, D3+ |
-|---|---|---|---|
-{rows}
-""", encoding="utf-8")
+    ngram.write_note(args.out, "WORD_LM.md", "The word LM (`word_lm.safetensors`)",
+                     f"Interpolated modified Kneser-Ney word {args.order}-gram over the corpus cut into lexicon words\n"
+                     "(`trainer/word_ngram.py`), added to each ranked candidate's score (`engine/word_lm.py`).", "assets.build_word_lm",
+                     argv if argv is not None else sys.argv[1:], [
+        ("corpus", f"`{args.corpus}` — SHA-256 `{corpus_sha256(args.corpus)}`, {len(corpus.chars):,} characters"),
+        ("vocabulary", f"{len(words) - 2:,} words and characters: `assets/words.tsv`, `assets/chars.tsv`, "
+                       + ", ".join(sorted(set(word_ngram.EXTRA_LISTS.values())))),
+        ("held out", f"{len(set(exclude)):,} distinct clauses (as `CHAR_LM.md`)"),
+        ("pruning", f"count cutoffs for orders 2..{args.order}: {st['min_count']}"),
+    ], built, seconds)
     print(json.dumps({"out": str(args.out), "bytes": size, "seconds": seconds, **st}))
     return 0
 

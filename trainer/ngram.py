@@ -253,6 +253,25 @@ def save(path: Path, chars: list[str], built: dict, extra: dict | None = None) -
     os.replace(tmp, path)
 
 
+def write_note(lm_path: Path, note: str, title: str, intro: str, script: str, argv, rows: list[tuple[str, str]],
+               built: dict, seconds: float) -> None:
+    """A build note ``note`` beside the LM saved at ``lm_path`` (``CHAR_LM.md``, ``WORD_LM.md``): the command that
+    ran ``script`` with ``argv`` and the commit, ``rows`` of (what, value), the size and time, then the per-order
+    table of ``built``'s stats."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parent.parent
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    rows = [("command", f"`python -m {script} {' '.join(argv)}` (at commit {commit})"), *rows,
+            ("size", f"{Path(lm_path).stat().st_size / 1e6:.1f} MB"), ("build time", f"{seconds} s on this machine")]
+    path = Path(lm_path).parent / note
+    st = built["stats"]
+    orders = "\n".join(f"| {k} | {st['distinct'][k]:,} | {st['kept'][k]:,} | {st['discounts'][k]} |" for k in st["kept"])
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    Path(path).write_text(f"# {title}\n\n{intro}\n\n| | |\n|---|---|\n{table}\n\n"
+                          f"| order | distinct | kept | discounts D1, D2, D3+ |\n|---|---|---|---|\n{orders}\n", encoding="utf-8")
+
+
 def main(argv=None) -> int:
     from engine.model_spec import read_config
     from trainer.corpus import DEFAULT_CORPUS, build_corpus
