@@ -182,8 +182,9 @@ class CharLM:
 
     def pair_logprobs(self, ctx: np.ndarray, w: np.ndarray) -> np.ndarray:
         """log p(w[i] | ctx[i]) for each row, in LM ids: ``ctx`` (N, m ≤ order-1), oldest first (``BOS``
-        where the sentence start is; 0 where nothing is, which ends the context there); ``w`` (N,). The
-        one-target-per-row form of ``_lookup`` (which scores every allowed character after each context)."""
+        where the sentence start is; 0 where nothing is, which ends the context there); ``w`` (N,), 0 for a
+        token the LM does not know (it gets ``floor``, as in ``_lookup``). The one-target-per-row form of
+        ``_lookup`` (which scores every allowed character after each context)."""
         bits = self.bits
         n, m = ctx.shape
         out = self.uni[w].astype(np.float64)
@@ -206,6 +207,7 @@ class CharLM:
                 cpos = np.searchsorted(self.ctx_keys, cq)
                 bow = np.where(self.ctx_keys[cpos] == cq, self.ctx_bow[cpos], 0.0)
             out = np.where(hit, self.lut[self.codes[pos]], np.where(valid, out + bow, out))
+        out[w == 0] = self.floor
         return out
 
     def sequence_logprobs(self, ys: np.ndarray) -> np.ndarray:
@@ -218,10 +220,7 @@ class CharLM:
         padded = np.concatenate([np.zeros((k, m - 1), dtype=np.int64), np.full((k, 1), BOS, dtype=np.int64), lm_ids],
                                 axis=1)
         ctx = np.stack([padded[:, i:i + m] for i in range(t)], axis=1).reshape(k * t, m)
-        w = lm_ids.reshape(-1)
-        lp = self.pair_logprobs(ctx, w)
-        lp[w == 0] = self.floor
-        return self.weight * lp.reshape(k, t).sum(axis=1)
+        return self.weight * self.pair_logprobs(ctx, lm_ids.reshape(-1)).reshape(k, t).sum(axis=1)
 
     def fuse(self, hyps: np.ndarray, allowed: np.ndarray, logp: np.ndarray, mix=None) -> np.ndarray:
         """One beam-search step (the ``fuse`` hook of the backends): ``logp`` (B, n) plus the LM's share.

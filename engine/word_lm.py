@@ -64,7 +64,7 @@ class WordLM:
         if not texts:
             return np.zeros(0)
         m = self.order - 1
-        index, max_word, floor = self.index, self.max_word, self.lm.floor
+        index, max_word = self.index, self.max_word
         start = tuple([0] * (m - 1) + [BOS]) if m else ()
         states: dict[str, dict[tuple, float]] = {"": {start: 0.0}}  # prefix → {context: best score}
         for i in range(max(len(t) for t in texts)):
@@ -90,7 +90,7 @@ class WordLM:
             lp = self.pair_logprobs(np.array([r[1] for r in rows], dtype=np.int64).reshape(len(rows), m),
                                     np.array([r[2] for r in rows], dtype=np.int64))
             for (prefix, ctx, wid, target), v in zip(rows, lp.tolist()):
-                total = states[prefix][ctx] + (floor if wid == 0 else v)
+                total = states[prefix][ctx] + v
                 nxt = states.setdefault(target, {})
                 key = (ctx + (wid,))[1:] if m else ()
                 if total > nxt.get(key, -np.inf):

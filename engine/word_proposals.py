@@ -79,7 +79,6 @@ def propose(x_ids: list[int], emissions, lexicon, word_lm, chars: list[str], cha
         ctx = np.array([r[0] for r in rows], dtype=np.int64).reshape(len(rows), m)
         wid = np.array([r[1][1] for r in rows], dtype=np.int64)
         lp = word_lm.pair_logprobs(ctx, wid)
-        lp[wid == 0] = word_lm.lm.floor
         for (c, (end, w, spelled, head)), v in zip(rows, lp.tolist()):
             score, text = here[c]
             total = score + head_weight * head + v

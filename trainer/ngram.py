@@ -189,16 +189,28 @@ def _keep_clauses(offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np
     return np.repeat(keep, lengths), kept
 
 
-def without(corpus, texts) -> tuple[np.ndarray, np.ndarray, int]:
-    """(code points, offsets) of the corpus with every clause equal to one of ``texts`` left out, and how
-    many were left out."""
+def clauses_equal_to(corpus, texts) -> np.ndarray:
+    """One bool per clause of ``corpus``: whether it equals one of ``texts``."""
     texts = [t for t in set(texts) if t]
     if not texts:
-        return corpus.chars, corpus.offsets, 0
+        return np.zeros(len(corpus.offsets) - 1, dtype=bool)
     cps = np.array([ord(c) for t in texts for c in t], dtype=np.uint32)
     offs = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum([len(t) for t in texts], out=offs[1:])
-    drop = np.isin(clause_hashes(corpus.chars, corpus.offsets), clause_hashes(cps, offs))
+    return np.isin(clause_hashes(corpus.chars, corpus.offsets), clause_hashes(cps, offs))
+
+
+def clauses_of_sources(corpus, names) -> np.ndarray:
+    """One bool per clause of ``corpus``: whether it comes from one of the shards ``names`` (file names without
+    their suffixes)."""
+    names = set(names)
+    return np.isin(corpus.source, [i for i, s in enumerate(corpus.sources) if s.split(".")[0] in names])
+
+
+def without(corpus, texts) -> tuple[np.ndarray, np.ndarray, int]:
+    """(code points, offsets) of the corpus with every clause equal to one of ``texts`` left out, and how
+    many were left out."""
+    drop = clauses_equal_to(corpus, texts)
     if not drop.any():
         return corpus.chars, corpus.offsets, 0
     keep_chars, offsets = _keep_clauses(corpus.offsets, ~drop)
@@ -209,11 +221,10 @@ def without_sources(corpus, names):
     """The corpus without the clauses of the shards ``names`` (file names without their suffixes)."""
     from trainer.corpus import Corpus
 
-    names = set(names)
-    drop_ids = [i for i, s in enumerate(corpus.sources) if s.split(".")[0] in names]
-    if not drop_ids:
+    drop = clauses_of_sources(corpus, names)
+    if not drop.any():
         return corpus
-    keep = ~np.isin(corpus.source, drop_ids)
+    keep = ~drop
     chars_keep, offsets = _keep_clauses(corpus.offsets, keep)
     return Corpus(corpus.chars[chars_keep], corpus.syls[chars_keep], offsets, corpus.source[keep], corpus.sources)
 

@@ -189,16 +189,7 @@ def build(corpus, order: int = 2, min_count=2, exclude=(), exclude_sources=(), c
     seq, starts = cached_segmentation(corpus, words, counts, cache_dir, workers, log)
     if len(starts) != len(corpus):
         raise ValueError(f"segmentation has {len(starts):,} clauses, the corpus {len(corpus):,}")
-    keep = np.ones(len(corpus), dtype=bool)
-    if exclude_sources:
-        drop = [i for i, s in enumerate(corpus.sources) if s.split(".")[0] in set(exclude_sources)]
-        keep &= ~np.isin(corpus.source, drop)
-    texts = [t for t in set(exclude) if t]
-    if texts:
-        cps = np.array([ord(c) for t in texts for c in t], dtype=np.uint32)
-        offs = np.zeros(len(texts) + 1, dtype=np.int64)
-        np.cumsum([len(t) for t in texts], out=offs[1:])
-        keep &= ~np.isin(ngram.clause_hashes(corpus.chars, corpus.offsets), ngram.clause_hashes(cps, offs))
+    keep = ~(ngram.clauses_of_sources(corpus, exclude_sources) | ngram.clauses_equal_to(corpus, exclude))
     if not keep.all():
         seq = keep_clauses(seq, starts, keep)
         log(f"word_ngram: left out {int((~keep).sum()):,} clauses")
