@@ -179,6 +179,10 @@ class Session:
             self._commit("".join(k for _, k in self.picks) + self.keys, raw=True)
         self.chinese = chinese
 
+    def cancel(self) -> None:
+        """Drop the composition (what escape does): nothing is committed."""
+        self._reset()
+
     # -- internals -----------------------------------------------------------------------------------------
     def _punctuation(self, key: str) -> bool:
         if key in PUNCTUATION:

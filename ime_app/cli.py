@@ -279,6 +279,30 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_ibus(args) -> int:
+    from ime_app.ibus import install
+    from ime_app.ibus.gi_loader import available
+
+    if args.action == "install":
+        for path in install.install(system=args.system, home=args.home):
+            print(f"wrote {path}")
+        print(install.next_steps(args.system))
+        missing = available()
+        if missing:
+            print(f"warning: the engine cannot run yet: {missing}", file=sys.stderr)
+        return 0
+    if args.action == "uninstall":
+        for path in install.uninstall():
+            print(f"removed {path}")
+        return 0
+    missing = available()  # status
+    for where in (install.user_dir() / install.FILE_NAME, install.SYSTEM_DIR / install.FILE_NAME):
+        print(f"{where}: {'installed' if where.exists() else 'not installed'}")
+    print(f"engine command: {' '.join(install.engine_command(args.home))}")
+    print("IBus binding: " + (missing or "found"))
+    return 0 if not missing else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.pinyin import FUZZY_NAMES
 
@@ -366,6 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-lines", type=int, default=0)
     p.set_defaults(func=cmd_corpus)
 
+    p = sub.add_parser("ibus", parents=[common], help="the system input method: install|uninstall|status|run")
+    p.add_argument("action", choices=["install", "uninstall", "status"],
+                   help="install: register the IBus engine (per user; --system as root); run: the engine process")
+    p.add_argument("--system", action="store_true", help="install for every user (needs root)")
+    p.set_defaults(func=cmd_ibus)
+
     p = sub.add_parser("info", parents=[common], help="where your data lives and what is installed")
     p.set_defaults(func=cmd_info)
     return ap
@@ -385,6 +415,15 @@ def main(argv: list[str] | None = None) -> int:
         from trainer import jobs
 
         return _friendly(lambda: jobs.main(argv[1:]))
+    if argv[:2] == ["ibus", "run"]:  # the engine process owns its options
+        from ime_app.ibus.gi_loader import IbusUnavailable
+
+        try:
+            from ime_app.ibus import engine
+        except IbusUnavailable as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return engine.run(argv[2:])
     args = build_parser().parse_args(argv)
     return _friendly(lambda: args.func(args))
 

@@ -146,7 +146,7 @@ class Composer(QObject):
                 except Exception as e:  # a bug must not kill typing: report it, keep the session usable
                     error = (f"an internal error ({type(e).__name__}: {e}) reset the composition; the text in the "
                              "editor is safe")
-                    self.session._reset()
+                    self.session.cancel()
                 processed += 1
             self._emit(effects, processed, error or self._warning)
 
@@ -173,7 +173,7 @@ class Composer(QObject):
         elif req.kind == "record":
             self.record = bool(req.arg)
         elif req.kind == "reset":
-            s._reset()
+            s.cancel()
         elif req.kind == "reload":
             ranker = getattr(self.pipeline, "ranker", None)
             if ranker is not None:

@@ -1,0 +1,152 @@
+"""One input field's composition for the system input method, with no IBus in it.
+
+``ImeBackend`` is what the IBus engine calls: ``press(name)`` with the key names of ``ime_app.ibus.keys``,
+then it reads ``view()`` (preedit, caret, the candidate page, the highlight) and ``take_commits()`` (text for
+the program). Every field gets its own ``Session``; all of them share one ``Shared``: the pipeline (model,
+lexicon, the user's learning) and the user store, opened once per engine process.
+
+What it honours:
+- pause recording (the store's setting, read at each commit, so the app's toolbar switch applies at once)
+  and password or PIN fields: there nothing is composed and nothing is recorded; keys go straight through;
+- the app's changes to the store: ``Shared.sync()`` (called on every focus change) notices another process's
+  writes with SQLite's ``data_version``, re-reads the learned phrases, and hot-swaps the active model when
+  Personalize, Revert or Use factory changed it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from engine import store, user_models
+from engine.pipeline import Pipeline
+from engine.session import Session
+
+
+@dataclass(frozen=True)
+class View:
+    composing: bool
+    preedit: str  # with syllable separators (zhong'guo)
+    caret: int  # in ``preedit``
+    candidates: tuple[str, ...]  # the current page
+    highlight: int  # on the page, -1 with no candidates
+    page: int
+    page_count: int
+    chinese: bool
+
+
+class Shared:
+    """The engine process's pipeline and store, shared by every input field."""
+
+    def __init__(self, home: str | Path | None = None,
+                 build: Callable[..., Pipeline] = user_models.build_user_pipeline) -> None:
+        """``build(db, home)`` makes the pipeline (default: the user's active model with their learning)."""
+        self.home = store.home_dir(home)
+        self.db = store.open_store(self.home)
+        self.pipeline = build(self.db, self.home)
+        self.warning = ""  # the last problem worth telling the user (shown in the auxiliary text)
+        self._data_version = self._read_data_version()
+        self._active = self._active_id()
+        self.synced_at = time.monotonic()
+
+    def _read_data_version(self) -> int:
+        return int(self.db.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _active_id(self):
+        row = store.active_model(self.db)
+        return None if row is None else (row["id"], row["path"])
+
+    def sync(self) -> str | None:
+        """Pick up what another process (the app) changed in the store; returns the new model status when
+        the active model was swapped, else None."""
+        self.synced_at = time.monotonic()
+        try:
+            version = self._read_data_version()
+            if version == self._data_version:
+                return None
+            self._data_version = version
+            if self.pipeline.ranker is not None:
+                self.pipeline.ranker.reload()
+            active = self._active_id()
+            if active == self._active:
+                return None
+            self._active = active
+            return user_models.reload_active(self.pipeline, self.db, self.home)
+        except (sqlite3.Error, OSError, ValueError) as e:
+            self.warning = f"拼音 IME could not read your data ({e}); typing goes on"
+            return None
+
+    def record(self, text: str, picks, keys: str) -> None:
+        try:
+            self.pipeline.commit(text, picks, keys)
+        except (sqlite3.Error, OSError) as e:  # the text still reaches the program
+            self.warning = f"拼音 IME could not save to your history ({e}); free some disk space"
+        self._data_version = self._read_data_version()  # our own writes are not news
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class ImeBackend:
+    """One input field (IBus makes one engine per input context)."""
+
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
+        self.password = False  # a password or PIN field: keys pass straight through, nothing is kept
+        self.session = Session(self._translate, on_commit=self._on_commit)
+        self.translate_ms = 0.0
+
+    def _translate(self, keys: str):
+        t0 = time.perf_counter()
+        out = self.shared.pipeline(keys)
+        self.translate_ms = (time.perf_counter() - t0) * 1000
+        return out
+
+    def _on_commit(self, text, picks, keys) -> None:
+        if self.password:
+            return
+        self.shared.record(text, picks, keys)
+
+    @property
+    def chinese(self) -> bool:
+        return self.session.chinese
+
+    def set_chinese(self, chinese: bool) -> None:
+        self.session.set_chinese(chinese)
+
+    def set_password(self, password: bool) -> None:
+        if password and self.session.composing:
+            self.session.cancel()
+        self.password = password
+
+    def press(self, key: str) -> bool:
+        """True when the key was used (the program must not see it)."""
+        if self.password:
+            return False
+        return self.session.press(key)
+
+    def pick(self, index_on_page: int) -> None:
+        if 0 <= index_on_page < len(self.session.candidates):
+            self.session.pick(index_on_page)
+
+    def cancel(self) -> None:
+        """Drop the composition (focus lost, the program reset the field)."""
+        self.session.cancel()
+
+    def take_commits(self) -> list[str]:
+        out = list(self.session.committed)
+        self.session.committed.clear()
+        return out
+
+    def view(self) -> View:
+        s = self.session
+        text, caret = s.display
+        page = s.candidates
+        return View(composing=s.composing, preedit=text if s.composing else "", caret=caret,
+                    candidates=tuple(c.text for c in page),
+                    highlight=(s.highlight - s.page * s.page_size) if page else -1,
+                    page=s.page, page_count=s.page_count, chinese=s.chinese)
+
