@@ -50,6 +50,28 @@ ensure_qt_libs() {
     fi
 }
 
+ensure_ibus_tools() {
+    # The IBus end-to-end tests need ibus-daemon, its GObject binding, an X server and xdotool; without them
+    # they are skipped (saying why). As root with apt they are installed, as the font is.
+    [ "$(uname)" = Linux ] || return 0
+    local need=()
+    command -v ibus-daemon >/dev/null || need+=(ibus)
+    command -v Xvfb >/dev/null || need+=(xvfb)
+    command -v xdotool >/dev/null || need+=(xdotool)
+    command -v dbus-daemon >/dev/null || need+=(dbus)
+    ls /usr/lib/*/girepository-1.0/IBus-1.0.typelib >/dev/null 2>&1 || need+=(gir1.2-ibus-1.0)
+    [ -d /usr/lib/python3/dist-packages/gi ] || need+=(python3-gi)
+    [ ${#need[@]} = 0 ] && return 0
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        echo "==> installing ${need[*]} (for the IBus end-to-end tests)" >&2
+        { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; }; } >/dev/null 2>&1 \
+            || echo "warning: could not install ${need[*]}; the IBus end-to-end tests will be skipped" >&2
+    else
+        echo "note: the IBus end-to-end tests will be skipped; to run them: sudo apt-get install ${need[*]}" >&2
+    fi
+}
+
 cmd=${1:-help}
 shift || true
 case "$cmd" in
@@ -61,6 +83,9 @@ case "$cmd" in
         ;;
     test)
         setup test
+        ensure_cjk_font
+        ensure_qt_libs
+        ensure_ibus_tools
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     *)

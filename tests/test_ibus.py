@@ -247,3 +247,16 @@ def test_typing_through_ibus_into_a_real_qt_text_field(tmp_path):
     ms = sorted(float(line.split("\t")[1]) for line in timings.read_text().splitlines())
     assert len(ms) >= sum(len(p.replace(" ", "")) + 1 for _, p in SENTENCES)
     print(f"engine time per key: p50 {ms[len(ms) // 2]:.1f} ms, p95 {ms[int(len(ms) * 0.95)]:.1f} ms")
+
+
+@pytest.mark.skipif(bool(ibus_missing()), reason=ibus_missing() or "ok")
+def test_ibus_latency_benchmark_prints_its_json_line():
+    import json
+
+    r = subprocess.run([sys.executable, "-m", "benchmarks.ibus_latency", "--file",
+                        str(REPO / "tests/data/tiny_eval.tsv"), "--lines", "3"], cwd=REPO, capture_output=True,
+                       text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert r.returncode == 0, r.stderr
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    assert last["keys"] > 10 and 0 < last["p50_ms"] <= last["p95_ms"]
+    assert 0 < last["engine_p50_ms"] <= last["p50_ms"] and last["engine_rss_mb"] > 50

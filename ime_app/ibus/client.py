@@ -89,16 +89,18 @@ class IbusClient:
         if keyval is None:
             raise ValueError(f"no keysym for {name!r}")
         before = self._events
+        expired = []
+        timer = self.GLib.timeout_add(int(timeout * 1000), lambda: expired.append(1) and False)
+        context = self.GLib.MainContext.default()
         t0 = time.perf_counter()
         used = self.ctx.process_key_event(keyval, 0, 0)
-        deadline = time.monotonic() + timeout
-        context = self.GLib.MainContext.default()
-        while used and self._events == before and time.monotonic() < deadline:
-            if not context.iteration(False):  # the updates follow the reply; wait for the first
-                time.sleep(0.0002)
+        while used and self._events == before and not expired:
+            context.iteration(True)  # the updates follow the reply: sleep until the first (or the timer)
         while context.iteration(False):  # and take every one already here
             pass
         ms = (time.perf_counter() - t0) * 1000
+        if not expired:
+            self.GLib.source_remove(timer)
         self.ctx.process_key_event(keyval, 0, self.IBus.ModifierType.RELEASE_MASK)
         return bool(used), ms
 

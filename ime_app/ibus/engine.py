@@ -45,7 +45,8 @@ class PinyinEngine(IBus.Engine):
         self.mode_prop.set_symbol(IBus.Text.new_from_string("中"))
         self.props = IBus.PropList()
         self.props.append(self.mode_prop)
-        self.timings = os.environ.get("PINYIN_IME_IBUS_TIMINGS")
+        timings = os.environ.get("PINYIN_IME_IBUS_TIMINGS")
+        self.timings = open(timings, "a", encoding="utf-8", buffering=1) if timings else None  # line-buffered
 
     # -- keys ----------------------------------------------------------------------------------------------
     def do_process_key_event(self, keyval: int, keycode: int, state: int) -> bool:
@@ -58,9 +59,8 @@ class PinyinEngine(IBus.Engine):
             return self.backend.session.composing and not state & (RELEASE | SHORTCUT_MASK)
         used = self.backend.press(name)
         self._draw()
-        if self.timings:
-            with open(self.timings, "a", encoding="utf-8") as f:
-                f.write(f"{name}\t{(time.perf_counter() - t0) * 1000:.3f}\n")
+        if self.timings is not None:
+            self.timings.write(f"{name}\t{(time.perf_counter() - t0) * 1000:.3f}\n")
         return used
 
     def do_candidate_clicked(self, index: int, button: int, state: int) -> None:
