@@ -55,6 +55,7 @@ class Session:
     committed: list[str] = field(default_factory=list)  # every commit, in order (the app inserts them)
     _all: list[Candidate] = field(default_factory=list)
     _quote_open: dict = field(default_factory=lambda: {'"': False, "'": False})
+    _after_digit: bool = False  # the last key was a digit the editor typed: 3.5, 1,000 and 12:30 stay Latin
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -108,6 +109,7 @@ class Session:
         """Handle one key; returns False when the session does not use it (the editor should)."""
         if not self.chinese:
             return False
+        after_digit, self._after_digit = self._after_digit, False
         if len(key) == 1 and (key in LETTERS or (key == "'" and self.keys)):
             self.keys = self.keys[: self.caret] + key + self.keys[self.caret:]
             self.caret += 1
@@ -116,6 +118,9 @@ class Session:
                 self.pick(0)  # commit-ahead: a runaway input keeps its first part converted, never grows unbounded
             return True
         if not self.composing:
+            if after_digit and key in ".,:":
+                return False  # a decimal point, thousands separator or time, as fcitx5 keeps them
+            self._after_digit = len(key) == 1 and key.isdigit()
             return self._punctuation(key)
         if key == "backspace":
             if self.caret:

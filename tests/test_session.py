@@ -225,3 +225,19 @@ def test_ten_thousand_keys_stay_bounded(session):
     while session.composing:
         session.press("space")
     assert len("".join(session.committed)) > 1000  # everything became text; nothing was dropped
+
+
+def test_a_point_or_comma_after_a_digit_stays_latin(session):
+    """3.5, 1,000 and 12:30 as fcitx5 types them; after letters or alone they are Chinese marks."""
+    s = session
+    typed = []
+    for key in "3.5,1,000:":
+        if not s.press(key):
+            typed.append(key)
+        typed.extend(s.committed)
+        s.committed.clear()
+    assert "".join(typed) == "3.5,1,000:"
+    for key in "ni":
+        s.press(key)
+    s.press("space")
+    assert s.press(".") and s.committed[-1] == "。"
