@@ -74,3 +74,13 @@ def read_eval(path: Path) -> list[tuple[str, list[str]]]:
 def percentiles(values: list[float], *ps: float) -> list[float]:
     s = sorted(values)
     return [s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] for p in ps]
+
+
+def keys_with_typos(keys: str, rng, rate: float):
+    """The keys of one line as the typing benchmarks press them: now and then (seeded, ``rate`` of the keys
+    after the first) a wrong letter first, taken back with backspace."""
+    for i, key in enumerate(keys):
+        if i and rng.random() < rate:
+            yield rng.choice("abcdefghijklmnopqrstuvwxyz")
+            yield "backspace"
+        yield key

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._common import EVAL_DIR, machine, percentiles, read_eval
+from benchmarks._common import EVAL_DIR, keys_with_typos, machine, percentiles, read_eval
 
 
 def engine_peak_rss_mb(data_home: Path) -> float:
@@ -76,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         right = 0
         for text, syllables in lines:
             keys = "".join(syllables)
-            for i, key in enumerate(keys):
-                if i and rng.random() < args.typo_rate:
-                    ms += client.type(rng.choice("abcdefghijklmnopqrstuvwxyz"))
-                    ms.append(client.key("backspace")[1])
+            for key in keys_with_typos(keys, rng, args.typo_rate):
                 ms.append(client.key(key)[1])
             right += bool(client.table) and client.table[0] == text
             client.key("escape")

@@ -21,7 +21,7 @@ import resource
 import sys
 import time
 
-from benchmarks._common import EVAL_DIR, machine, percentiles, read_eval
+from benchmarks._common import EVAL_DIR, keys_with_typos, machine, percentiles, read_eval
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,12 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     right = 0
     for text, syllables in lines:
         keys = "".join(syllables)
-        for i, key in enumerate(keys):
-            if i and rng.random() < args.typo_rate:
-                for k in (rng.choice("abcdefghijklmnopqrstuvwxyz"), "backspace"):
-                    t = time.perf_counter()
-                    session.press(k)
-                    times.append(time.perf_counter() - t)
+        for key in keys_with_typos(keys, rng, args.typo_rate):
             t = time.perf_counter()
             session.press(key)
             times.append(time.perf_counter() - t)

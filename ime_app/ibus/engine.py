@@ -67,20 +67,21 @@ class PinyinEngine(IBus.Engine):
         self.backend.pick(index)
         self._draw()
 
+    # the panel's page and cursor buttons are the keys that do the same
     def do_page_up(self) -> None:
-        self.backend.press("pageup")
-        self._draw()
+        self._press("pageup")
 
     def do_page_down(self) -> None:
-        self.backend.press("pagedown")
-        self._draw()
+        self._press("pagedown")
 
     def do_cursor_up(self) -> None:
-        self.backend.press("up")
-        self._draw()
+        self._press("up")
 
     def do_cursor_down(self) -> None:
-        self.backend.press("down")
+        self._press("down")
+
+    def _press(self, name: str) -> None:
+        self.backend.press(name)
         self._draw()
 
     # -- the field's life ----------------------------------------------------------------------------------
