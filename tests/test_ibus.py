@@ -167,6 +167,22 @@ def test_backend_picks_up_what_the_app_changed(tmp_path, tiny):
     shared.close()
 
 
+
+def test_a_change_by_the_app_is_not_lost_behind_our_own_commit(tmp_path):
+    """The app deletes the phrases, then a commit comes through the engine before the next focus change: the
+    sync after it still sees the app's change (our own commits never move ``data_version``)."""
+    shared = Shared(tmp_path, build=lexicon_only)
+    backend = ImeBackend(shared)
+    type_line(backend, "nihao")
+    app = store.open_store(tmp_path)
+    store.delete_all_phrases(app)
+    app.close()
+    type_line(backend, "zaijian")
+    shared.sync()
+    learned = {text for texts in shared.pipeline.ranker.phrases.values() for text in texts}
+    assert "你好" not in learned and "再见" in learned
+    shared.close()
+
 # -- the engine under a real ibus-daemon -------------------------------------------------------------------
 
 @pytest.mark.skipif(bool(ibus_missing()), reason=ibus_missing() or "ok")

@@ -16,7 +16,6 @@ What it honours:
 from __future__ import annotations
 
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -50,7 +49,6 @@ class Shared:
         self.warning = ""  # the last problem worth telling the user (shown in the auxiliary text)
         self._data_version = self._read_data_version()
         self._active = self._active_id()
-        self.synced_at = time.monotonic()
 
     def _read_data_version(self) -> int:
         return int(self.db.conn.execute("PRAGMA data_version").fetchone()[0])
@@ -61,8 +59,8 @@ class Shared:
 
     def sync(self) -> str | None:
         """Pick up what another process (the app) changed in the store; returns the new model status when
-        the active model was swapped, else None."""
-        self.synced_at = time.monotonic()
+        the active model was swapped, else None. SQLite's ``data_version`` moves only for other connections'
+        commits, so our own commits never count as a change."""
         try:
             version = self._read_data_version()
             if version == self._data_version:
@@ -84,7 +82,6 @@ class Shared:
             self.pipeline.commit(text, picks, keys)
         except (sqlite3.Error, OSError) as e:  # the text still reaches the program
             self.warning = f"拼音 IME could not save to your history ({e}); free some disk space"
-        self._data_version = self._read_data_version()  # our own writes are not news
 
     def close(self) -> None:
         self.db.close()
@@ -96,14 +93,7 @@ class ImeBackend:
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
         self.password = False  # a password or PIN field: keys pass straight through, nothing is kept
-        self.session = Session(self._translate, on_commit=self._on_commit)
-        self.translate_ms = 0.0
-
-    def _translate(self, keys: str):
-        t0 = time.perf_counter()
-        out = self.shared.pipeline(keys)
-        self.translate_ms = (time.perf_counter() - t0) * 1000
-        return out
+        self.session = Session(shared.pipeline, on_commit=self._on_commit)  # swap_model keeps the object
 
     def _on_commit(self, text, picks, keys) -> None:
         if self.password:
@@ -137,9 +127,7 @@ class ImeBackend:
         self.session.cancel()
 
     def take_commits(self) -> list[str]:
-        out = list(self.session.committed)
-        self.session.committed.clear()
-        return out
+        return self.session.take_committed()
 
     def view(self) -> View:
         s = self.session
@@ -147,6 +135,6 @@ class ImeBackend:
         page = s.candidates
         return View(composing=s.composing, preedit=text if s.composing else "", caret=caret,
                     candidates=tuple(c.text for c in page),
-                    highlight=(s.highlight - s.page * s.page_size) if page else -1,
+                    highlight=s.page_highlight,
                     page=s.page, page_count=s.page_count, chinese=s.chinese)
 
