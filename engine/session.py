@@ -97,6 +97,11 @@ class Session:
         return self._all[start:start + self.page_size]
 
     @property
+    def page_highlight(self) -> int:
+        """The highlight's index on the current page; -1 when there are no candidates."""
+        return self.highlight - self.page * self.page_size if self._all else -1
+
+    @property
     def all_candidates(self) -> list[Candidate]:
         return self._all
 
@@ -183,6 +188,11 @@ class Session:
         if not chinese and self.composing:
             self._commit("".join(k for _, k in self.picks) + self.keys, raw=True)
         self.chinese = chinese
+
+    def take_committed(self) -> list[str]:
+        """The commits since the last call, in order (for the editor or program to insert)."""
+        out, self.committed[:] = list(self.committed), []
+        return out
 
     def cancel(self) -> None:
         """Drop the composition (what escape does): nothing is committed."""

@@ -182,8 +182,7 @@ class Composer(QObject):
             req.arg(self.pipeline)
 
     def _drain_commits(self, effects: list) -> None:
-        while self.session.committed:
-            effects.append(("commit", self.session.committed.pop(0)))
+        effects.extend(("commit", text) for text in self.session.take_committed())
 
     def _translate(self, keys: str):
         if self._skip:
@@ -210,7 +209,7 @@ class Composer(QObject):
         page = s.candidates
         self._from_worker.emit(Snapshot(
             effects=tuple(effects), composing=s.composing, preedit=text if s.composing else "", caret=caret,
-            candidates=tuple(c.text for c in page), highlight=(s.highlight - s.page * s.page_size) if page else -1,
+            candidates=tuple(c.text for c in page), highlight=s.page_highlight,
             page=s.page, page_count=s.page_count, chinese=s.chinese, translate_ms=self._translate_ms,
             last_key_id=self._last_key_id, processed=processed, status=self.pipeline.status, error=error))
 

@@ -36,8 +36,7 @@ class PinyinEngine(IBus.Engine):
         super().__init__(connection=bus.get_connection(), object_path=object_path)
         self.backend = ImeBackend(shared)
         self.shared = shared
-        self.page_size = self.backend.session.page_size
-        self.table = IBus.LookupTable.new(self.page_size, 0, True, False)
+        self.table = IBus.LookupTable.new(self.backend.session.page_size, 0, True, False)
         self.shift = ShiftToggle()
         self.mode_prop = IBus.Property.new(MODE_PROP, IBus.PropType.NORMAL, IBus.Text.new_from_string("中"),
                                            None, IBus.Text.new_from_string("Switch 中/En (Shift)"), True, True,

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ime_app.ibus.install import SYSTEM_DIR, engine_command, install
+from ime_app.ibus.install import SYSTEM_DIR, install
 
 NEEDED = ("dbus-daemon", "ibus-daemon", "ibus")
 
@@ -88,7 +88,7 @@ class IbusSandbox:
             if daemon.poll() is not None:
                 break
             time.sleep(0.1)
-        raise RuntimeError(f"ibus-daemon did not start: {(self.root / 'ibus-daemon.log').read_text()[-2000:]}")
+        raise RuntimeError(f"ibus-daemon did not start: {self.engine_log()[-2000:]}")
 
     def stop(self) -> None:
         if self.env.get("IBUS_ADDRESS"):
@@ -111,6 +111,3 @@ class IbusSandbox:
         path = self.root / "ibus-daemon.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    @property
-    def engine_command(self) -> list[str]:
-        return engine_command(self.data_home)
