@@ -277,8 +277,7 @@ def main(argv=None) -> int:
     if stop_reason == "stopped":  # paused or cancelled: the checkpoint is the state; no model is written
         write_metrics({"step": state["step"], "tokens": state["tokens"], "elapsed": state["elapsed"], "stopped": True})
         log(f"stopped at step {state['step']} ({args.stop_file} appeared); --resume continues from here")
-        if world > 1:
-            torch.distributed.destroy_process_group()
+        leave_process_group(world)
         return 0
     checksums = None
     if world > 1:  # every rank must hold the same weights; record them so a test (and a user) can check
@@ -306,9 +305,16 @@ def main(argv=None) -> int:
         save_model(model, args.out, chars, extra)
         log(f"saved model to {args.out} ({state['step']} steps, {state['tokens'] / 1e6:.1f} M tokens, "
             f"{state['elapsed'] / 60:.1f} min){'; dev ' + json.dumps(ev) if ev else ''}")
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    leave_process_group(world)
     return 0
+
+
+def leave_process_group(world: int) -> None:
+    """All ranks leave together. A rank that tore its gloo group down while rank 0 was still evaluating and
+    saving aborted at exit ("terminate called without an active exception"), failing the whole run."""
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
