@@ -19,6 +19,14 @@ Not composing: punctuation becomes Chinese punctuation (``,`` → ，, ``"`` →
 key is not the session's (``press`` returns False and the editor handles it). In English mode
 (``chinese = False``) no key is the session's.
 
+Latin runs (as librime's ``url``/``email`` recognizers): ``www.``, ``http:``/``https:``, ``ftp.``/``ftp:``,
+``mailto:``, ``file:`` at the start of the keys, or ``@`` after letters, turn the composition into Latin
+text: every printable key is kept as typed (``www.example.com``, ``me@mail.cn``), the only candidate is the
+text itself, and space or enter commits it unconverted (raw: nothing is learned from it).
+
+A ``'`` typed after letters is a syllable separator (``xi'an``); but when a ‘ is open and the ``'`` is still
+the last key when the composition is committed (``'y'`` then space), it was the closing quote: ’ follows.
+
 Picking a candidate that converts only the first keys commits nothing yet: it is shown converted and the
 rest keeps composing; the whole commit happens when nothing is left. Long input stays responsive: the model's
 sentences cover a window of the first syllables (``ModelTranslator.window``), and past ``max_keys`` keys the
@@ -39,6 +47,7 @@ MAX_KEYS = 160  # keys composed at once; past this the first candidate is picked
 PUNCTUATION = {",": "，", ".": "。", "?": "？", "!": "！", ":": "：", ";": "；", "\\": "、", "<": "《", ">": "》",
                "(": "（", ")": "）", "[": "【", "]": "】", "^": "……", "~": "～", "$": "￥", "_": "——"}
 QUOTES = {'"': ("“", "”"), "'": ("‘", "’")}
+LATIN_STARTS = {".": ("www", "ftp"), ":": ("http", "https", "ftp", "mailto", "file")}  # keys + the mark
 
 
 @dataclass
@@ -56,6 +65,7 @@ class Session:
     _all: list[Candidate] = field(default_factory=list)
     _quote_open: dict = field(default_factory=lambda: {'"': False, "'": False})
     _after_digit: bool = False  # the last key was a digit the editor typed: 3.5, 1,000 and 12:30 stay Latin
+    latin: bool = False  # composing a Latin run (a URL, an e-mail address): keys are kept as typed
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
@@ -75,7 +85,7 @@ class Session:
     def display(self) -> tuple[str, int]:
         """The preedit with syllable separators where the parser's best reading splits the keys
         (``zhong'guo'ren``, ``x'g``), and the caret's position in that string."""
-        best = parse(self.keys).best() if self.keys else None
+        best = parse(self.keys).best() if self.keys and not self.latin else None
         cuts = {t.end for t in best.tokens[:-1]} if best is not None else set()
         text, caret = self.converted, None
         for i, ch in enumerate(self.keys):
@@ -115,6 +125,12 @@ class Session:
         if not self.chinese:
             return False
         after_digit, self._after_digit = self._after_digit, False
+        if self.latin:
+            return self._press_latin(key)
+        if self.keys and not self.picks and len(key) == 1 and (
+                key in LATIN_STARTS and self.keys in LATIN_STARTS[key] or key == "@" and self.keys.isalpha()):
+            self.latin = True
+            return self._press_latin(key)
         if len(key) == 1 and (key in LETTERS or (key == "'" and self.keys)):
             self.keys = self.keys[: self.caret] + key + self.keys[self.caret:]
             self.caret += 1
@@ -174,14 +190,20 @@ class Session:
         return True
 
     def pick(self, index_on_page: int) -> None:
+        if self.latin:  # its one candidate is the text as typed
+            self._commit(self.keys, raw=True)
+            return
         cand = self.candidates[index_on_page]
+        rest = self.keys[cand.consumed:]
         self.picks.append((cand, self.keys[: cand.consumed]))
-        self.keys = self.keys[cand.consumed:].lstrip("'")
+        self.keys = rest.lstrip("'")
         self.caret = len(self.keys)
         if self.keys:
             self._refresh()
         else:
             self._commit(self.converted)
+            if rest and self._quote_open["'"]:  # 'y' + space: the last ' closed the quote, it did not separate
+                self._punctuation("'")
 
     def set_chinese(self, chinese: bool) -> None:
         """Switch mode; switching to English while composing commits the raw letters (as major IMEs do)."""
@@ -199,6 +221,33 @@ class Session:
         self._reset()
 
     # -- internals -----------------------------------------------------------------------------------------
+    def _press_latin(self, key: str) -> bool:
+        """A key while composing a Latin run: printable keys are inserted as typed; space and enter commit it
+        as it is, escape drops it; editing keys edit it."""
+        if len(key) == 1 and key.isprintable() and key != " ":
+            self.keys = self.keys[: self.caret] + key + self.keys[self.caret:]
+            self.caret += 1
+        elif key in ("space", "enter"):
+            self._commit(self.keys, raw=True)
+            return True
+        elif key == "escape":
+            self._reset()
+            return True
+        elif key == "backspace" and self.caret:
+            self.keys = self.keys[: self.caret - 1] + self.keys[self.caret:]
+            self.caret -= 1
+        elif key == "delete":
+            self.keys = self.keys[: self.caret] + self.keys[self.caret + 1:]
+        elif key in ("left", "right", "home", "end"):
+            self.caret = {"left": max(0, self.caret - 1), "right": min(len(self.keys), self.caret + 1),
+                          "home": 0, "end": len(self.keys)}[key]
+        if not self.keys:
+            self._reset()
+            return True
+        self.highlight = 0
+        self._all = [Candidate(self.keys, len(self.keys), (), 0.0, "latin")]
+        return True
+
     def _punctuation(self, key: str) -> bool:
         if key in PUNCTUATION:
             self.committed.append(PUNCTUATION[key])
@@ -224,5 +273,6 @@ class Session:
 
     def _reset(self) -> None:
         self.keys, self.caret, self.highlight, self._all = "", 0, 0, []
+        self.latin = False
         self.picks.clear()
 

@@ -192,7 +192,7 @@ from hypothesis import strategies as st
 
 KEYS = list("abcdefghijklmnopqrstuvwxyz'") * 3 + ["backspace", "delete", "left", "right", "home", "end", "up",
                                                    "down", "space", "enter", "escape", "pageup", "pagedown",
-                                                   "1", "5", "9", "-", "=", ",", ".", '"', "?", "\x00", "é", "中"]
+                                                   "1", "5", "9", "-", "=", ",", ".", '"', "?", "\x00", "é", "中", "@", ":", "w"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -241,3 +241,48 @@ def test_a_point_or_comma_after_a_digit_stays_latin(session):
         s.press(key)
     s.press("space")
     assert s.press(".") and s.committed[-1] == "。"
+
+
+@pytest.mark.parametrize("typed, end, text", [
+    ("www.example.com", "space", "www.example.com"),
+    ("https://github.com/a_b?x=1&y=2#top", "enter", "https://github.com/a_b?x=1&y=2#top"),
+    ("ftp.gnu.org", "space", "ftp.gnu.org"),
+    ("mailto:li@163.com", "space", "mailto:li@163.com"),
+    ("zhang.san@mail.cn", "space", None),  # letters then '.': 。 (a sentence end), not a Latin run
+    ("zhangsan@mail.cn", "space", "zhangsan@mail.cn"),
+])
+def test_urls_and_mail_addresses_stay_latin_and_are_not_learned(session, typed, end, text):
+    """librime's url/email recognizers: www. http: ftp. mailto: at the start, or @ after letters."""
+    s = session
+    for k in typed:
+        assert s.press(k)
+    s.press(end)
+    if text is None:
+        assert "。" in "".join(s.committed)
+        return
+    assert s.committed == [text] and not s.composing and not s.latin
+    (committed, picks, keys), = s.commits
+    assert committed == text and picks == []  # raw: the ranker learns no phrase from it
+
+
+def test_a_latin_run_edits_and_cancels(session):
+    s = session
+    type_keys(s, "www.a")
+    assert s.latin and s.preedit == "www.a" and texts(s) == ["www.a"] and s.display == ("www.a", 5)
+    type_keys(s, ["backspace", "backspace", "left", "x"])
+    assert s.preedit == "wwxw"
+    type_keys(s, ["escape"])
+    assert not s.composing and not s.latin and not s.committed
+    type_keys(s, "www")  # a fresh composition is pinyin again
+    assert not s.latin and texts(s) and texts(s)[0] != "www"
+
+
+def test_a_closing_single_quote_is_not_taken_as_a_separator(session):
+    s = session
+    type_keys(s, ["'", "n", "i", "'", "h", "a", "o", "'", "space"])  # the inner ' separates, the last closes
+    assert "".join(s.committed) == "‘你好’"
+    s.committed.clear()
+    type_keys(s, ["x", "i", "'", "a", "n", "space"])  # no quote open: ' only separates
+    assert s.committed == ["西安"]
+    type_keys(s, ["'", "y", "'", ","])
+    assert "".join(s.committed[1:]).endswith("’，") and "".join(s.committed[1:]).startswith("‘")
