@@ -25,7 +25,8 @@ class Candidate:
 
 
 def translate(keys: str | ParseResult, lexicon: Lexicon, fuzzy: FuzzyOptions = NO_FUZZY,
-              segmentations: int = 4, limit: int = 60) -> list[Candidate]:
+              segmentations: int = 4, limit: int = 60, prefix_words: int = 9) -> list[Candidate]:
+    """``prefix_words``: words listed per prefix length (5 left 布置 off the list for ``buzhilezuoye``)."""
     result = keys if isinstance(keys, ParseResult) else parse(keys, fuzzy)
     if not result.ok:
         return []
@@ -49,7 +50,7 @@ def translate(keys: str | ParseResult, lexicon: Lexicon, fuzzy: FuzzyOptions = N
         penalty = seg.cost - best_cost
         for n in range(min(len(seg.tokens) - 1, 7), 1, -1):
             head = seg.tokens[:n]
-            for e in lexicon.words_matching([t.syllables for t in head], limit=5):
+            for e in lexicon.words_matching([t.syllables for t in head], limit=prefix_words):
                 add(e.text, head[-1].end, e.syllables, _score(e.count, n) - 100 - penalty, "prefix-word")
     for seg in segs[:2]:
         first = seg.tokens[0]
@@ -114,8 +115,31 @@ class ModelTranslator:
         out = [Candidate(c.text, end, self._reading(c.text, segs.get(c.segmentation)), c.score, "sentence")
                for c in sentences[: self.sentences]]
         seen = {(c.text, c.consumed) for c in out}
-        out += [c for c in translate(result, self.lexicon) if (c.text, c.consumed) not in seen]
-        return out
+        rest = [c for c in translate(result, self.lexicon) if (c.text, c.consumed) not in seen]
+        return out + self._heads_first(rest, sentences, segs)
+
+    @staticmethod
+    def _heads_first(rest: list[Candidate], sentences, segs) -> list[Candidate]:
+        """Prefix words and characters that begin one of the model's n-best sentences move ahead of the
+        others of their kind, in the order of those sentences: for ``buzhilezuoye`` the model's third sentence
+        is 布置了作业, so 布置 leads the prefix words although the lexicon counts 不知 and 不值 more often."""
+        heads: dict[tuple[str, int], int] = {}
+        for rank, c in enumerate(sentences):
+            seg = segs.get(c.segmentation)
+            if seg is None or len(seg.tokens) != len(c.text):
+                continue
+            for n in range(1, len(c.text)):
+                heads.setdefault((c.text[:n], seg.tokens[n - 1].end), rank)
+        if not heads:
+            return rest
+        kind = {"prefix-word": 1, "char": 2}
+
+        def order(item):
+            i, c = item
+            group = kind.get(c.source, 0)
+            return (group, heads.get((c.text, c.consumed), len(sentences)) if group else 0, i)
+
+        return [c for _, c in sorted(enumerate(rest), key=order)]
 
     def _reading(self, text: str, seg) -> tuple[str, ...]:
         """The full pinyin of a sentence (what the user meant, also for abbreviated keys), for learning."""

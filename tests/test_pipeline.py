@@ -63,3 +63,14 @@ def test_abbreviations_rank_common_words_first(pipe):
     assert pipe("srf")[0].text == "输入法"  # the model alone preferred 虽然发
     assert pipe("bjdx")[0].text == "北京大学"
     assert pipe("zhongguor")[0].text == "中国人"  # an unfinished syllable is not an abbreviation
+
+
+def test_prefix_words_that_begin_a_model_sentence_reach_the_first_page(pipe):
+    """laoshiganggangbuzhilezuoye → 老师刚刚不值了作业: after picking 老师 and 刚刚, 布置 must be on the
+    first page for what is left (the lexicon alone ranks it behind five other words read buzhi)."""
+    cands = pipe("buzhilezuoye")
+    assert [c.source for c in cands[:3]] == ["sentence"] * 3  # the whole-line sentences still lead
+    first_page = [(c.text, c.consumed) for c in cands[:9]]
+    assert ("布置", 5) in first_page
+    words = [c.text for c in cands if c.source == "prefix-word"]
+    assert len(words) > 5 and len(set(words)) == len(words)
