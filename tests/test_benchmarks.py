@@ -48,3 +48,43 @@ def test_personalize_lift_interval_is_paired():
     assert paired_lift(before, broke)[0] == pytest.approx(0.05)
     with pytest.raises(ValueError):
         paired_lift("01", "011")
+
+
+def test_typo_generator_is_seeded_changes_every_line_and_makes_only_the_documented_slips():
+    """benchmarks/typos.py: no peers, no model. Each noisy line is its clean keys with exactly one slip of the
+    four documented kinds at letters inside one syllable, never a same-count valid reading; same seed, same keys."""
+    from benchmarks.typos import KINDS, QWERTY_NEIGHBOURS, make_slip, read_lines, reads_as
+
+    lines = [py for _, py in read_lines(REPO / "tests/data/tiny_eval.tsv")]
+    lines += ["zhong guo", "ni hao", "shen me", "zi lv zhe zi qiang", "e e", "xiang", "lve"]
+    slips = [make_slip(py) for py in lines]
+    assert slips == [make_slip(py) for py in lines]  # deterministic
+    assert [s["noisy"] for s in slips] != [make_slip(py, seed=23)["noisy"] for py in lines]  # the seed matters
+    assert {s["kind"] for s in slips} <= set(KINDS)
+
+    def one_slip(syllable: str, typed: str) -> set[str]:  # which documented kinds turn syllable into typed
+        kinds = set()
+        if len(typed) == len(syllable):
+            diff = [i for i, (a, b) in enumerate(zip(syllable, typed)) if a != b]
+            if len(diff) == 1 and typed[diff[0]] in QWERTY_NEIGHBOURS[syllable[diff[0]]]:
+                kinds.add("neighbour")
+            if len(diff) == 2 and diff[1] == diff[0] + 1 and typed[diff[0]] == syllable[diff[1]] \
+                    and typed[diff[1]] == syllable[diff[0]]:
+                kinds.add("swap")
+        if len(typed) == len(syllable) + 1 and any(typed[:i] + typed[i + 1:] == syllable and typed[i] == syllable[i - 1]
+                                                   for i in range(1, len(typed))):
+            kinds.add("double")
+        if len(typed) == len(syllable) - 1 >= 1 and any(syllable[:i] + syllable[i + 1:] == typed
+                                                        for i in range(len(syllable))):
+            kinds.add("drop")
+        return kinds
+
+    for py, s in zip(lines, slips):
+        syl = py.split()
+        clean = "".join(syl)
+        assert s["clean"] == clean and s["noisy"] != clean  # every line changes
+        k = s["syllable"]
+        assert s["from"] == syl[k] and s["noisy"] == "".join(syl[:k] + [s["to"]] + syl[k + 1:])  # one syllable
+        assert s["kind"] in one_slip(syl[k], s["to"]), s
+        assert not reads_as(s["noisy"], len(syl))  # not another valid reading of as many syllables
+    assert reads_as("xian", 1) and reads_as("xian", 2) and not reads_as("zhogn", 1) and reads_as("nihao", 2)
