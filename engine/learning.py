@@ -4,9 +4,12 @@ Every commit is kept in the user store (history), and each candidate the user pi
 (text + its full pinyin, with a count), plus the pairing with the word picked just before it. ``UserRanker``
 holds them in memory (loaded once from the store, updated on every commit) and re-ranks a candidate list:
 
+* A correction holds at once: the text last committed for exactly these keys goes first the next time they
+  are typed (日本菜 picked once for ``ribencai``), as libime's user history does. A slip undoes itself the
+  same way: the next pick for those keys replaces it.
 * A learned phrase that spells the whole input is proposed even if the model and the lexicon missed it (a
-  name, a coinage). Picked twice or more it goes first; picked once it goes second, right after the model's
-  best — one pick is often a slip, so it has to be confirmed before it overrides the model.
+  name, a coinage). Typed with other keys (an abbreviation, another segmentation) it goes first once picked
+  twice or more; picked once it goes second, right after the model's best — one pick there may be a slip.
 * The same goes for learned phrases that spell the first syllables (prefix candidates): they lead the
   prefix part of the list.
 * A candidate the user has picked right after the previous word counts as picked twice more.
@@ -79,6 +82,9 @@ class UserRanker:
                 self.pinned.add((p["text"], tuple(p["pinyin"].split())))
         self.pairs: dict[tuple[str, str], int] = {(p["prev"], p["text"]): p["count"]
                                                  for p in store.list_pairs(self.db, limit=10**9)}
+        learned = {text for texts in self.phrases.values() for text in texts}
+        # the last text committed for each key sequence, while it is still a learned phrase
+        self.by_keys: dict[str, str] = {k: t for k, t in store.latest_text_by_keys(self.db).items() if t in learned}
         if self._lm is not None:  # refilled in place: the converter holding it sees the change
             fill_from_history(self._lm, self.db)
 
@@ -116,6 +122,11 @@ class UserRanker:
             if learnable(c.text, self.lexicon) and len(c.syllables) == len(c.text):
                 store.learn_phrase(self.db, c.text, " ".join(c.syllables), now=now)
                 self._add_phrase(c.text, c.syllables, 1)
+        whole = units[-1]  # the commit as one phrase
+        if learnable(whole.text, self.lexicon) and len(whole.syllables) == len(whole.text):
+            self.by_keys[keys] = whole.text
+        else:
+            self.by_keys.pop(keys, None)  # what was last committed for these keys is not a phrase
         for c in picks:
             if self.previous and learnable(c.text, self.lexicon):
                 store.learn_pair(self.db, self.previous, c.text, now=now)
@@ -159,6 +170,9 @@ class UserRanker:
                     learned[key] = (cand, n)
         if not learned:
             return candidates
+        last = self.by_keys.get(keys)
+        if last is not None and learned.get((last, len(keys)), (None, PINNED))[1] < PINNED:
+            learned[(last, len(keys))] = (learned[(last, len(keys))][0], PINNED - 1)  # after a pin, before all else
         rest = [c for c in candidates if (c.text, c.consumed) not in learned]
         whole = sorted((cn for cn in learned.values() if cn[0].consumed == len(keys)), key=lambda cn: -cn[1])
         part = sorted((cn for cn in learned.values() if cn[0].consumed < len(keys)),

@@ -387,6 +387,16 @@ def list_commits(db: Database, search: str | None = None, limit: int = 100, offs
                  [*params, _int(limit, "limit", 0, 10**9), _int(offset, "offset", 0, 10**12)])
 
 
+def latest_text_by_keys(db: Database, limit: int = 20_000) -> dict[str, str]:
+    """For each key sequence among the newest ``limit`` converted commits (raw letters excluded), the text
+    last committed for it."""
+    out: dict[str, str] = {}
+    for keys, text in db.conn.execute("SELECT keys, text FROM commits WHERE keys != '' AND pinyin != '' "
+                                      "ORDER BY id DESC LIMIT ?", (_int(limit, "limit", 0, 10**9),)):
+        out.setdefault(keys, text)
+    return out
+
+
 def count_commits(db: Database, since: float | None = None) -> int:
     if since is None:
         return db.conn.execute("SELECT count(*) FROM commits").fetchone()[0]

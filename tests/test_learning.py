@@ -33,7 +33,7 @@ def pick(s, text):
     s.press("space")
 
 
-def test_a_pick_rises_to_second_then_first_once_confirmed(db):
+def test_a_correction_goes_first_for_the_same_keys_at_once(db):
     s, _ = new_session(db)
     type_keys(s, "shiyan")
     before = texts(s)
@@ -42,10 +42,40 @@ def test_a_pick_rises_to_second_then_first_once_confirmed(db):
     assert s.committed == [target]
     assert store.count_commits(db) == 1 and store.get_phrase(db, target, "shi yan")["count"] == 1
     type_keys(s, "shiyan")
-    assert texts(s)[1] == target and texts(s)[0] == before[0]  # one pick is not trusted to override
-    pick(s, target)
+    assert texts(s)[0] == target  # the same keys: one correction is enough
+    pick(s, before[0])  # a slip undoes itself: the next pick for these keys takes its place
     type_keys(s, "shiyan")
+    assert texts(s)[:2] == [before[0], target]
+
+
+def test_typed_with_other_keys_a_pick_rises_to_second_then_first_once_confirmed(db):
+    s, _ = new_session(db)
+    type_keys(s, "shiyan")
+    target = texts(s)[4]
+    pick(s, target)
+    type_keys(s, "sy")  # the abbreviation: one pick is not trusted to override
+    assert texts(s)[1] == target and texts(s)[0] != target
+    s.press("escape")
+    type_keys(s, "shi'yan")
+    pick(s, target)
+    type_keys(s, "sy")
     assert texts(s)[0] == target
+
+
+def test_a_correction_of_a_sentence_built_from_parts_holds_for_its_keys(db, tmp_path):
+    pipe = build_pipeline(db=db)  # the shipped model: 日本才 is its sentence for ribencai
+    s = Session(pipe, on_commit=pipe.commit)
+    type_keys(s, "ribencai")
+    assert texts(s)[0] != "日本菜"
+    pick(s, "日本")
+    pick(s, "菜")
+    assert s.committed == ["日本菜"]
+    type_keys(s, "ribencai")
+    assert texts(s)[0] == "日本菜"
+    s.press("escape")
+    s2, _ = new_session(store.open_store(tmp_path))  # after a restart, from the store
+    type_keys(s2, "ribencai")
+    assert texts(s2)[0] == "日本菜"
 
 
 def test_picking_the_first_candidate_once_keeps_it_first(db):
@@ -107,12 +137,12 @@ def test_pairing_with_the_previous_word_confirms_a_phrase(db):
     pick(s, target)
     type_keys(s, "women")
     pick(s, "我们")
-    type_keys(s, "shiyan")
+    type_keys(s, "sy")  # other keys than the pick's: the pairing, not the correction, puts it first
     assert texts(s)[0] == target  # picked once, but right after 我们 as before
     assert {"prev": "我们", "text": target} in [{"prev": p["prev"], "text": p["text"]} for p in store.list_pairs(db)]
     s.press("escape")
     pipe.ranker.forget_context()
-    type_keys(s, "shiyan")
+    type_keys(s, "sy")
     assert texts(s)[0] != target  # once again, without the context: second place
 
 
