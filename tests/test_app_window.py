@@ -150,6 +150,22 @@ def test_popup_stays_on_screen_at_the_edges(win):
     assert popup.geometry().top() >= cursor.bottom()  # below the text cursor
 
 
+def test_a_long_sentence_keeps_every_candidate_on_screen(win):
+    """A sentence of many syllables made the popup wider than the screen (candidates off its right edge)."""
+    snap = type_(win, "womenjintianxiawuzaibeijingdaxuetushuguanmenkoujianmian")
+    popup = win.editor.popup
+    area = QGuiApplication.primaryScreen().availableGeometry()
+    assert len(snap.candidates) == 9 and len(snap.candidates[0]) >= 15
+    assert popup.isVisible() and popup.width() <= area.width() and area.contains(popup.geometry())
+    labels = popup.shown_labels
+    assert [label.text() for label in labels] == [f"{i + 1}.{c}" for i, c in enumerate(snap.candidates)]
+    for label in labels:
+        assert label.isVisible() and popup.rect().contains(label.geometry()), (label.text(), label.geometry())
+    third = snap.candidates[2]
+    QTest.mouseClick(labels[2], Qt.LeftButton)  # a candidate on a wrapped row is picked by a click too
+    assert win.wait_idle() and text(win) == third
+
+
 def test_keys_are_converted_off_the_ui_thread(win):
     threads = []
     pipeline = win.composer.pipeline
