@@ -4,13 +4,16 @@
 merges them, lets the lexicon propose words for abbreviations, and — for typing — reuses the previous
 keystroke's beams (``interactive``). A whole line is decoded in two passes when the model has an emission
 head (``engine.two_pass``: the head and the LM propose, the whole decoder ranks in one call), else by the
-beam search typing uses. The model itself runs in a backend: ``engine.decoder.TorchBackend``
-(the reference beam search in PyTorch) or ``engine.onnx_decoder.OnnxBackend`` (the same search on ONNX
-Runtime). No PyTorch import here: typing with the ONNX backend never loads torch.
+beam search typing uses. Input longer than the model reads at once (``max_len`` tokens, 64 for the shipped
+model) is decoded in even pieces, cut where the user typed a separator when there is one near, and the
+pieces' best results joined (``chunk_spans``, ``join_best``). The model itself runs in a backend:
+``engine.decoder.TorchBackend`` (the reference beam search in PyTorch) or ``engine.onnx_decoder.OnnxBackend``
+(the same search on ONNX Runtime). No PyTorch import here: typing with the ONNX backend never loads torch.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +82,38 @@ def segmentation_tokens(seg: Segmentation) -> list[int] | None:
             return None
         ids.append(i)
     return ids
+
+
+def chunk_spans(n: int, max_len: int, breaks=()) -> list[tuple[int, int]]:
+    """Split ``n`` input tokens into spans of at most ``max_len`` (what the model reads at once), for input
+    longer than that. Spans are of even length (80 tokens make two of 40, not 64 and 16: a short last piece
+    would have little context), and a span ends at one of ``breaks`` (token indices where the user typed a separator)
+    instead when one lies between half a span and a whole one past its start: a place the user marked is a
+    better cut than an arbitrary one."""
+    spans, start = [], 0
+    while n - start > max_len:
+        pieces = -(-(n - start) // max_len)
+        even = start + -(-(n - start) // pieces)
+        near = [b for b in breaks if start + max_len // 2 <= b <= start + max_len]
+        end = min(near, key=lambda b: abs(b - even)) if near else even
+        spans.append((start, end))
+        start = end
+    spans.append((start, n))
+    return spans
+
+
+def join_best(parts: list[list[tuple[str, float]]], top: int) -> list[tuple[str, float]]:
+    """The ``top`` best concatenations of one result per part (scores add: the parts were decoded apart), best
+    first. Exact, because the best ``top`` of a sum are made of each part's best ``top``."""
+    joined = [("", 0.0)]
+    for part in parts:
+        joined = heapq.nlargest(top, ((a + b, s + t) for a, s in joined for b, t in part), key=lambda ts: ts[1])
+    return joined
+
+
+def typed_breaks(seg: Segmentation) -> list[int]:
+    """Indices of the tokens the user typed a separator (' or space) before: where long input is best cut."""
+    return [i for i in range(1, len(seg.tokens)) if seg.tokens[i].start > seg.tokens[i - 1].end]
 
 
 @dataclass
@@ -270,6 +305,17 @@ class Converter:
                 self._traces.popitem(last=False)
         return found[:top]
 
+    def _decode_any(self, ids: list[int], top: int, options=None, secondary: bool = False,
+                    breaks=()) -> list[tuple[str, float]]:
+        """``_decode`` for input of any length: what is longer than the model reads (its positional embeddings
+        end at ``backend.max_len``, and ONNX Runtime fails on more) is decoded in pieces (``chunk_spans``,
+        preferring ``breaks``) whose best results are joined. Input that fits is decoded exactly as before."""
+        if len(ids) <= self.backend.max_len:
+            return self._decode(ids, top, options, secondary)
+        parts = [self._decode(ids[a:b], top, options[a:b] if options is not None else None, secondary)
+                 for a, b in chunk_spans(len(ids), self.backend.max_len, breaks)]
+        return join_best(parts, top)
+
     @property
     def num_params(self) -> int:
         return self.backend.num_params
@@ -285,7 +331,7 @@ class Converter:
     def convert_syllables(self, syllables: list[str], top: int = 5) -> list[Candidate]:
         ids = [_TOKEN_INDEX[s] for s in syllables]
         seg = "'".join(syllables)
-        return [Candidate(t, s, seg) for t, s in self._decode(ids, top, [(s,) for s in syllables])]
+        return [Candidate(t, s, seg) for t, s in self._decode_any(ids, top, [(s,) for s in syllables])]
 
     def convert_segmented(self, line: str, top: int = 5) -> list[Candidate]:
         """Space-separated syllables (``ni hao``); raises ValueError for a token that is not a syllable."""
@@ -302,12 +348,12 @@ class Converter:
             if seg.cost - best_cost > self.max_cost_gap:
                 break  # much less plausible readings are not worth a decode
             ids = segmentation_tokens(seg)
-            if not ids or len(ids) > self.backend.max_len:
+            if not ids:
                 continue
             penalty = self.segmentation_weight * (seg.cost - best_cost)
             propose = self.proposals_for == "all" or any(t.kind == INITIAL for t in seg.tokens)
             options = [t.syllables for t in seg.tokens] if propose else None
-            for text, score in self._decode(ids, top, options, secondary=bool(merged)):
+            for text, score in self._decode_any(ids, top, options, bool(merged), typed_breaks(seg)):
                 cand = Candidate(text, score - penalty, str(seg))
                 if text not in merged or merged[text].score < cand.score:
                     merged[text] = cand

@@ -14,15 +14,19 @@
     pinyin-ime info                                           where data lives, what is installed
 
 Every subcommand takes ``--home DIR`` (default: ``$PINYIN_IME_HOME`` or the platform's user data dir).
-Errors are one line on stderr saying what to do, with exit status 2 (bad input) or 1 (failure).
+Errors are one line on stderr saying what to do, with exit status 2 (bad input) or 1 (failure). ``convert``
+answers every input line and names each line it could not convert on stderr, exiting 1 if there was one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import unicodedata
 from pathlib import Path
+from typing import NamedTuple
 
 
 def _print_json(obj) -> None:
@@ -169,38 +173,96 @@ def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = T
     return converter
 
 
-MAX_LINE = 1000  # characters; the model reads at most 64 syllables, so longer lines cannot be converted anyway
+MAX_LINE = 5000  # characters: longer input is decoded in 64-syllable pieces, so this only bounds one line's time
 
 
-def convert_line(converter, line: str, raw: bool, top: int) -> list[str]:
-    """Candidates for one input line; [] for input that cannot be converted (never raises on bad input)."""
-    line = line.strip()
-    if not line or len(line) > MAX_LINE:
-        return []
-    try:
-        cands = converter.convert_raw(line.replace(" ", ""), top) if raw else converter.convert_segmented(line, top)
-    except ValueError:
-        return []
-    return [c.text for c in cands]
+class Answer(NamedTuple):
+    """What ``convert`` writes for one input line: its candidates (empty when it could not be converted),
+    why it could not be (``problem``), or something worth knowing about an answered line (``note``)."""
+    candidates: list[str]
+    problem: str = ""
+    note: str = ""
+
+
+DIGITS = re.compile(r"[0-9]+")
+PINYIN_HINT = "check the spelling: whole syllables or their initials, ü typed as v (lv, nve)"
+
+
+def shown(text: str) -> str:
+    """A line as messages quote it: repr (control characters visible), long ones cut short."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def normalize_keys(line: str) -> str:
+    """The pinyin a line means: no surrounding space, lower case (NIHAO is nihao) and ü as the v the parser
+    spells it with (lüe is lve), also when ü arrives as u plus a combining diaeresis."""
+    return unicodedata.normalize("NFC", line.strip()).lower().replace("ü", "v")
+
+
+def convert_line(converter, line: str, raw: bool, top: int) -> Answer:
+    """Candidates for one input line, or why there are none (never raises on bad input). A line of digits
+    is passed through unchanged: numbers in a text stay numbers."""
+    keys = normalize_keys(line)
+    if not keys:
+        return Answer([])
+    if len(keys) > MAX_LINE:
+        return Answer([], f"{len(keys)} characters is more than the {MAX_LINE} one line may have; split it into "
+                          "shorter lines")
+    if DIGITS.fullmatch(keys):
+        return Answer([keys], note=f"{shown(keys)} is digits, not pinyin: passed through unchanged")
+    from engine.pinyin import parse, split_syllables
+
+    if raw:
+        result = parse(keys.replace(" ", ""))
+        if not result.ok:
+            hint = "" if "type lower-case" in result.error else f"; {PINYIN_HINT}"
+            return Answer([], f"{shown(keys)} is not pinyin: {result.error}{hint}")
+        cands = converter.convert_raw(result, top)
+    else:
+        try:
+            cands = converter.convert_syllables(split_syllables(keys), top)
+        except ValueError as e:
+            return Answer([], f"{shown(keys)} is not pinyin: {e}; give syllables separated by spaces "
+                              f"(ni hao), ü typed as v (lv, nve), or use --raw for keys as typed")
+    if not cands:
+        return Answer([], f"{shown(keys)}: the model has no reading for it; try separating the syllables with '")
+    return Answer([c.text for c in cands])
+
+
+def read_lines(stream):
+    """(line number from 1, its text, what is wrong with it) for each line of a byte stream. Lines end at a
+    line feed only (a stray carriage return must not make two answers out of one line); a line that is not
+    UTF-8 comes with its text None and a problem, so one bad line does not end the input."""
+    for n, data in enumerate(stream, 1):
+        try:
+            yield n, data.rstrip(b"\n").decode("utf-8"), ""
+        except UnicodeDecodeError as e:
+            yield n, None, (f"not UTF-8 text (byte {data[e.start]:#04x} at position {e.start + 1}); save the "
+                            "input as UTF-8")
 
 
 def cmd_convert(args) -> int:
+    """One output line per input line (candidates joined by tabs; empty for a line that cannot be converted),
+    so scripts can paste input and output side by side; a message on stderr for each line that could not be
+    converted, and exit status 1 if there was any."""
     import time
 
     converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam, args.beam_search)
-    raw = args.raw
-    # lines end at \n only (a stray \r must not make two answers out of one line); bad UTF-8 is replaced
-    stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", newline="\n", closefd=False)
-    for line in stdin:
+    failed = 0
+    for n, line, problem in read_lines(sys.stdin.buffer):
         t0 = time.perf_counter()
-        cands = convert_line(converter, line, raw, args.top)
+        answer = Answer([], problem) if problem else convert_line(converter, line, args.raw, args.top)
         elapsed_us = int((time.perf_counter() - t0) * 1e6)
-        sys.stdout.write("\t".join(cands) + "\n")
+        sys.stdout.write("\t".join(answer.candidates) + "\n")
         sys.stdout.flush()
+        failed += bool(answer.problem)
+        for message in (answer.problem, answer.note):
+            if message:
+                sys.stderr.write(f"line {n}: {message}\n")
         if args.timing:
             sys.stderr.write(f"{elapsed_us}\n")
-            sys.stderr.flush()
-    return 0
+        sys.stderr.flush()
+    return 1 if failed else 0
 
 
 def cmd_eval(args) -> int:
@@ -208,7 +270,8 @@ def cmd_eval(args) -> int:
 
     converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam, args.beam_search)
     pairs = read_tsv(args.file)[: args.limit or None]
-    result = score(pairs, lambda keys: convert_line(converter, keys, args.raw, args.top), raw=args.raw, top=args.top)
+    result = score(pairs, lambda keys: convert_line(converter, keys, args.raw, args.top).candidates, raw=args.raw,
+                   top=args.top)
     result["file"] = str(args.file)
     result["model"] = str(args.model or default_model_dir())
     if args.json:
@@ -303,6 +366,19 @@ def cmd_ibus(args) -> int:
     return 0 if not missing else 1
 
 
+CONVERT_HELP = f"""Convert pinyin read from stdin, one line at a time.
+
+Each input line gets exactly one output line: its candidates, best first, separated by tabs, so input and
+output can be pasted side by side. Upper-case letters are read as lower-case (NIHAO = nihao) and ü as v
+(lüe = lve). A line of digits only (12345) is passed through unchanged, with a note on stderr. Lines of
+any number of syllables convert (what is longer than the model reads is converted in pieces), up to
+{MAX_LINE} characters. A line that cannot be converted (not pinyin, not UTF-8, too long) gets an empty
+output line and a message on stderr: "line N: what is wrong; what to do".
+
+Exit status: 0 when every line was converted, 1 when any line could not be (every line is still answered),
+2 for bad options."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.pinyin import FUZZY_NAMES
 
@@ -357,7 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "emission head")
     decoding.add_argument("--beam", type=int, default=None, help="beam width (default: the converter's)")
 
-    p = sub.add_parser("convert", parents=[common, decoding], help="convert pinyin lines on stdin (peer-driver interface)")
+    p = sub.add_parser("convert", parents=[common, decoding], help="convert pinyin lines on stdin (peer-driver interface)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, description=CONVERT_HELP)
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--segmented", action="store_true", help="syllables separated by spaces")
     mode.add_argument("--raw", action="store_true", help="keys as typed, no spaces")

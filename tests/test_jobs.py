@@ -121,3 +121,19 @@ def test_the_cli_sees_the_same_jobs(home, tmp_path):
     assert r.returncode != 0 and "huge" in r.stderr  # bad options fail at once, not in the background
     r = subprocess.run(cli + ["pause", "99", "--home", str(home)], env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "no job 99" in r.stderr
+
+
+@pytest.mark.parametrize("corpus", ["/nonexistent", "empty"])
+def test_a_job_without_a_readable_corpus_is_refused_before_it_starts(home, tmp_path, corpus):
+    """It said "started" and failed later, in the background."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.md").write_text("not a corpus")
+    corpus = corpus if corpus.startswith("/") else str(tmp_path / corpus)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cli = [sys.executable, "-m", "ime_app.cli", "jobs"]
+    r = subprocess.run(cli + ["start", "--corpus", corpus, "--size", "tiny", "--home", str(home)], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "started" not in r.stdout and "Traceback" not in r.stderr
+    assert corpus in r.stderr and ("does not exist" in r.stderr or "no text files" in r.stderr)
+    assert "--corpus" in r.stderr and "nothing was started" in r.stderr  # what to pass instead
+    assert store.list_jobs(store.open_store(home)) == []  # nothing registered, nothing running

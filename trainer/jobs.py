@@ -40,12 +40,31 @@ def create(db, home: Path, args: list[str]) -> int:
         raise ValueError("a job's output folder is its own (under the data folder): leave --out out")
     from trainer.options import build_args
 
-    build_args(args + ["--out", "x"])  # bad options fail now, with argparse's message, not in the background
+    options = build_args(args + ["--out", "x"])  # bad options fail now, with argparse's message, not in the background
+    check_corpus(options.corpus)
     id = store.add_job(db, "pretrain", list(args), "")
     out = job_dir(home, id)
     out.mkdir(parents=True, exist_ok=True, mode=0o700)  # (inside the 0700 data folder)
     store.update_job(db, id, out_dir=out)
     return id
+
+
+def check_corpus(corpus: Path) -> None:
+    """Refuse a corpus the trainer could not read, before anything is registered or started: the trainer reads
+    it first thing, but in the background, where a wrong path would only show up as a failed job after the
+    command had said "started"."""
+    from trainer.corpus import TEXT_SUFFIXES, corpus_files
+
+    kinds = "/".join(TEXT_SUFFIXES)
+    corpus = Path(corpus)
+    if not corpus.exists():
+        raise FileNotFoundError(f"corpus {corpus} does not exist; nothing was started. Pass --corpus with the "
+                                f"folder that holds your training text ({kinds} files), or one such file")
+    try:
+        corpus_files(corpus)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"corpus folder {corpus} has no text files ({kinds}); nothing was started. Pass "
+                                f"--corpus with a folder that holds them, or one such file") from None
 
 
 def cli_command(*args: str) -> list[str]:
