@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     from ime_app.window import MainWindow
 
     app = QApplication(sys.argv[:1])
-    win = MainWindow(ask_unsaved=True)  # a store that cannot be opened is said in the window; typing still works
+    # a store that cannot be opened is said in the window, typing still works; the model's accuracy with its
+    # LMs is measured once in the background when not known yet (ime_app.model_quality)
+    win = MainWindow(ask_unsaved=True, measure_accuracy=True)
     if win.store_error:
         print(f"pinyin-ime-app: {win.store_error}", file=sys.stderr)
     win.show()

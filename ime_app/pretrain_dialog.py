@@ -154,7 +154,7 @@ class PretrainDialog(QDialog):
         self.steps.setValue(20_000)
         self.keep = QCheckBox("Keep training after the window closes")
         self.keep.setChecked(bool(store.get_setting(db, KEEP_SETTING, True)))
-        self.keep.toggled.connect(lambda on: store.set_setting(self.db, KEEP_SETTING, on))
+        self.keep.toggled.connect(lambda on: self.db is not None and store.set_setting(self.db, KEEP_SETTING, on))
         self.estimate = QLabel("Choose a corpus folder, then Estimate.")
         self.estimate.setWordWrap(True)
         estimate = QPushButton("Estimate")
@@ -199,11 +199,33 @@ class PretrainDialog(QDialog):
         layout.addWidget(self.plot)
         layout.addLayout(controls)
         self._stats, self._stop_stats = None, threading.Event()
-        self.timer = QTimer(self)
+        self.timer = QTimer(self)  # polls the store while the dialog is shown
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self.refresh)
-        self.timer.start()
         self.refresh()
+
+    def set_store(self, db) -> None:
+        """Use another store connection: after "Delete all my data" the window opens a fresh store (an empty
+        job list). None while there is none: polling stops (the old connection is about to be closed)."""
+        self.db = db
+        if db is None:
+            self.timer.stop()
+            return
+        self.keep.blockSignals(True)
+        self.keep.setChecked(bool(store.get_setting(db, KEEP_SETTING, True)))
+        self.keep.blockSignals(False)
+        self.refresh()
+        if self.isVisible():
+            self.timer.start()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self.db is not None:
+            self.timer.start()
+
+    def hideEvent(self, event) -> None:  # noqa: N802 (also Esc, which hides without a closeEvent)
+        self.timer.stop()
+        super().hideEvent(event)
 
     # -- new job -------------------------------------------------------------------------------------------
     def _browse(self) -> None:
@@ -258,9 +280,13 @@ class PretrainDialog(QDialog):
 
     def selected(self) -> dict | None:
         rows = self.table.selectionModel().selectedRows()
-        return store.get_job(self.db, self.table.item(rows[0].row(), 0).data(Qt.UserRole)) if rows else None
+        if not rows or self.db is None:
+            return None
+        return store.get_job(self.db, self.table.item(rows[0].row(), 0).data(Qt.UserRole))
 
     def refresh(self) -> None:
+        if self.db is None:  # between closing the old store and opening the new one
+            return
         jobs.reconcile(self.db, self.home)
         listed = store.list_jobs(self.db)
         chosen = self.selected()

@@ -1,6 +1,10 @@
 """The main window: the IME editor, a toolbar (中/En, your data, pause recording), a first-run hint and a status
 bar (active model and its accuracy, device, last conversion time, mode).
 
+The accuracy shown is the product's — the model with its language models, as the user gets it
+(``ime_app.model_quality``); the app's own window (``measure_accuracy``) measures it once in the background
+when it is not known yet.
+
 The engine runs on the composer's worker thread with its own store connection (``ime_app.composer``); this
 window's connection serves the data dialog. ``home`` is the user data folder (None: keep nothing, learn
 nothing — the self-test and tests use a temporary one).
@@ -9,11 +13,13 @@ nothing — the self-test and tests use a temporary one).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QPoint, QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QFont, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu,
                                QMessageBox, QPushButton, QToolBar, QToolButton, QVBoxLayout, QWidget)
@@ -21,11 +27,12 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, Q
 from engine import privacy, store, user_models
 from engine.learning import UserRanker
 from engine.pipeline import MODEL_DIR, build_pipeline
+from ime_app import model_quality
 from ime_app.composer import Composer, Snapshot
 from ime_app.document import DocumentError, load_text, save_text
 from ime_app.editor import ImeEditor
 from ime_app.history_dialog import PRIVACY, HistoryDialog
-from ime_app.personalize_dialog import PersonalizeDialog
+from ime_app.personalize_dialog import PersonalizeDialog, describe, min_lines, user_text
 from ime_app.pretrain_dialog import KEEP_SETTING, PretrainDialog
 from trainer import jobs
 
@@ -34,37 +41,30 @@ HINT = ("Type pinyin (nihao, or initials: bjdx). Space or 1–9 picks, ↑/↓ m
         "Your picks teach it; everything stays on this computer.")
 
 
-def model_summary(model_dir: Path | None) -> str:
+def model_summary(model_dir: Path | None, home: Path | None = None) -> str:
     """What the badge says about a model: its version (recorded, else the weights' checksum from the ONNX
-    export) and its measured accuracy: the factory model's dev accuracy; a personal model's accuracy on the
-    user's held-out text and on general text when it was accepted."""
+    export) and its accuracy as the user gets it, with its language models (``ime_app.model_quality``): on
+    general text, and for a personal model on the user's held-out text. Never the trainer's figure for the
+    network alone (config.json ``training.dev``): that one is without the LMs, far below what typing gets."""
     if model_dir is None:
         return ""
     parts = []
-    try:
-        config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        config = {}
-    meta = user_models.read_meta(model_dir)
-    if meta.get("kind") == "personal":
-        after, general = meta.get("after") or {}, meta.get("general_after") or {}
-        if "sent_acc" in after:
-            parts.append(f"your text {after['sent_acc']:.1%}")
-        if "sent_acc" in general:
-            parts.append(f"general {general['sent_acc']:.1%}")
-        return ", ".join(parts)
-    version = config.get("version") if isinstance(config, dict) else None
-    if not version:
+    if user_models.read_meta(model_dir).get("kind") != "personal":  # a personal model's version is in its status
         try:
-            version = json.loads((Path(model_dir) / "onnx" / "export.json").read_text())["model"][:8]
-        except (OSError, ValueError, KeyError, TypeError):
-            version = None
-    if version:
-        parts.append(f"version {version}")
-    try:
-        parts.append(f"dev sentence accuracy {config['training']['dev']['sent_acc']:.1%}")
-    except (KeyError, TypeError, ValueError):
-        pass
+            config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            config = {}
+        version = config.get("version") if isinstance(config, dict) else None
+        if not version:
+            try:
+                version = json.loads((Path(model_dir) / "onnx" / "export.json").read_text())["model"][:8]
+            except (OSError, ValueError, KeyError, TypeError):
+                version = None
+        if version:
+            parts.append(f"version {version}")
+    accuracy = model_quality.summary(model_dir, home)
+    if accuracy:
+        parts.append(accuracy)
     return ", ".join(parts)
 
 
@@ -72,11 +72,16 @@ class MainWindow(QMainWindow):
     model_changed = Signal(str)  # a new model is in use (its status line)
 
     def __init__(self, home: str | Path | None = None, model_dir: Path | None = MODEL_DIR,
-                 keep_data: bool = True, ask_unsaved: bool = False) -> None:
+                 keep_data: bool = True, ask_unsaved: bool = False, measure_accuracy: bool = False) -> None:
         super().__init__()
         # closing (or opening a file) with unsaved text asks first; the app's window does, scripted ones (the
         # self-test, tests, benchmarks) close without a modal question
         self.ask_unsaved = ask_unsaved
+        # a model whose accuracy with its LMs is not known yet is measured in a background process (the app's
+        # window; scripted ones do not spend the CPU)
+        self.measure_accuracy = measure_accuracy
+        self.measuring: QProcess | None = None
+        self._measured: set[str] = set()  # models measured (or tried) this session
         self.setWindowTitle("拼音 IME")
         self.home = store.home_dir(home) if keep_data else None
         self.model_dir = model_dir
@@ -166,6 +171,7 @@ class MainWindow(QMainWindow):
         self.personalize_action.setToolTip("Fine-tune the model on what you typed, on this computer")
         self.personalize_action.triggered.connect(lambda: self.personalize())
         self.model_menu = QMenu("Model", self)
+        self.model_menu.setToolTipsVisible(True)
         self.revert_action = self.model_menu.addAction("Revert to the previous model", self.revert_model)
         self.factory_action = self.model_menu.addAction("Use the factory model", self.use_factory_model)
         self.pretrain_action = QAction("Pretrain a model…", self)
@@ -190,6 +196,7 @@ class MainWindow(QMainWindow):
             self.pause_action.setChecked(self.paused)
             self.pause_action.blockSignals(False)
         self.toolbar = bar
+        self._update_model_actions()
 
     def _build_hint(self) -> QFrame:
         frame = QFrame()
@@ -240,7 +247,12 @@ class MainWindow(QMainWindow):
         if getattr(self, "history_dialog", None) is not None:
             self.history_dialog.close()
             self.history_dialog = None
-        self.db.close()
+        pretrain = getattr(self, "pretrain_dialog", None)
+        if pretrain is not None:
+            pretrain.set_store(None)  # it polls the store every second: not the one about to be deleted
+        self._stop_background_work("all your data was deleted")
+        closing, self.db = self.db, None  # what arrives meanwhile (a model swapped in) finds no store to use
+        closing.close()
         removed: list = []
         home = self.home
 
@@ -251,18 +263,56 @@ class MainWindow(QMainWindow):
             removed.extend(privacy.delete_all_data(home))
             if ranker is not None:
                 pipeline.ranker = UserRanker(store.open_store(home), pipeline.lexicon)
+                in_use = getattr(pipeline, "model_dir", None)
+                if in_use is not None and Path(home).resolve() in Path(in_use).resolve().parents:
+                    # a personal model was in use: its files are gone with the rest, the factory model goes on
+                    user_models.reload_active(pipeline, pipeline.ranker.db, home)
 
         self.composer.post("call", wipe)
         self.wait_idle()
         self.db = store.open_store(home)
+        if pretrain is not None:
+            pretrain.set_store(self.db)  # an empty job list, polled in the fresh store
         self.hint.setVisible(True)
         self._data_changed()
+        self._update_personalize_label()
+        self._update_model_actions()
         self.statusBar().showMessage(f"Deleted {len(removed)} items: your data is gone from this computer.", 15000)
         return removed
+
+    def _stop_background_work(self, why: str) -> None:
+        """Before the data is deleted: stop what writes into it — a personalization run, the accuracy
+        measurement, and training jobs' processes (killed: their folders and records are about to go)."""
+        dialog = getattr(self, "personalize_dialog", None)
+        if dialog is not None:
+            dialog.abort(f"stopped: {why}.")
+        self._stop_measuring()
+        if self.db is None:
+            return
+        pids = [job["pid"] for job in store.list_jobs(self.db) if job["state"] in jobs.ACTIVE and job["pid"]]
+        pids = [pid for pid in pids if jobs._alive(pid)]  # (a live runner: its command line says so)
+        for pid in pids:
+            try:  # a job runs in its own session (POSIX): its group holds any worker processes it started
+                os.killpg(pid, signal.SIGTERM)
+            except (AttributeError, OSError):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 10
+        while pids and time.monotonic() < deadline:
+            pids = [pid for pid in pids if jobs._alive(pid)]
+            time.sleep(0.05)
 
     def open_pretrain(self) -> PretrainDialog | None:
         if self.db is None:
             return None
+        if getattr(self, "pretrain_dialog", None) is not None:  # one dialog (one timer polling the store)
+            self.pretrain_dialog.show()
+            self.pretrain_dialog.raise_()
+            self.pretrain_dialog.activateWindow()
+            self.pretrain_dialog.refresh()
+            return self.pretrain_dialog
         dialog = PretrainDialog(self.db, self.home, on_adopt=self.adopt_model, parent=self)
         dialog.show()
         self.pretrain_dialog = dialog
@@ -276,7 +326,7 @@ class MainWindow(QMainWindow):
             self.personalize_dialog.show()
             return self.personalize_dialog
         extra = list(self.personalize_args) + (["--base", str(base)] if base is not None else [])
-        dialog = PersonalizeDialog(self.home, user_models.new_text_since_last_run(self.db), extra_args=extra,
+        dialog = PersonalizeDialog(self.home, user_text(self.db, min_lines(extra)), extra_args=extra,
                                    env=self.personalize_env, parent=self)
         dialog.finished_run.connect(self._personalized)
         dialog.show()
@@ -290,6 +340,8 @@ class MainWindow(QMainWindow):
         self.personalize(base=model_dir)
 
     def _personalized(self, done: dict) -> None:
+        if self.db is None or self._closed:
+            return
         self._update_personalize_label()
         if done.get("accepted"):
             self.reload_model()
@@ -303,22 +355,60 @@ class MainWindow(QMainWindow):
 
         self.composer.post("call", swap)
 
+    def _active_label(self) -> str:
+        """The model the store says is active ("personal model v2", "factory model")."""
+        record = store.active_model(self.db)
+        return f"personal model {record['version']}" if record and record["kind"] == "personal" else "factory model"
+
     def revert_model(self) -> None:
-        if self.db is not None:
-            user_models.revert_to_previous(self.db, self.home)
-            self.reload_model()
+        """Back one version (an older personal model, else the factory model); the status bar says which."""
+        if self.db is None or not self.revert_action.isEnabled():
+            return
+        was = self._active_label()
+        now = user_models.revert_to_previous(self.db, self.home)
+        self.reload_model()
+        self._update_model_actions()
+        self.statusBar().showMessage(f"Reverted from the {was}: now using the {now.label}.", 10000)
 
     def use_factory_model(self) -> None:
-        if self.db is not None:
-            user_models.use_factory(self.db)
-            self.reload_model()
+        if self.db is None or not self.factory_action.isEnabled():
+            return
+        was = self._active_label()
+        user_models.use_factory(self.db)
+        self.reload_model()
+        self._update_model_actions()
+        self.statusBar().showMessage(f"Now using the factory model instead of the {was} (it stays on disk).", 10000)
 
-    def _update_personalize_label(self) -> None:
+    def _update_model_actions(self) -> None:
+        """Revert and Use factory only do something while a personal model is active: enabled just then, with
+        a tooltip that says what they would do or why not."""
         if self.db is None or self._closed:
             return
-        new = user_models.new_text_since_last_run(self.db)
-        self.personalize_action.setText(f"Personalize model ({new['commits']:,} new)" if new["commits"]
+        record = store.active_model(self.db)
+        personal = record is not None and record["kind"] == "personal"
+        self.revert_action.setEnabled(personal)
+        self.factory_action.setEnabled(personal)
+        if personal:
+            older = [m for m in store.list_models(self.db) if m["kind"] == "personal"
+                     and (m["created_at"], m["id"]) < (record["created_at"], record["id"])]
+            target = f"personal model {older[-1]['version']}" if older else "the factory model"
+            self.revert_action.setToolTip(f"From personal model {record['version']} back to {target}")
+            self.factory_action.setToolTip(f"Use the factory model; personal model {record['version']} stays on disk")
+        else:
+            why = "You are using the factory model: there is no personal model to go back from"
+            self.revert_action.setToolTip(why)
+            self.factory_action.setToolTip("You are using the factory model already")
+
+    def _update_personalize_label(self) -> None:
+        """The button says how many new lines of the user's text there are, counted by ``user_text``: the
+        same count the Personalize dialog shows and the trainer reads."""
+        if self.db is None or self._closed:
+            return
+        text = user_text(self.db, min_lines(self.personalize_args))
+        self.personalize_action.setText(f"Personalize model ({text['new_lines']:,} new lines)" if text["new_lines"]
                                         else "Personalize model")
+        self.personalize_action.setToolTip("Fine-tune the model on what you typed, on this computer. "
+                                           + describe(text))
 
     def _resume_interrupted_jobs(self) -> None:
         """A job whose process died (crash, reboot, kill) goes on from its last checkpoint."""
@@ -347,9 +437,52 @@ class MainWindow(QMainWindow):
             return
         self.model_status = status
         pipeline = self.composer.pipeline
-        self.model_quality = model_summary(getattr(pipeline, "model_dir", None))
+        model_dir = getattr(pipeline, "model_dir", None)
+        self.model_quality = model_summary(model_dir, self.home)
+        self.model_quality_tip = model_quality.explanation(model_dir, self.home)
+        if model_dir is not None and not model_quality.known(model_dir, self.home)["general"]:
+            self._measure(Path(model_dir))
         self._update_personalize_label()
+        self._update_model_actions()
         self._show_status()
+
+    # -- the accuracy of a model not measured yet ------------------------------------------------------------
+    def _measure(self, model_dir: Path) -> None:
+        """Measure the model's accuracy with its LMs in a background process at the lowest priority, once
+        (``ime_app.model_quality``); the status bar shows it when the process is done."""
+        if (not self.measure_accuracy or self.home is None or self.db is None or self.measuring is not None
+                or str(model_dir) in self._measured or not model_quality.can_measure()):
+            return
+        self._measured.add(str(model_dir))
+        program, *args = model_quality.measure_command(model_dir, self.home)
+        process = QProcess(self)
+        environment = QProcessEnvironment.systemEnvironment()
+        environment.insert("OMP_NUM_THREADS", "1")  # one core at most: the other ones stay the typing's
+        root = str(Path(__file__).resolve().parent.parent)  # this checkout's packages, as trainer.jobs does
+        environment.insert("PYTHONPATH", os.pathsep.join(p for p in [root, environment.value("PYTHONPATH")] if p))
+        process.setProcessEnvironment(environment)
+        process.setStandardOutputFile(QProcess.nullDevice())
+        process.setStandardErrorFile(QProcess.nullDevice())
+        process.finished.connect(lambda *_: self._measured_done(process))
+        self.measuring = process
+        process.start(program, args)
+
+    def _measured_done(self, process: QProcess) -> None:
+        if self.measuring is process:
+            self.measuring = None
+        process.deleteLater()
+        if self._closed or self.db is None:
+            return
+        model_dir = getattr(self.composer.pipeline, "model_dir", None)
+        self.model_quality = model_summary(model_dir, self.home)
+        self.model_quality_tip = model_quality.explanation(model_dir, self.home)
+        self._show_status()
+
+    def _stop_measuring(self) -> None:
+        process, self.measuring = self.measuring, None
+        if process is not None and process.state() != QProcess.NotRunning:
+            process.kill()
+            process.waitForFinished(5000)
 
     def _on_snapshot(self, snap: Snapshot) -> None:
         if snap.translate_ms:
@@ -377,10 +510,13 @@ class MainWindow(QMainWindow):
         parts = [self.model_status or "loading the model…"]
         if self.model_quality:
             parts.append(self.model_quality)
+        if self.measuring is not None:
+            parts.append("measuring its accuracy…")
         if self.paused:
             parts.append("recording paused")
         self.model_label.setText(" · ".join(parts))
-        self.model_label.setToolTip(PRIVACY)
+        tip = getattr(self, "model_quality_tip", "")
+        self.model_label.setToolTip(PRIVACY + ("\n\n" + tip if tip else ""))
         self.time_label.setText(f"last conversion {self.last_ms:.1f} ms" if self.last_ms else "")
 
     # -- for tests and the self-test -----------------------------------------------------------------------
@@ -487,6 +623,7 @@ class MainWindow(QMainWindow):
                 if job["state"] == "running":
                     jobs.pause(self.db, job["id"])  # the user chose: no training once the window is closed
         self.editor.popup.hide()
+        self._stop_measuring()
         self.composer.stop()
         self.editor.snapshot_applied.disconnect(self._on_snapshot)
         super().closeEvent(event)

@@ -66,3 +66,44 @@ def test_corpus_estimate(tmp_path):
     assert stats == {"files": 1, "bytes": (tmp_path / "a.txt").stat().st_size, "chars": 10}
     text = estimate_text({"files": 3, "bytes": 0, "chars": 50_000_000}, "small", "cpu", 20_000)
     assert "50.0 M characters" in text and "82 M characters" in text and "7.6 h" in text
+
+
+def test_delete_all_my_data_with_the_pretrain_dialog_open(qtbot, tmp_path):
+    """The dialog polled the closed store every second (sqlite3.ProgrammingError); now it follows the fresh one,
+    and a job's process still running is stopped before its folder and record go."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    win = MainWindow(home=home)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.wait_idle(60)
+    out = home / "jobs" / "1"
+    out.mkdir(parents=True)
+    # stands in for a training job's process (trainer.jobs knows a runner by "jobs run" on its command line)
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "jobs", "run"],
+                              start_new_session=True)
+    try:
+        id = store.add_job(win.db, "pretrain", ["--corpus", str(tmp_path)], out)
+        store.update_job(win.db, id, state="running", pid=runner.pid)
+        dialog = win.open_pretrain()
+        qtbot.waitExposed(dialog)
+        assert win.open_pretrain() is dialog  # one dialog, not a second one polling too
+        assert dialog.table.rowCount() == 1 and dialog.table.item(0, 1).text() == "running"
+        assert dialog.timer.isActive()
+        win.delete_all_data(confirm=False)
+        assert runner.wait(timeout=10) is not None  # stopped, not left writing into the deleted folder
+        assert not (home / "jobs").exists()
+        qtbot.wait(2300)  # the dialog's timer fires twice: against the fresh store, without an exception
+        assert dialog.db is win.db and dialog.timer.isActive() and dialog.isVisible()
+        assert dialog.table.rowCount() == 0 and not dialog.cancel_button.isEnabled()
+        dialog.keep.setChecked(not dialog.keep.isChecked())  # its settings go to the fresh store too
+        assert store.get_setting(win.db, "jobs_keep_running_after_close", True) == dialog.keep.isChecked()
+        dialog.close()
+        assert not dialog.timer.isActive()
+    finally:
+        runner.kill()
+        runner.wait()
+    win.close()
+    win.db.close()
