@@ -16,7 +16,11 @@ Keys are lowercase a–z; ``'`` and space are explicit syllable boundaries. ``v`
 and a message the caller can show; the parser never raises on user input.
 
 Fuzzy pairs (z=zh, c=ch, s=sh, l=n, an=ang, en=eng, in=ing, ian=iang, uan=uang) are off by default and chosen
-per parse with ``FuzzyOptions``.
+per parse with ``FuzzyOptions``, as is typo tolerance (``FuzzyOptions(typos=True)``): a run of keys that is no
+spelling at all but one slip away from a syllable — two letters swapped (``zhogn``), one typed twice
+(``guuo``), one left out (``zhng``) or a neighbouring key hit (``xhong``) — also stands for that syllable, at
+a cost (``COST_TYPO``) above every exact reading's, so a typo reading never replaces a valid one; it only
+wins where the exact readings are strained chains of abbreviations (``nihoa`` = ni'h'o'a) or there is none.
 """
 
 from __future__ import annotations
@@ -94,16 +98,18 @@ FUZZY_NAMES = tuple(f"{a}={b}" for a, b in FUZZY_INITIAL_PAIRS + FUZZY_FINAL_PAI
 
 @dataclass(frozen=True)
 class FuzzyOptions:
-    """Which fuzzy pairs are on, e.g. ``FuzzyOptions.of("z=zh", "in=ing")``. Off by default."""
+    """How loosely keys are read: which fuzzy pairs are on (``FuzzyOptions.of("z=zh", "in=ing")``) and whether
+    one-slip typos are read as the syllable meant (``typos``). All off by default."""
 
     pairs: frozenset[str] = frozenset()
+    typos: bool = False
 
     @classmethod
-    def of(cls, *names: str) -> "FuzzyOptions":
+    def of(cls, *names: str, typos: bool = False) -> "FuzzyOptions":
         unknown = [n for n in names if n not in FUZZY_NAMES]
         if unknown:
             raise ValueError(f"unknown fuzzy pair(s) {unknown}; choose from {', '.join(FUZZY_NAMES)}")
-        return cls(frozenset(names))
+        return cls(frozenset(names), typos)
 
     @classmethod
     def all(cls) -> "FuzzyOptions":
@@ -179,6 +185,67 @@ def _tables(fuzzy: FuzzyOptions) -> _Tables:
     )
 
 
+# Keys that touch each other on a QWERTY keyboard: same row, and the rows above and below.
+_QWERTY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _qwerty_neighbours() -> dict[str, str]:
+    where = {ch: (r, c + 0.5 * r) for r, row in enumerate(_QWERTY_ROWS) for c, ch in enumerate(row)}  # rows staggered
+    return {a: "".join(b for b, (r2, x2) in where.items() if b != a and abs(r2 - r) <= 1 and abs(x2 - x) <= 1)
+            for a, (r, x) in where.items()}
+
+
+QWERTY_NEIGHBOURS = _qwerty_neighbours()
+_VOWELS = frozenset("aeiouv")
+
+
+@lru_cache(maxsize=1)
+def _typo_table() -> dict[str, tuple[tuple[str, ...], int]]:
+    """Every key run one slip away from a syllable's spelling (swap, double, drop, neighbouring key) → (the
+    syllables it may be a slip of, whether the run also reads as several syllables as it is: 0 no, 1 yes
+    (``kaan`` = ka'an or a slip of kan), 2 only with a lone a/e/o syllable (``maa`` = ma'a 嘛啊 or a slip of
+    ma: the interjection reading is common, and drops a character, which the scores favour)). Spellings
+    themselves are left out, and so are
+    runs of fewer than two keys and two-key runs without a vowel: ``bj`` is the abbreviation of two
+    syllables, not a slip of ``bu``."""
+    spellings = set(_tables(NO_FUZZY).full)
+
+    plain = spellings - RARE_SYLLABLES  # a reading through m, n, ng (呣 嗯) is no rival to a slip
+
+    @lru_cache(maxsize=None)
+    def reads(keys: str) -> int:
+        """0: not as syllables; 1: as syllables (kaan = ka'an); 2: only with a lone a/e/o (maa = ma'a)."""
+        if keys in plain:
+            return 2 if keys in ("a", "e", "o") else 1
+        best = 0
+        for k in range(1, len(keys)):
+            if keys[:k] in plain and (rest := reads(keys[k:])):
+                here = max(2 if keys[:k] in ("a", "e", "o") else 1, rest)
+                best = here if best == 0 else min(best, here)
+        return best
+
+    out: dict[str, set[str]] = {}
+    for syl in SYLLABLES:
+        if syl in RARE_SYLLABLES:
+            continue
+        n = len(syl)
+        variants = set()
+        for i in range(n - 1):
+            if syl[i] != syl[i + 1]:
+                variants.add(syl[:i] + syl[i + 1] + syl[i] + syl[i + 2:])  # swapped
+        for i in range(n):
+            variants.add(syl[:i + 1] + syl[i:])  # doubled
+            if n >= 2:
+                variants.add(syl[:i] + syl[i + 1:])  # dropped
+            for k in QWERTY_NEIGHBOURS.get(syl[i], ""):
+                variants.add(syl[:i] + k + syl[i + 1:])  # neighbouring key
+        for v in variants:
+            if v in spellings or len(v) < 2 or len(v) == 2 and not _VOWELS & set(v) or len(v) > MAX_SPELLING_LEN + 1:
+                continue
+            out.setdefault(v, set()).add(syl)
+    return {k: (tuple(sorted(v)), reads(k)) for k, v in out.items()}
+
+
 def syllables_with_prefix(prefix: str, fuzzy: FuzzyOptions = NO_FUZZY) -> tuple[str, ...]:
     """Syllables an unfinished spelling can become (``zho`` → zhong, zhou; ``z`` → zi, zhi …)."""
     t = _tables(fuzzy)
@@ -197,6 +264,10 @@ COST_RARE = 1.5  # interjection syllables like ng, hm
 COST_ABBREV_MID = 2.2  # an initial typed alone, not at the end
 COST_ABBREV_END = 1.5  # the last, still-being-typed syllable given only by its initial
 COST_PREFIX_END = 1.4  # the last syllable unfinished (zhon…)
+COST_TYPO = 1.5  # added to a syllable's cost when its keys are one slip away from its spelling
+COST_TYPO_NO_VOWEL = 1.0  # more again when the keys have no vowel (zhng): they could be abbreviations
+COST_TYPO_SPLITS = 0.25  # more again when the keys also read as syllables as typed (kaan = ka'an)
+COST_TYPO_LONE_VOWEL = 0.8  # …and more when that reading has a lone a/e/o in it (maa = ma'a 嘛啊)
 
 
 class Token(NamedTuple):
@@ -208,6 +279,7 @@ class Token(NamedTuple):
     kind: str  # FULL, INITIAL or PREFIX
     syllables: tuple[str, ...]
     cost: float
+    typo: bool = False  # keys one slip away from the syllable's spelling (only with FuzzyOptions.typos)
 
     @property
     def text(self) -> str:
@@ -228,6 +300,10 @@ class Segmentation:
     def syllables(self) -> tuple[str, ...]:
         """The canonical syllable of each token where it is a full one, else the keys typed (``zg`` → z, g)."""
         return tuple(t.text for t in self.tokens)
+
+    @property
+    def has_typo(self) -> bool:
+        return any(t.typo for t in self.tokens)
 
     @property
     def is_complete(self) -> bool:
@@ -330,12 +406,13 @@ def parse(keys: str, fuzzy: FuzzyOptions = NO_FUZZY) -> ParseResult:
     # The last position that holds a key (trailing separators do not make the last syllable "finished").
     last_key = max((i for i, ch in enumerate(keys) if ch not in SEPARATORS), default=-1)
     edges: list[list[Token]] = [[] for _ in range(n + 1)]
+    typos = _typo_table() if fuzzy.typos else None
     for i in range(n):
         if keys[i] in SEPARATORS:
             continue
         after_syllable = i > 0 and keys[i - 1] not in SEPARATORS
         out = edges[i]
-        for length in range(1, min(MAX_SPELLING_LEN, n - i) + 1):
+        for length in range(1, min(MAX_SPELLING_LEN + 1 if typos else MAX_SPELLING_LEN, n - i) + 1):
             s = keys[i:i + length]
             if s[-1] in SEPARATORS:
                 break
@@ -351,6 +428,14 @@ def parse(keys: str, fuzzy: FuzzyOptions = NO_FUZZY) -> ParseResult:
                 out.append(Token(i, j, s, FULL, syls, cost))
             elif at_end and s in tables.prefix:
                 out.append(Token(i, j, s, PREFIX, tables.prefix[s], COST_PREFIX_END + join))
+            if typos is not None and not syls and s in typos:
+                meant, reads = typos[s]
+                cost = (COST_FULL + COST_TYPO + (0.0 if _VOWELS & set(s) else COST_TYPO_NO_VOWEL)
+                        + (0.0, COST_TYPO_SPLITS, COST_TYPO_LONE_VOWEL)[reads])
+                for syl in meant:  # one token per syllable meant: each is a model input of its own
+                    # the vowel-join cost goes by the syllable meant: em for me is no a/o/e syllable glued on
+                    glued = COST_VOWEL_JOIN if after_syllable and syl[0] in "aoe" else 0.0
+                    out.append(Token(i, j, s, FULL, (syl,), cost + glued, True))
     # Exact cheapest cost from each position to the end: the A* heuristic, and reachability.
     best = [_INF] * (n + 1)
     best[n] = 0.0

@@ -18,6 +18,9 @@ from engine.pinyin import NO_FUZZY, FuzzyOptions, parse
 from engine.translator import Candidate, ModelTranslator, translate
 
 MODEL_DIR = ASSETS_DIR / "model"
+# How typing reads keys unless the user's settings say otherwise: typo tolerance on (one-slip readings rank
+# after every exact one), no fuzzy pairs.
+TYPING_FUZZY = FuzzyOptions(typos=True)
 
 
 class Pipeline:
@@ -108,7 +111,8 @@ def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None 
 
 def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int | None = 3,
                    device: str = "cpu", threads: int = 1, lexicon: Lexicon | None = None,
-                   beam: int | None = None, int8: bool = True, runtime: str = "auto") -> Pipeline:
+                   beam: int | None = None, int8: bool = True, runtime: str = "auto",
+                   fuzzy: FuzzyOptions = TYPING_FUZZY) -> Pipeline:
     """The model-backed pipeline; falls back to the lexicon alone (saying why in ``status``) when the model
     cannot be loaded. ``db``: an open user store for instant learning (None: nothing is learned). For the
     user's own active model (personal or factory) see ``engine.user_models.build_user_pipeline``.
@@ -128,4 +132,4 @@ def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int
         except (FileNotFoundError, ValueError, OSError) as e:
             status = f"lexicon only — the model could not be loaded: {e}"
     ranker = UserRanker(db, lexicon) if db is not None else None
-    return Pipeline(translator, lexicon, ranker, status=status, model_dir=loaded, settings=settings)
+    return Pipeline(translator, lexicon, ranker, fuzzy=fuzzy, status=status, model_dir=loaded, settings=settings)

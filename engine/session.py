@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from engine.pinyin import parse
+from engine.pinyin import NO_FUZZY, parse
 from engine.translator import Candidate
 
 LETTERS = set("abcdefghijklmnopqrstuvwxyz")
@@ -85,7 +85,8 @@ class Session:
     def display(self) -> tuple[str, int]:
         """The preedit with syllable separators where the parser's best reading splits the keys
         (``zhong'guo'ren``, ``x'g``), and the caret's position in that string."""
-        best = parse(self.keys).best() if self.keys and not self.latin else None
+        fuzzy = getattr(self.translate, "fuzzy", NO_FUZZY)  # as the pipeline reads the keys (typos: zhogn → zhong)
+        best = parse(self.keys, fuzzy).best() if self.keys and not self.latin else None
         cuts = {t.end for t in best.tokens[:-1]} if best is not None else set()
         text, caret = self.converted, None
         for i, ch in enumerate(self.keys):

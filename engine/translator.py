@@ -31,6 +31,8 @@ def translate(keys: str | ParseResult, lexicon: Lexicon, fuzzy: FuzzyOptions = N
     if not result.ok:
         return []
     segs = list(result.segmentations(segmentations))
+    if segs and not segs[0].has_typo:  # an exact reading is the most plausible: typo readings stay out
+        segs = [s for s in segs if not s.has_typo]
     out: list[Candidate] = []
     seen: set[tuple[str, int]] = set()
 
@@ -99,7 +101,7 @@ class ModelTranslator:
             # Long input: sentences cover the first ``window`` syllables only (a prefix pick commits them and
             # the rest keeps composing). Typing further does not change that head, so it costs nothing more.
             end = best.tokens[self.window - 1].end
-            head = parse(keys[:end], self.fuzzy)
+            head = parse(keys[:end], result.fuzzy)
             best = head.best()
         sentences = self.converter.convert_raw(head, top=max(16, self.sentences))
         prior = 0.0

@@ -199,7 +199,7 @@ def normalize_keys(line: str) -> str:
     return unicodedata.normalize("NFC", line.strip()).lower().replace("ü", "v")
 
 
-def convert_line(converter, line: str, raw: bool, top: int) -> Answer:
+def convert_line(converter, line: str, raw: bool, top: int, typos: bool = False) -> Answer:
     """Candidates for one input line, or why there are none (never raises on bad input). A line of digits
     is passed through unchanged: numbers in a text stay numbers."""
     keys = normalize_keys(line)
@@ -210,10 +210,10 @@ def convert_line(converter, line: str, raw: bool, top: int) -> Answer:
                           "shorter lines")
     if DIGITS.fullmatch(keys):
         return Answer([keys], note=f"{shown(keys)} is digits, not pinyin: passed through unchanged")
-    from engine.pinyin import parse, split_syllables
+    from engine.pinyin import FuzzyOptions, parse, split_syllables
 
     if raw:
-        result = parse(keys.replace(" ", ""))
+        result = parse(keys.replace(" ", ""), FuzzyOptions(typos=typos))
         if not result.ok:
             hint = "" if "type lower-case" in result.error else f"; {PINYIN_HINT}"
             return Answer([], f"{shown(keys)} is not pinyin: {result.error}{hint}")
@@ -251,7 +251,7 @@ def cmd_convert(args) -> int:
     failed = 0
     for n, line, problem in read_lines(sys.stdin.buffer):
         t0 = time.perf_counter()
-        answer = Answer([], problem) if problem else convert_line(converter, line, args.raw, args.top)
+        answer = Answer([], problem) if problem else convert_line(converter, line, args.raw, args.top, args.typos)
         elapsed_us = int((time.perf_counter() - t0) * 1e6)
         sys.stdout.write("\t".join(answer.candidates) + "\n")
         sys.stdout.flush()
@@ -270,7 +270,7 @@ def cmd_eval(args) -> int:
 
     converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam, args.beam_search)
     pairs = read_tsv(args.file)[: args.limit or None]
-    result = score(pairs, lambda keys: convert_line(converter, keys, args.raw, args.top).candidates, raw=args.raw,
+    result = score(pairs, lambda keys: convert_line(converter, keys, args.raw, args.top, args.typos).candidates, raw=args.raw,
                    top=args.top)
     result["file"] = str(args.file)
     result["model"] = str(args.model or default_model_dir())
@@ -432,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the decoder's beam search (as typing runs), not the two passes of a model with an "
                                "emission head")
     decoding.add_argument("--beam", type=int, default=None, help="beam width (default: the converter's)")
+    decoding.add_argument("--typos", action="store_true",
+                          help="with --raw: read one-slip typos (zhognguo, nihoa, shenem) as the syllable meant, "
+                               "ranked after every exact reading (the app does this by default)")
 
     p = sub.add_parser("convert", parents=[common, decoding], help="convert pinyin lines on stdin (peer-driver interface)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, description=CONVERT_HELP)

@@ -190,3 +190,11 @@ def test_finetune_runs_offline(tmp_path, tiny):
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     done = json.loads(r.stdout.decode().strip().splitlines()[-1])
     assert done["event"] == "done" and "accepted" in done
+
+
+def test_convert_reads_typos_when_asked(tmp_path):
+    r = run("convert", "--raw", "--typos", "--top", "1", home=tmp_path, stdin="zhognguoren\nnihao\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["中国人", "你好"]
+    r = run("convert", "--raw", "--top", "1", home=tmp_path, stdin="zhognguoren\n")
+    assert r.returncode == 0 and r.stdout != "中国人\n"  # without --typos: zh'o'g'n'guo'ren as typed

@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from engine.pinyin import (
@@ -134,3 +135,47 @@ def test_parser_never_raises_on_arbitrary_text(text):
     assert r.ok == (r.best() is not None)
     if not r.ok:
         assert r.error and 0 <= r.error_pos <= len(text)
+
+
+# -- typo tolerance -----------------------------------------------------------------------------------------
+
+TYPOS = FuzzyOptions(typos=True)
+
+
+@pytest.mark.parametrize("keys, meant", [
+    ("zhognguo", "zhong'guo"),  # swapped
+    ("nihoa", "ni'hao"),  # swapped, where the exact reading is the strained ni'h'o'a
+    ("zhongguuo", "zhong'guo"),  # doubled
+    ("xhongguo", "zhong'guo"),  # a neighbouring key (x for z)
+])
+def test_one_slip_reads_as_the_syllable_meant(keys, meant):
+    assert not parse(keys).ok or str(parse(keys).best()) != meant  # without typo tolerance: not this reading
+    best = parse(keys, TYPOS).best()
+    assert str(best) == meant and best.has_typo
+
+
+def test_a_dropped_letter_is_among_the_readings():
+    segs = [str(s) for s in parse("zhngguo", TYPOS).segmentations(6)]
+    assert "zhong'guo" in segs
+
+
+def test_typo_readings_never_replace_a_valid_reading():
+    for keys in ("nihao", "xian", "fangan", "zhongguoren", "shiyan"):
+        exact = parse(keys).best()
+        segs = list(parse(keys, TYPOS).segmentations(8))
+        assert segs[0] == exact and not segs[0].has_typo
+        assert all(s.cost > exact.cost + 0.5 for s in segs if s.has_typo)  # beyond the decoders' cost gap
+
+
+def test_abbreviations_stay_abbreviations_and_interjection_splits_cost_more():
+    assert str(parse("bjdx", TYPOS).best()) == "b'j'd'x"  # bj is two initials, not a slip of bu
+    assert str(parse("zgr", TYPOS).best()) == "z'g'r"
+    maa = {str(s): s.cost for s in parse("maa", TYPOS).segmentations(8)}
+    assert maa["ma'a"] < maa["ma"] - 0.5  # 嘛啊 as typed, not a doubled a
+
+
+def test_typo_tokens_are_model_inputs():
+    from engine.converter import segmentation_tokens
+
+    best = parse("zhognguo", TYPOS).best()
+    assert segmentation_tokens(best) is not None and best.syllables == ("zhong", "guo")

@@ -74,3 +74,23 @@ def test_prefix_words_that_begin_a_model_sentence_reach_the_first_page(pipe):
     assert ("布置", 5) in first_page
     words = [c.text for c in cands if c.source == "prefix-word"]
     assert len(words) > 5 and len(set(words)) == len(words)
+
+
+def test_typing_with_a_slip_still_gives_the_sentence_and_exact_keys_are_untouched(pipe):
+    from engine.pinyin import NO_FUZZY
+
+    s = Session(pipe)  # the app's pipeline reads one-slip typos by default
+    type_keys(s, "woshenemdoubuzhidao")  # me typed as em
+    assert s.candidates[0].text == "我什么都不知道"
+    assert s.display[0].startswith("wo'shen'em")  # the preedit splits where the typo reading does
+    s.press("escape")
+    type_keys(s, "zhognguoren")
+    assert s.candidates[0].text == "中国人"
+    s.press("escape")
+    exact = [c.text for c in pipe("womenyiqiquchifanba")]
+    pipe.fuzzy = NO_FUZZY
+    try:
+        assert [c.text for c in pipe("womenyiqiquchifanba")] == exact  # typo tolerance changes nothing here
+        assert pipe("zhognguoren")[0].text != "中国人"  # off: read as typed, zh'o'g'n'guo'ren
+    finally:
+        pipe.fuzzy = build_pipeline.__defaults__[-1]
