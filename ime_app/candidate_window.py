@@ -7,6 +7,8 @@ below the cursor, or above it when there is no room below, and shifted left at t
 wider than the screen's available area: candidates that do not fit on one row go on to the next (a long
 sentence candidate can fill a row of its own), a candidate or preedit wider than the screen by itself is
 elided in the middle (its full text in the tooltip), so every candidate on the page is visible.
+``set_vertical(True)`` lays the page out one candidate per row (the pager after the last one);
+``set_font_size`` changes the text's size. Both re-lay the page out at once (the user's settings, live).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class CandidateWindow(QFrame):
     picked = Signal(int)  # index on the page
     paged = Signal(int)  # -1 previous page, +1 next page
 
-    def __init__(self, parent: QWidget | None = None, font_size: int = 14) -> None:
+    def __init__(self, parent: QWidget | None = None, font_size: int = 14, vertical: bool = False) -> None:
         super().__init__(parent, Qt.ToolTip | Qt.FramelessWindowHint | Qt.WindowDoesNotAcceptFocus)
         self.setAttribute(Qt.WA_ShowWithoutActivating)
         self.setFrameShape(QFrame.Box)
@@ -44,15 +46,13 @@ class CandidateWindow(QFrame):
                            "QLabel { padding: 1px 5px; color: #202020; }"
                            "QLabel#preedit { color: #505050; }"
                            "QLabel#pager { color: #2f6fd6; }")
-        self._font = QFont(FONT, font_size)
+        self.vertical = vertical
         self.preedit = QLabel()
         self.preedit.setObjectName("preedit")
-        self.preedit.setFont(QFont(FONT, max(9, font_size - 3)))
         self.preedit.setTextFormat(Qt.PlainText)
         self.labels: list[_Clickable] = []
         for i in range(9):
             label = _Clickable(self)
-            label.setFont(self._font)
             label.setTextFormat(Qt.PlainText)
             label.clicked.connect(lambda i=i: self.picked.emit(i))
             label.hide()
@@ -60,7 +60,7 @@ class CandidateWindow(QFrame):
         self.prev, self.next, self.pager = _Clickable("‹", self), _Clickable("›", self), QLabel(self)
         for w in (self.prev, self.next, self.pager):
             w.setObjectName("pager")
-            w.setFont(self._font)
+        self._apply_font(font_size)
         self.prev.clicked.connect(lambda: self.paged.emit(-1))
         self.next.clicked.connect(lambda: self.paged.emit(1))
         box = QVBoxLayout(self)
@@ -79,6 +79,25 @@ class CandidateWindow(QFrame):
         self.texts: tuple[str, ...] = ()
         self.preedit_text = ""
         self.highlight = -1
+
+    def _apply_font(self, font_size: int) -> None:
+        self.font_size = font_size
+        self._font = QFont(FONT, font_size)
+        self.preedit.setFont(QFont(FONT, max(9, font_size - 3)))
+        for w in (*self.labels, self.prev, self.next, self.pager):
+            w.setFont(self._font)
+
+    def set_font_size(self, font_size: int) -> None:
+        """The candidates' point size (the pinyin line above them 3 pt smaller, 9 at least)."""
+        if font_size != self.font_size:
+            self._apply_font(font_size)
+            self._arrange()
+
+    def set_vertical(self, vertical: bool) -> None:
+        """One candidate per row (True) or as many as fit on a row (False)."""
+        if bool(vertical) != self.vertical:
+            self.vertical = bool(vertical)
+            self._arrange()
 
     @property
     def row(self) -> QHBoxLayout:
@@ -128,7 +147,7 @@ class CandidateWindow(QFrame):
         for i, text in enumerate(self.texts):
             label = self.labels[i]
             width = self._set_elided(label, f"{i + 1}.{text}", text, room, Qt.ElideMiddle)
-            if breaks and used + spacing + width <= room:
+            if breaks and not self.vertical and used + spacing + width <= room:
                 breaks[-1] += 1
                 used += spacing + width
             else:

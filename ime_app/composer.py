@@ -9,6 +9,10 @@ not use (the editor handles those itself, e.g. Backspace when nothing is composi
 exactly what a synchronous IME would have done, just a few milliseconds later.
 
 Loading the model also happens on the worker, so the window is up before the model is.
+
+The user's settings that the engine reads (fuzzy pinyin and typo tolerance, the page size) reach it through
+``configure``: a request on the same queue as the keys, so they change between two keys, never during one, and
+the pipeline built at start (or the lexicon-only one after a failure) gets them before the first key.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ class Snapshot:
 
 @dataclass
 class _Request:
-    kind: str  # "key", "pick", "chinese", "reload", "swap", "call"
+    kind: str  # "key", "pick", "chinese", "record", "reset", "reload", "configure", "call"
     arg: object = None
     key_id: int = 0
     extra: dict = field(default_factory=dict)
@@ -73,6 +77,7 @@ class Composer(QObject):
         self.record = record
         self.pipeline = None
         self.session: Session | None = None
+        self.config: dict = {}  # UI side: the settings last passed to ``configure``
         self._thread = threading.Thread(target=self._run, name="composer", daemon=True)
         self._from_worker.connect(self._deliver)
         self._last = Snapshot()
@@ -87,6 +92,15 @@ class Composer(QObject):
 
     def post_key(self, key: str, key_id: int) -> None:
         self.post("key", key, key_id)
+
+    def configure(self, fuzzy=None, page_size: int | None = None) -> None:
+        """Change how the engine reads keys (``fuzzy``: an ``engine.pinyin.FuzzyOptions``, set as the
+        pipeline's) and how many candidates a page holds, on the worker between keys; None: unchanged. A
+        composition in progress is translated again with them."""
+        change = {k: v for k, v in (("fuzzy", fuzzy), ("page_size", page_size)) if v is not None}
+        if change:
+            self.config.update(change)
+            self.post("configure", dict(change))
 
     @property
     def busy(self) -> bool:
@@ -178,8 +192,19 @@ class Composer(QObject):
             ranker = getattr(self.pipeline, "ranker", None)
             if ranker is not None:
                 ranker.reload()
+        elif req.kind == "configure":
+            self._configure(req.arg)
         elif req.kind == "call":  # run ``arg(pipeline)`` on this thread (e.g. a model swap)
             req.arg(self.pipeline)
+
+    def _configure(self, change: dict) -> None:
+        s = self.session
+        if "fuzzy" in change:
+            self.pipeline.fuzzy = change["fuzzy"]
+        if "page_size" in change:
+            s.page_size = max(1, int(change["page_size"]))
+        if s.keys and not s.latin and "fuzzy" in change:  # the candidates shown were read the old way
+            s._refresh()  # (the session's own re-translation; the highlight goes back to the first)
 
     def _drain_commits(self, effects: list) -> None:
         effects.extend(("commit", text) for text in self.session.take_committed())

@@ -34,6 +34,7 @@ from ime_app.editor import ImeEditor
 from ime_app.history_dialog import PRIVACY, HistoryDialog
 from ime_app.personalize_dialog import PersonalizeDialog, describe, min_lines, user_text
 from ime_app.pretrain_dialog import KEEP_SETTING, PretrainDialog
+from ime_app.settings_dialog import Settings, SettingsDialog, load_settings
 from trainer import jobs
 
 HINT = ("Type pinyin (nihao, or initials: bjdx). Space or 1–9 picks, ↑/↓ move the highlight, -/= or PageUp/PageDown "
@@ -105,6 +106,8 @@ class MainWindow(QMainWindow):
         self.editor.mode_toggled.connect(self._show_mode)
         self.editor.snapshot_applied.connect(self._on_snapshot)
         self.composer.ready.connect(self._on_ready)
+        self.settings = load_settings(self.db)  # the user's settings, applied before the first key
+        self.apply_settings(self.settings)
 
         self.model_status, self.model_quality, self.last_ms = "", "", 0.0
         self.personalize_args: list[str] = []  # more `pinyin-ime finetune` options (tests: tiny, fast runs)
@@ -145,6 +148,8 @@ class MainWindow(QMainWindow):
         self.save_as_action = menu.addAction("Save as…", QKeySequence.SaveAs, lambda: self.save_document(ask=True))
         menu.addSeparator()
         self.copy_all_action = menu.addAction("Copy all", QKeySequence("Ctrl+Shift+C"), self.copy_all)
+        menu.addSeparator()
+        self.settings_action = menu.addAction("Settings…", QKeySequence.Preferences, lambda: self.open_settings())
         menu.addSeparator()
         menu.addAction("Quit", QKeySequence.Quit, self.close)
         self.document_path: Path | None = None
@@ -226,6 +231,26 @@ class MainWindow(QMainWindow):
         self.composer.post("reload")
         self._show_status()
 
+    def open_settings(self) -> SettingsDialog:
+        """The Settings dialog (one at a time): every change applies at once and is kept in the store."""
+        dialog = getattr(self, "settings_dialog", None)
+        if dialog is None:
+            dialog = SettingsDialog(self.db, self.settings, on_change=self.apply_settings, parent=self)
+            self.settings_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        return dialog
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Live: the engine's part on the composer's worker (between keys), the candidate window's here."""
+        self.settings = settings
+        self.composer.configure(fuzzy=settings.fuzzy_options(), page_size=settings.page_size)
+        popup = self.editor.popup
+        popup.set_font_size(settings.font_size)
+        popup.set_vertical(settings.vertical)
+        if popup.isVisible():
+            popup.place(self.editor.global_cursor_rect())
+
     def open_history(self) -> HistoryDialog | None:
         if self.db is None:
             return None
@@ -247,6 +272,10 @@ class MainWindow(QMainWindow):
         if getattr(self, "history_dialog", None) is not None:
             self.history_dialog.close()
             self.history_dialog = None
+        if getattr(self, "settings_dialog", None) is not None:  # it writes to the store about to be deleted
+            self.settings_dialog.close()
+            self.settings_dialog.deleteLater()
+            self.settings_dialog = None
         pretrain = getattr(self, "pretrain_dialog", None)
         if pretrain is not None:
             pretrain.set_store(None)  # it polls the store every second: not the one about to be deleted
@@ -271,6 +300,7 @@ class MainWindow(QMainWindow):
         self.composer.post("call", wipe)
         self.wait_idle()
         self.db = store.open_store(home)
+        self.apply_settings(load_settings(self.db))  # the settings went with the rest: the defaults again
         if pretrain is not None:
             pretrain.set_store(self.db)  # an empty job list, polled in the fresh store
         self.hint.setVisible(True)
