@@ -266,7 +266,7 @@ COST_ABBREV_END = 1.5  # the last, still-being-typed syllable given only by its 
 COST_PREFIX_END = 1.4  # the last syllable unfinished (zhon…)
 COST_TYPO = 1.5  # added to a syllable's cost when its keys are one slip away from its spelling
 COST_TYPO_NO_VOWEL = 1.0  # more again when the keys have no vowel (zhng): they could be abbreviations
-COST_TYPO_SPLITS = 0.25  # more again when the keys also read as syllables as typed (kaan = ka'an)
+COST_TYPO_SPLITS = 0.45  # more again when the keys also read as syllables as typed (kaan = ka'an)
 COST_TYPO_LONE_VOWEL = 0.8  # …and more when that reading has a lone a/e/o in it (maa = ma'a 嘛啊)
 
 
