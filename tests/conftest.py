@@ -51,3 +51,19 @@ def _typed_home(path: Path, repeats: int = 20) -> Path:
 @pytest.fixture(scope="session")
 def typed_home():
     return _typed_home
+
+
+@pytest.fixture
+def open_window(qtbot):
+    """``open_window(home)``: the app's main window on the store in ``home``, shown, its model loaded."""
+    from ime_app.window import MainWindow
+
+    def open_(home):
+        w = MainWindow(home=home)
+        qtbot.addWidget(w)
+        w.show()
+        w.editor.setFocus()
+        assert w.wait_idle(60), "the model did not load"
+        return w
+
+    return open_

@@ -37,8 +37,9 @@ def test_the_status_bar_shows_the_accuracy_with_the_language_models(qtbot, tmp_p
     win.close()
     win.db.close()
 
-    fresh = _window(qtbot, tmp_path / "fresh")  # not measured yet (and scripted windows do not measure)
-    assert "%" not in fresh.model_label.text() and fresh.measuring is None
+    fresh = _window(qtbot, tmp_path / "fresh")  # a new user: the figure shipped beside the factory model
+    assert (user_models.FACTORY_DIR / model_quality.CACHE_NAME).exists()
+    assert "general text 69.2%" in fresh.model_label.text() and fresh.measuring is None
     fresh.close()
     fresh.db.close()
 

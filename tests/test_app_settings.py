@@ -8,16 +8,6 @@ from PySide6.QtTest import QTest
 from engine import store
 from engine.pinyin import FUZZY_NAMES, FuzzyOptions
 from ime_app.settings_dialog import DEFAULTS, KEYS, Settings, load_settings
-from ime_app.window import MainWindow
-
-
-def open_window(qtbot, home):
-    w = MainWindow(home=home)
-    qtbot.addWidget(w)
-    w.show()
-    w.editor.setFocus()
-    assert w.wait_idle(60), "the model did not load"
-    return w
 
 
 def close_window(w):
@@ -26,8 +16,8 @@ def close_window(w):
 
 
 @pytest.fixture
-def win(qtbot, tmp_path):
-    w = open_window(qtbot, tmp_path)
+def win(open_window, tmp_path):
+    w = open_window(tmp_path)
     yield w
     close_window(w)
 
@@ -133,8 +123,8 @@ def test_vertical_orientation_puts_candidates_in_a_column(win):
     assert len({label.y() for label in popup.shown_labels}) == 1
 
 
-def test_settings_survive_a_restart(qtbot, tmp_path):
-    w = open_window(qtbot, tmp_path)
+def test_settings_survive_a_restart(open_window, tmp_path):
+    w = open_window(tmp_path)
     dialog = settings_from_menu(w)
     dialog.typos.click()
     dialog.fuzzy["in=ing"].click()
@@ -144,7 +134,7 @@ def test_settings_survive_a_restart(qtbot, tmp_path):
     dialog.vertical.click()
     close_window(w)
 
-    again = open_window(qtbot, tmp_path)
+    again = open_window(tmp_path)
     try:
         expected = Settings(typos=False, fuzzy=("z=zh", "in=ing"), page_size=4, font_size=18, vertical=True)
         assert again.settings == expected

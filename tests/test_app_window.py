@@ -15,12 +15,8 @@ from ime_app.window import MainWindow
 
 
 @pytest.fixture
-def win(qtbot, tmp_path):
-    w = MainWindow(home=tmp_path)
-    qtbot.addWidget(w)
-    w.show()
-    w.editor.setFocus()
-    assert w.wait_idle(60), "the model did not load"
+def win(open_window, tmp_path):
+    w = open_window(tmp_path)
     yield w
     w.close()
     w.db.close()
