@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from engine.pinyin import NO_FUZZY, parse
+from engine.pinyin import NO_FUZZY, FuzzyOptions, parse
 from engine.translator import Candidate
 
 LETTERS = set("abcdefghijklmnopqrstuvwxyz")
@@ -58,6 +58,7 @@ class Session:
     max_keys: int = MAX_KEYS
     chinese: bool = True  # False: English mode, keys go straight to the editor
     keys: str = ""  # what is still being composed
+    fuzzy: FuzzyOptions | None = None  # how ``display`` splits the keys; None: as ``translate`` (a Pipeline) reads them
     caret: int = 0  # position in ``keys``
     picks: list[tuple[Candidate, str]] = field(default_factory=list)  # (candidate, its keys), not committed yet
     highlight: int = 0  # index into all candidates
@@ -85,7 +86,7 @@ class Session:
     def display(self) -> tuple[str, int]:
         """The preedit with syllable separators where the parser's best reading splits the keys
         (``zhong'guo'ren``, ``x'g``), and the caret's position in that string."""
-        fuzzy = getattr(self.translate, "fuzzy", NO_FUZZY)  # as the pipeline reads the keys (typos: zhogn → zhong)
+        fuzzy = self.fuzzy if self.fuzzy is not None else getattr(self.translate, "fuzzy", NO_FUZZY)  # zhogn'guo
         best = parse(self.keys, fuzzy).best() if self.keys and not self.latin else None
         cuts = {t.end for t in best.tokens[:-1]} if best is not None else set()
         text, caret = self.converted, None

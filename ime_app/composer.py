@@ -132,7 +132,7 @@ class Composer(QObject):
 
             error = f"the model pipeline could not be built ({e}); using the lexicon only"
             self.pipeline = build_pipeline(model_dir=None)
-        self.session = Session(self._translate, on_commit=self._on_commit)
+        self.session = Session(self._translate, on_commit=self._on_commit, fuzzy=self.pipeline.fuzzy)
         self._skip = False
         self._translate_ms = 0.0
         self._last_key_id = 0
@@ -200,7 +200,7 @@ class Composer(QObject):
     def _configure(self, change: dict) -> None:
         s = self.session
         if "fuzzy" in change:
-            self.pipeline.fuzzy = change["fuzzy"]
+            self.pipeline.fuzzy = s.fuzzy = change["fuzzy"]  # the preedit splits the keys as they are read
         if "page_size" in change:
             s.page_size = max(1, int(change["page_size"]))
         if s.keys and not s.latin and "fuzzy" in change:  # the candidates shown were read the old way

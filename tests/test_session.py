@@ -286,3 +286,14 @@ def test_a_closing_single_quote_is_not_taken_as_a_separator(session):
     assert s.committed == ["西安"]
     type_keys(s, ["'", "y", "'", ","])
     assert "".join(s.committed[1:]).endswith("’，") and "".join(s.committed[1:]).startswith("‘")
+
+
+def test_the_preedit_splits_keys_as_the_engine_reads_them():
+    from engine.pinyin import FuzzyOptions
+
+    s = Session(lambda keys: [], fuzzy=FuzzyOptions(typos=True))
+    for k in "zhognguo":
+        s.press(k)
+    assert s.display[0] == "zhogn'guo"  # the typo reading's split, not zh'o'g'n'guo
+    s.fuzzy = FuzzyOptions()
+    assert s.display[0] == "zh'o'g'n'guo"
