@@ -170,9 +170,9 @@ class UserRanker:
                     learned[key] = (cand, n)
         if not learned:
             return candidates
-        last = self.by_keys.get(keys)
-        if last is not None and learned.get((last, len(keys)), (None, PINNED))[1] < PINNED:
-            learned[(last, len(keys))] = (learned[(last, len(keys))][0], PINNED - 1)  # after a pin, before all else
+        last = learned.get((self.by_keys.get(keys), len(keys)))  # the correction for exactly these keys
+        if last is not None and last[1] < PINNED:
+            learned[(last[0].text, len(keys))] = (last[0], PINNED - 1)  # after a pin, before all else
         rest = [c for c in candidates if (c.text, c.consumed) not in learned]
         whole = sorted((cn for cn in learned.values() if cn[0].consumed == len(keys)), key=lambda cn: -cn[1])
         part = sorted((cn for cn in learned.values() if cn[0].consumed < len(keys)),

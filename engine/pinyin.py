@@ -200,16 +200,15 @@ _VOWELS = frozenset("aeiouv")
 
 
 @lru_cache(maxsize=1)
-def _typo_table() -> dict[str, tuple[tuple[str, ...], int]]:
+def _typo_table() -> dict[str, tuple[tuple[str, ...], float]]:
     """Every key run one slip away from a syllable's spelling (swap, double, drop, neighbouring key) → (the
-    syllables it may be a slip of, whether the run also reads as several syllables as it is: 0 no, 1 yes
-    (``kaan`` = ka'an or a slip of kan), 2 only with a lone a/e/o syllable (``maa`` = ma'a 嘛啊 or a slip of
-    ma: the interjection reading is common, and drops a character, which the scores favour)). Spellings
-    themselves are left out, and so are
-    runs of fewer than two keys and two-key runs without a vowel: ``bj`` is the abbreviation of two
-    syllables, not a slip of ``bu``."""
+    syllables it may be a slip of, what reading it as a slip costs on top of ``COST_FULL``). The cost grows
+    when the run has no vowel (``zhng`` could be abbreviations) and when it also reads as several syllables as
+    it is: ``kaan`` = ka'an, more so with a lone a/e/o syllable (``maa`` = ma'a 嘛啊: the interjection
+    reading is common, and drops a character, which the scores favour). Spellings themselves are left out,
+    and so are runs of fewer than two keys and two-key runs without a vowel: ``bj`` is the abbreviation of
+    two syllables, not a slip of ``bu``."""
     spellings = set(_tables(NO_FUZZY).full)
-
     plain = spellings - RARE_SYLLABLES  # a reading through m, n, ng (呣 嗯) is no rival to a slip
 
     @lru_cache(maxsize=None)
@@ -240,10 +239,15 @@ def _typo_table() -> dict[str, tuple[tuple[str, ...], int]]:
             for k in QWERTY_NEIGHBOURS.get(syl[i], ""):
                 variants.add(syl[:i] + k + syl[i + 1:])  # neighbouring key
         for v in variants:
-            if v in spellings or len(v) < 2 or len(v) == 2 and not _VOWELS & set(v) or len(v) > MAX_SPELLING_LEN + 1:
+            if v in spellings or len(v) < 2 or len(v) == 2 and not _VOWELS & set(v):
                 continue
             out.setdefault(v, set()).add(syl)
-    return {k: (tuple(sorted(v)), reads(k)) for k, v in out.items()}
+
+    def extra_cost(keys: str) -> float:
+        return (COST_TYPO + (0.0 if _VOWELS & set(keys) else COST_TYPO_NO_VOWEL)
+                + (0.0, COST_TYPO_SPLITS, COST_TYPO_LONE_VOWEL)[reads(keys)])
+
+    return {k: (tuple(sorted(v)), extra_cost(k)) for k, v in out.items()}
 
 
 def syllables_with_prefix(prefix: str, fuzzy: FuzzyOptions = NO_FUZZY) -> tuple[str, ...]:
@@ -429,9 +433,8 @@ def parse(keys: str, fuzzy: FuzzyOptions = NO_FUZZY) -> ParseResult:
             elif at_end and s in tables.prefix:
                 out.append(Token(i, j, s, PREFIX, tables.prefix[s], COST_PREFIX_END + join))
             if typos is not None and not syls and s in typos:
-                meant, reads = typos[s]
-                cost = (COST_FULL + COST_TYPO + (0.0 if _VOWELS & set(s) else COST_TYPO_NO_VOWEL)
-                        + (0.0, COST_TYPO_SPLITS, COST_TYPO_LONE_VOWEL)[reads])
+                meant, extra = typos[s]
+                cost = COST_FULL + extra
                 for syl in meant:  # one token per syllable meant: each is a model input of its own
                     # the vowel-join cost goes by the syllable meant: em for me is no a/o/e syllable glued on
                     glued = COST_VOWEL_JOIN if after_syllable and syl[0] in "aoe" else 0.0
