@@ -181,11 +181,21 @@ def _resolve(db, home: str | Path, record: dict | None) -> ActiveModel:
     return ActiveModel(path, record["kind"], record["version"], record["id"])
 
 
+def recorded_active(db, home: str | Path) -> ActiveModel:
+    """The model the store says is active (the factory model when none is), its files unchecked."""
+    return _resolve(db, home, store.active_model(db))
+
+
+def older_versions(db, record: dict) -> list[dict]:
+    """The personal models installed before ``record``, oldest first: where a revert from it goes."""
+    return [m for m in _personal(db) if (m["created_at"], m["id"]) < (record["created_at"], record["id"])]
+
+
 def resolve_active(db, home: str | Path) -> ActiveModel:
     """The model to load: the store's active record, or the factory model when there is none. A personal
     model that is missing or damaged is moved aside to ``<home>/models/broken/`` and the factory model is made
     active instead; ``note`` says so."""
-    active = _resolve(db, home, store.active_model(db))
+    active = recorded_active(db, home)
     if active.kind == "factory":
         return active
     try:
@@ -261,8 +271,7 @@ def revert_to_previous(db, home: str | Path) -> ActiveModel:
     active = store.active_model(db)
     if active is None or active["kind"] != "personal":
         return use_factory(db)
-    older = [m for m in _personal(db) if (m["created_at"], m["id"]) < (active["created_at"], active["id"])]
-    for record in reversed(older):
+    for record in reversed(older_versions(db, active)):
         model = _resolve(db, home, record)
         try:
             check_model_dir(model.path)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -319,20 +318,7 @@ class MainWindow(QMainWindow):
         self._stop_measuring()
         if self.db is None:
             return
-        pids = [job["pid"] for job in store.list_jobs(self.db) if job["state"] in jobs.ACTIVE and job["pid"]]
-        pids = [pid for pid in pids if jobs._alive(pid)]  # (a live runner: its command line says so)
-        for pid in pids:
-            try:  # a job runs in its own session (POSIX): its group holds any worker processes it started
-                os.killpg(pid, signal.SIGTERM)
-            except (AttributeError, OSError):
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except OSError:
-                    pass
-        deadline = time.monotonic() + 10
-        while pids and time.monotonic() < deadline:
-            pids = [pid for pid in pids if jobs._alive(pid)]
-            time.sleep(0.05)
+        jobs.kill_running(self.db)
 
     def open_pretrain(self) -> PretrainDialog | None:
         if self.db is None:
@@ -385,16 +371,11 @@ class MainWindow(QMainWindow):
 
         self.composer.post("call", swap)
 
-    def _active_label(self) -> str:
-        """The model the store says is active ("personal model v2", "factory model")."""
-        record = store.active_model(self.db)
-        return f"personal model {record['version']}" if record and record["kind"] == "personal" else "factory model"
-
     def revert_model(self) -> None:
         """Back one version (an older personal model, else the factory model); the status bar says which."""
         if self.db is None or not self.revert_action.isEnabled():
             return
-        was = self._active_label()
+        was = user_models.recorded_active(self.db, self.home).label
         now = user_models.revert_to_previous(self.db, self.home)
         self.reload_model()
         self._update_model_actions()
@@ -403,7 +384,7 @@ class MainWindow(QMainWindow):
     def use_factory_model(self) -> None:
         if self.db is None or not self.factory_action.isEnabled():
             return
-        was = self._active_label()
+        was = user_models.recorded_active(self.db, self.home).label
         user_models.use_factory(self.db)
         self.reload_model()
         self._update_model_actions()
@@ -419,8 +400,7 @@ class MainWindow(QMainWindow):
         self.revert_action.setEnabled(personal)
         self.factory_action.setEnabled(personal)
         if personal:
-            older = [m for m in store.list_models(self.db) if m["kind"] == "personal"
-                     and (m["created_at"], m["id"]) < (record["created_at"], record["id"])]
+            older = user_models.older_versions(self.db, record)
             target = f"personal model {older[-1]['version']}" if older else "the factory model"
             self.revert_action.setToolTip(f"From personal model {record['version']} back to {target}")
             self.factory_action.setToolTip(f"Use the factory model; personal model {record['version']} stays on disk")
@@ -468,8 +448,7 @@ class MainWindow(QMainWindow):
         self.model_status = status
         pipeline = self.composer.pipeline
         model_dir = getattr(pipeline, "model_dir", None)
-        self.model_quality = model_summary(model_dir, self.home)
-        self.model_quality_tip = model_quality.explanation(model_dir, self.home)
+        self._read_quality(model_dir)
         if model_dir is not None and not model_quality.known(model_dir, self.home)["general"]:
             self._measure(Path(model_dir))
         self._update_personalize_label()
@@ -503,10 +482,13 @@ class MainWindow(QMainWindow):
         process.deleteLater()
         if self._closed or self.db is None:
             return
-        model_dir = getattr(self.composer.pipeline, "model_dir", None)
+        self._read_quality(getattr(self.composer.pipeline, "model_dir", None))
+        self._show_status()
+
+    def _read_quality(self, model_dir) -> None:
+        """The status bar's accuracy words and their tooltip, from what is known of ``model_dir``."""
         self.model_quality = model_summary(model_dir, self.home)
         self.model_quality_tip = model_quality.explanation(model_dir, self.home)
-        self._show_status()
 
     def _stop_measuring(self) -> None:
         process, self.measuring = self.measuring, None

@@ -112,6 +112,29 @@ def cancel(db, id: int) -> None:
     _stop(db, id, "cancel", "cancelling", "cancelled")
 
 
+def kill_running(db, timeout: float = 10.0) -> None:
+    """Kill every live job runner now (SIGTERM to its process group, which holds any worker processes it
+    started) and wait up to ``timeout`` seconds for them to go: for when their folders and records are about
+    to be deleted, so the cooperative ``pause``/``cancel`` cannot be waited for."""
+    import signal
+    import time
+
+    pids = [job["pid"] for job in store.list_jobs(db) if job["state"] in ACTIVE and job["pid"]]
+    pids = [pid for pid in pids if _alive(pid)]  # (a live runner: its command line says so)
+    for pid in pids:
+        try:  # a job runs in its own session (POSIX): its group holds any worker processes it started
+            os.killpg(pid, signal.SIGTERM)
+        except (AttributeError, OSError):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if _alive(pid)]
+        time.sleep(0.05)
+
+
 def resume(db, home: Path, id: int) -> int:
     job = _job(db, id)
     if job["state"] not in ("paused", "interrupted", "failed", "queued"):
