@@ -25,6 +25,7 @@ FILE_NAME = "word_lm.safetensors"
 MAX_WORD = 8
 STATES = 6  # segmentation states kept per position and sentence
 WEIGHT = 0.7
+CACHE_PREFIXES = 20_000  # about 10 MB of segmentation states kept between calls
 
 
 class WordLM:
@@ -33,6 +34,7 @@ class WordLM:
         self.order, self.bits = lm.order, lm.bits
         self.index = {w: i for i, w in enumerate(words)}
         self.max_word = min(MAX_WORD, max(len(w) for w in words[2:]))
+        self.clear_cache()
 
     @classmethod
     def load(cls, path: Path | str, **kw) -> "WordLM":
@@ -58,27 +60,33 @@ class WordLM:
         return self.lm.pair_logprobs(ctx, w)
 
     def score(self, texts: list[str]) -> np.ndarray:
-        """log-probability of each text's best segmentation into words. The search's states after the first
-        ``i`` characters depend on those characters alone, so candidates that share a beginning (one input's
-        candidates mostly do) share its states: the search runs over distinct prefixes, not per text."""
+        """log-probability of each text's best segmentation into words.
+
+        The search's states after the first ``i`` characters depend on those characters alone, so texts that
+        share a beginning share them: the search runs over distinct prefixes, not per text, and the prefixes
+        finished in earlier calls are kept (``_states``), so a keystroke, whose candidates mostly extend the
+        last keystroke's, scores only the characters that are new. Results are the same as without the
+        cache; it is dropped when it holds more than ``CACHE_PREFIXES`` prefixes."""
         if not texts:
             return np.zeros(0)
+        if len(self._states) > CACHE_PREFIXES:
+            self.clear_cache()
         m = self.order - 1
         index, max_word = self.index, self.max_word
-        start = tuple([0] * (m - 1) + [BOS]) if m else ()
-        states: dict[str, dict[tuple, float]] = {"": {start: 0.0}}  # prefix → {context: best score}
-        for i in range(max(len(t) for t in texts)):
+        states, done = self._states, self._done
+        known = [self._known(t) for t in texts]  # how many leading characters are finished already
+        for i in range(min(max(0, k - max_word + 1) for k in known), max(len(t) for t in texts)):
             rows, seen = [], set()
-            for text in texts:
-                if i >= len(text):
-                    continue
+            for text, k in zip(texts, known):
+                if i >= len(text) or i + max_word <= k:
+                    continue  # every word starting here ends inside the finished part
                 prefix = text[:i]
                 here = states.get(prefix)
                 if not here:
                     continue
                 if len(here) > STATES:
                     here = states[prefix] = dict(sorted(here.items(), key=lambda kv: -kv[1])[:STATES])
-                for j in range(i + 1, min(len(text), i + max_word) + 1):
+                for j in range(max(i + 1, k + 1), min(len(text), i + max_word) + 1):
                     piece = text[i:j]
                     wid = index.get(piece, 0 if j == i + 1 else None)
                     if wid is None or (prefix, piece) in seen:
@@ -95,7 +103,25 @@ class WordLM:
                 key = (ctx + (wid,))[1:] if m else ()
                 if total > nxt.get(key, -np.inf):
                     nxt[key] = total
+        for text, k in zip(texts, known):
+            done.update(text[:j] for j in range(k + 1, len(text) + 1))
         return np.array([max(states[t].values()) if states.get(t) else -np.inf for t in texts])
+
+    def _known(self, text: str) -> int:
+        """The length of ``text``'s longest finished prefix (finished prefixes are prefix-closed)."""
+        lo, hi = 0, len(text)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if text[:mid] in self._done:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def clear_cache(self) -> None:
+        m = self.order - 1
+        self._states = {"": {tuple([0] * (m - 1) + [BOS]) if m else (): 0.0}}  # prefix → {context: best score}
+        self._done = {""}  # prefixes whose states are complete
 
 
 def find(model_dir: Path | str) -> Path | None:

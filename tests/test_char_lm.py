@@ -147,3 +147,21 @@ def test_sequence_logprobs_add_up_what_fuse_adds_position_by_position(tmp_path):
         step = lm.fuse(ys[:, :t], allowed, np.zeros((2, allowed.size), dtype=np.float32))
         total += step[np.arange(2), ys[:, t] - 2]
     assert np.allclose(lm.sequence_logprobs(ys), total, atol=1e-4)
+
+
+def test_answers_kept_between_steps_are_the_answers_looked_up_afresh(tmp_path, monkeypatch):
+    """A keystroke decodes the same beams again: the kept answers must equal fresh lookups, per allowed set,
+    and the cache must empty itself when it is full (and still answer right after)."""
+    from engine import char_lm
+
+    lm, _ = load(tmp_path)
+    fresh, _ = load(tmp_path)
+    sets = [np.arange(2, len(CHARS)), np.array(ids("国人学")), np.array(ids("中学老"))]
+    monkeypatch.setattr(char_lm, "CACHE_ROWS", 6)
+    for _ in range(2):  # the second round is answered from what the first kept (until the cache is emptied)
+        for text in ["", "我", "我们是", "你们是中", "好好好", "我们是中国人"]:
+            hyps = np.array([ids(text), ids(text)[::-1]], dtype=np.int64).reshape(2, -1)
+            for allowed in sets:
+                fresh._row_cache.clear()
+                assert np.array_equal(lm.logprobs(hyps, allowed), fresh.logprobs(hyps, allowed))
+    assert lm._cached_rows <= 6 + 2

@@ -87,3 +87,22 @@ def test_the_word_lattice_proposes_lexicon_words_the_head_alone_would_not(tmp_pa
     ys = np.array([[2, 3, 4], [2, 3, 1]])
     prior = two_pass.prior_of(ys, emissions)
     assert prior[0] == 0 and prior[1] == -np.inf
+
+
+def test_scores_kept_between_calls_equal_scores_from_scratch(tmp_path, monkeypatch):
+    """Typing scores texts that extend the last keystroke's: the states kept for their prefixes must give
+    exactly the scores a fresh search gives, also after the cache emptied itself."""
+    from engine import word_lm
+
+    words, built = word_ngram.build(corpus(), order=3, min_count=[1, 1], cache_dir=tmp_path, workers=1,
+                                    log=lambda m: None, vocab=vocab())
+    path = tmp_path / "word_lm.safetensors"
+    word_ngram.save(path, words, built)
+    kept, fresh = WordLM.load(path), WordLM.load(path)
+    monkeypatch.setattr(word_lm, "CACHE_PREFIXES", 12)
+    for sentence in ["我们去唱片店很大", "他们喜欢音乐很好听", "我们喜欢唱片"]:
+        for n in range(1, len(sentence) + 1):
+            texts = [sentence[:n], sentence[:n][::-1], sentence[: n - 1] + "点"]
+            fresh.clear_cache()
+            assert np.array_equal(kept.score(texts), fresh.score(texts))
+    assert len(kept._states) < 12 + 40
