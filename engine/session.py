@@ -19,6 +19,18 @@ Not composing: punctuation becomes Chinese punctuation (``,`` → ，, ``"`` →
 key is not the session's (``press`` returns False and the editor handles it). In English mode
 (``chinese = False``) no key is the session's.
 
+Prediction (as fcitx5's): after a Chinese commit, when ``prediction`` is on and a ``predictor`` is given, the
+next words the user is likely to type (``engine.prediction.Predictor``: the text committed before them in, up
+to a page of continuations out) are shown as the candidates while nothing is composing (``predicting``).
+``1``–``9`` pick one (it is committed, and predictions follow again after it), up/down move the highlight,
+pageup/pagedown page, escape dismisses them; any other key dismisses them and is then handled exactly as
+without them (a letter starts a new composition, space or enter go to the editor). A picked prediction reaches
+``on_commit`` with no picks and no keys, like raw text: it is recorded (and feeds the user's n-gram cache) but
+teaches no phrase, since no pinyin was typed for it. The context is the text this session committed since the
+editor last handled a key itself (the editor may have moved the caret since). ``defer_prediction``: the
+commit only marks predictions due (``prediction_pending``) and ``predict_now`` computes them, so the app's
+worker can deliver the commit first and predict after it.
+
 Latin runs (as librime's ``url``/``email`` recognizers): ``www.``, ``http:``/``https:``, ``ftp.``/``ftp:``,
 ``mailto:``, ``file:`` at the start of the keys, or ``@`` after letters, turn the composition into Latin
 text: every printable key is kept as typed (``www.example.com``, ``me@mail.cn``), the only candidate is the
@@ -67,11 +79,21 @@ class Session:
     _quote_open: dict = field(default_factory=lambda: {'"': False, "'": False})
     _after_digit: bool = False  # the last key was a digit the editor typed: 3.5, 1,000 and 12:30 stay Latin
     latin: bool = False  # composing a Latin run (a URL, an e-mail address): keys are kept as typed
+    predictor: Callable[[str], list[str]] | None = None  # text before the caret → the likeliest next words
+    prediction: bool = True  # show predictions after a Chinese commit (needs ``predictor``)
+    defer_prediction: bool = False  # a commit marks predictions due; ``predict_now`` computes them
+    prediction_pending: bool = False
+    _context: str = ""  # the text committed lately (what predictions continue)
 
     # -- state ---------------------------------------------------------------------------------------------
     @property
     def composing(self) -> bool:
         return bool(self.keys or self.picks)
+
+    @property
+    def predicting(self) -> bool:
+        """Predictions are the candidates shown (nothing is composing)."""
+        return bool(self._all) and not self.composing
 
     @property
     def converted(self) -> str:
@@ -124,9 +146,18 @@ class Session:
     # -- keys ----------------------------------------------------------------------------------------------
     def press(self, key: str) -> bool:
         """Handle one key; returns False when the session does not use it (the editor should)."""
+        self.prediction_pending = False  # predictions not shown yet are never shown: this key came first
+        used = self._press(key)
+        if not used:
+            self._context = ""  # the editor handles this key: the text before the caret is its business
+        return used
+
+    def _press(self, key: str) -> bool:
         if not self.chinese:
             return False
         after_digit, self._after_digit = self._after_digit, False
+        if self.predicting and self._press_predicting(key):
+            return True
         if self.latin:
             return self._press_latin(key)
         if self.keys and not self.picks and len(key) == 1 and (
@@ -191,7 +222,47 @@ class Session:
             self._punctuation(key)
         return True
 
+    def _press_predicting(self, key: str) -> bool:
+        """A key while predictions are shown: True when it was for them; else they are dismissed and the key
+        is handled as if they had never been there."""
+        if len(key) == 1 and key in "123456789" and int(key) - 1 < len(self.candidates):
+            self.pick(int(key) - 1)
+        elif key in ("up", "down"):
+            self.highlight = max(0, min(len(self._all) - 1, self.highlight + (1 if key == "down" else -1)))
+        elif key == "pagedown":
+            if self.page < self.page_count - 1:
+                self.highlight = (self.page + 1) * self.page_size
+        elif key == "pageup":
+            self.highlight = max(0, (self.page - 1) * self.page_size)
+        elif key == "escape":
+            self.dismiss_predictions()
+        else:
+            self.dismiss_predictions()
+            return False
+        return True
+
+    def dismiss_predictions(self, forget: bool = False) -> None:
+        """Hide the predictions; the text committed stays the context of later ones unless ``forget`` (the
+        editor moved on by itself: a click, a shortcut)."""
+        self.prediction_pending = False
+        if forget:
+            self._context = ""
+        if not self.composing:
+            self._all, self.highlight = [], 0
+
+    def predict_now(self) -> None:
+        """Show the predictions after the text committed (when on, and it predicts anything)."""
+        self.prediction_pending = False
+        if self.composing or not (self.prediction and self.predictor is not None and self.chinese):
+            return
+        texts = self.predictor(self._context)
+        self._all = [Candidate(t, 0, (), 0.0, "prediction") for t in texts]
+        self.highlight = 0
+
     def pick(self, index_on_page: int) -> None:
+        if self.predicting:  # committed as it is: no keys were typed for it, so no phrase is learned
+            self._commit(self.candidates[index_on_page].text, raw=True, predict=True)
+            return
         if self.latin:  # its one candidate is the text as typed
             self._commit(self.keys, raw=True)
             return
@@ -211,6 +282,8 @@ class Session:
         """Switch mode; switching to English while composing commits the raw letters (as major IMEs do)."""
         if not chinese and self.composing:
             self._commit("".join(k for _, k in self.picks) + self.keys, raw=True)
+        if not chinese:
+            self.dismiss_predictions()
         self.chinese = chinese
 
     def take_committed(self) -> list[str]:
@@ -219,8 +292,9 @@ class Session:
         return out
 
     def cancel(self) -> None:
-        """Drop the composition (what escape does): nothing is committed."""
+        """Drop the composition (what escape does) or the predictions: nothing is committed."""
         self._reset()
+        self.prediction_pending = False
 
     # -- internals -----------------------------------------------------------------------------------------
     def _press_latin(self, key: str) -> bool:
@@ -251,27 +325,40 @@ class Session:
         return True
 
     def _punctuation(self, key: str) -> bool:
+        if key in PUNCTUATION or key in QUOTES:
+            self.dismiss_predictions()  # after a mark nothing is predicted (engine.prediction says why)
         if key in PUNCTUATION:
-            self.committed.append(PUNCTUATION[key])
+            self._add_committed(PUNCTUATION[key])
             return True
         if key in QUOTES:
-            self.committed.append(QUOTES[key][self._quote_open[key]])
+            self._add_committed(QUOTES[key][self._quote_open[key]])
             self._quote_open[key] = not self._quote_open[key]
             return True
         return False
+
+    def _add_committed(self, text: str) -> None:
+        self.committed.append(text)
+        self._context = (self._context + text)[-8:]
 
     def _refresh(self) -> None:
         self.highlight = 0
         self.caret = min(self.caret, len(self.keys))
         self._all = self.translate(self.keys) if self.keys.strip("'") else []
 
-    def _commit(self, text: str, raw: bool = False) -> None:
+    def _commit(self, text: str, raw: bool = False, predict: bool | None = None) -> None:
+        """Commit ``text``; ``raw``: letters or text as typed (no picks reported). Predictions follow a
+        conversion (``predict``: None) or a picked prediction, not raw letters."""
         if text:
-            self.committed.append(text)
+            self._add_committed(text)
             if self.on_commit is not None:
                 keys = "".join(k for _, k in self.picks) + (self.keys if raw else "")
                 self.on_commit(text, [] if raw else [c for c, _ in self.picks], keys)
         self._reset()
+        if text and (not raw if predict is None else predict) and self.prediction and self.predictor is not None:
+            if self.defer_prediction:
+                self.prediction_pending = True
+            else:
+                self.predict_now()
 
     def _reset(self) -> None:
         self.keys, self.caret, self.highlight, self._all = "", 0, 0, []

@@ -297,3 +297,105 @@ def test_the_preedit_splits_keys_as_the_engine_reads_them():
     assert s.display[0] == "zhogn'guo"  # the typo reading's split, not zh'o'g'n'guo
     s.fuzzy = FuzzyOptions()
     assert s.display[0] == "zh'o'g'n'guo"
+
+
+# -- prediction after a commit (the shipped character LM and lexicon) ----------------------------------------
+@pytest.fixture(scope="module")
+def shipped_predictor():
+    import json
+
+    from engine.char_lm import CharLM
+    from engine.lexicon import ASSETS_DIR
+    from engine.prediction import Predictor
+
+    model = ASSETS_DIR / "model"
+    chars = json.loads((model / "config.json").read_text(encoding="utf-8"))["chars"]
+    return Predictor(CharLM.load(model / "char_lm.safetensors", chars), chars, default_lexicon())
+
+
+@pytest.fixture
+def predicting(shipped_predictor):
+    lex = default_lexicon()
+    commits = []
+    s = Session(lambda keys: translate(keys, lex), on_commit=lambda *a: commits.append(a),
+                predictor=shipped_predictor)
+    s.commits = commits
+    type_keys(s, "zhonghuarenmin")
+    s.press("space")
+    assert s.committed == ["中华人民"]
+    return s
+
+
+def test_a_commit_is_followed_by_predictions_and_a_digit_picks_one(predicting):
+    s = predicting
+    assert s.predicting and not s.composing and s.preedit == ""
+    assert "共和国" in texts(s) and all(c.source == "prediction" for c in s.all_candidates)
+    assert s.press(str(texts(s).index("共和国") + 1))
+    assert s.committed == ["中华人民", "共和国"]
+    assert s.commits[-1] == ("共和国", [], "")  # recorded, but no phrase taught: no pinyin was typed for it
+    assert s.predicting and texts(s)  # and it predicts again after the pick
+
+
+def test_escape_dismisses_and_arrows_move(predicting):
+    s = predicting
+    assert s.press("down") and s.highlight == 1 and s.predicting
+    assert s.press("up") and s.highlight == 0
+    assert s.press("pagedown") and s.predicting  # one page only: stays
+    assert s.press("escape") and not s.predicting and s.all_candidates == []
+    assert s.committed == ["中华人民"] and len(s.commits) == 1
+    assert not s.press("1")  # no predictions: the digit is the editor's again
+
+
+def test_a_letter_dismisses_and_starts_composing(predicting):
+    s = predicting
+    assert s.press("n") and s.composing and not s.predicting and s.keys == "n"
+    assert all(c.source != "prediction" for c in s.all_candidates)
+    type_keys(s, "ihao")
+    s.press("space")
+    assert s.committed[-1] == "你好" and s.predicting
+
+
+@pytest.mark.parametrize("key", ["space", "enter", "backspace", "left"])
+def test_other_keys_dismiss_and_go_to_the_editor(predicting, key):
+    assert not predicting.press(key) and not predicting.predicting
+    assert predicting.committed == ["中华人民"]
+
+
+def test_a_digit_past_the_predictions_is_typed(predicting):
+    s = predicting
+    s.page_size = 3
+    s.highlight = 0
+    assert len(s.candidates) == 3 and s.page_count > 1
+    assert not s.press("7") and not s.predicting
+
+
+def test_no_predictions_when_off_after_raw_letters_or_punctuation(shipped_predictor):
+    lex = default_lexicon()
+    s = Session(lambda keys: translate(keys, lex), predictor=shipped_predictor, prediction=False)
+    type_keys(s, "nihao")
+    s.press("space")
+    assert s.committed == ["你好"] and not s.predicting
+    s.prediction = True
+    type_keys(s, "nihao")
+    s.press("enter")  # raw letters
+    assert not s.predicting
+    type_keys(s, "nihao")
+    s.press(".")  # the candidate, then 。: nothing is predicted after a full stop
+    assert s.committed[-2:] == ["你好", "。"] and not s.predicting
+
+
+def test_deferred_prediction_waits_for_predict_now(shipped_predictor):
+    lex = default_lexicon()
+    s = Session(lambda keys: translate(keys, lex), predictor=shipped_predictor, defer_prediction=True)
+    type_keys(s, "nihao")
+    s.press("space")
+    assert s.prediction_pending and not s.predicting
+    s.predict_now()
+    assert s.predicting and not s.prediction_pending
+    s.press("escape")
+    type_keys(s, "nihao")
+    s.press("space")
+    assert s.prediction_pending
+    assert s.press("w") and not s.prediction_pending  # a key came first: those predictions are never shown
+    s.predict_now()
+    assert not s.predicting and s.composing
