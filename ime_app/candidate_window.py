@@ -9,6 +9,8 @@ sentence candidate can fill a row of its own), a candidate or preedit wider than
 elided in the middle (its full text in the tooltip), so every candidate on the page is visible.
 ``set_vertical(True)`` lays the page out one candidate per row (the pager after the last one);
 ``set_font_size`` changes the text's size. Both re-lay the page out at once (the user's settings, live).
+Predictions after a commit (``predicting``) have no pinyin to show: the first line says 联想 (what Chinese
+IMEs call prediction) in a lighter grey, so the list is not mistaken for the candidates of typed keys.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ MAX_WIDTH = 1 << 16  # no screen known yet: no limit
 FONT = "WenQuanYi Micro Hei"
 GAP = 4  # pixels between the cursor and the window
 _CURRENT = "background: #2f6fd6; color: white; border-radius: 3px;"
+PREDICTION_LABEL = "联想"  # the first line while the candidates are predictions
 
 
 class _Clickable(QLabel):
@@ -45,6 +48,7 @@ class CandidateWindow(QFrame):
         self.setStyleSheet("#candidates { background: #fdfdfd; border: 1px solid #9a9a9a; }"
                            "QLabel { padding: 1px 5px; color: #202020; }"
                            "QLabel#preedit { color: #505050; }"
+                           "QLabel#preedit[predicting=\"true\"] { color: #9a9a9a; }"
                            "QLabel#pager { color: #2f6fd6; }")
         self.vertical = vertical
         self.preedit = QLabel()
@@ -79,6 +83,7 @@ class CandidateWindow(QFrame):
         self.texts: tuple[str, ...] = ()
         self.preedit_text = ""
         self.highlight = -1
+        self.predicting = False
 
     def _apply_font(self, font_size: int) -> None:
         self.font_size = font_size
@@ -105,9 +110,17 @@ class CandidateWindow(QFrame):
         return self.rows[0]
 
     # -- content -------------------------------------------------------------------------------------------
-    def set_candidates(self, preedit: str, texts: tuple[str, ...], highlight: int, page: int, page_count: int) -> None:
-        """Show one page. The labels are made once and reused: redrawing costs a few setText calls per key
-        (and moving labels between rows only when the page's row breaks change)."""
+    def set_candidates(self, preedit: str, texts: tuple[str, ...], highlight: int, page: int, page_count: int,
+                       predicting: bool = False) -> None:
+        """Show one page (``predicting``: predictions after a commit, labelled as such). The labels are made
+        once and reused: redrawing costs a few setText calls per key (and moving labels between rows only when
+        the page's row breaks change)."""
+        if bool(predicting) != bool(self.preedit.property("predicting")):
+            self.preedit.setProperty("predicting", bool(predicting))
+            self.preedit.style().unpolish(self.preedit)
+            self.preedit.style().polish(self.preedit)
+        self.predicting = bool(predicting)
+        preedit = PREDICTION_LABEL if predicting and not preedit else preedit
         self.texts, self.highlight, self.preedit_text = tuple(texts[:len(self.labels)]), highlight, preedit
         for i, label in enumerate(self.labels):
             shown = i < len(self.texts)

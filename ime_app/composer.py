@@ -10,7 +10,15 @@ exactly what a synchronous IME would have done, just a few milliseconds later.
 
 Loading the model also happens on the worker, so the window is up before the model is.
 
-The user's settings that the engine reads (fuzzy pinyin and typo tolerance, the page size) reach it through
+Prediction (``engine.prediction``) never delays typing: a commit is delivered first, in the snapshot of the
+batch that made it, marked ``prediction_pending``; when no key is waiting the worker then computes the
+predictions (~1–2 ms) and sends them in a second snapshot (``predicting``). The UI counts the worker as busy
+until then, so keys typed meanwhile still go to the session, which drops the predictions they were too quick
+for. Traditional output (``engine.script``) is applied here, on the way out: the snapshot's candidates and
+preedit and the committed text are converted, while the session, the store and the learning see simplified.
+
+The user's settings that the engine reads (fuzzy pinyin and typo tolerance, the page size, prediction, the
+output script) reach it through
 ``configure``: a request on the same queue as the keys, so they change between two keys, never during one, and
 the pipeline built at start (or the lexicon-only one after a failure) gets them before the first key.
 """
@@ -45,6 +53,8 @@ class Snapshot:
     page: int = 0
     page_count: int = 1
     chinese: bool = True
+    predicting: bool = False  # the candidates are predictions after a commit (no preedit)
+    prediction_pending: bool = False  # predictions will follow in the next snapshot
     translate_ms: float = 0.0  # the last conversion's time
     last_key_id: int = 0  # the last key handled (the UI forgets the keys it kept for replaying)
     processed: int = 0  # how many posted keys/requests are done (the UI knows when the worker is idle)
@@ -54,7 +64,7 @@ class Snapshot:
 
 @dataclass
 class _Request:
-    kind: str  # "key", "pick", "chinese", "record", "reset", "reload", "configure", "call"
+    kind: str  # "key", "pick", "chinese", "record", "reset", "dismiss", "reload", "configure", "call"
     arg: object = None
     key_id: int = 0
     extra: dict = field(default_factory=dict)
@@ -93,19 +103,22 @@ class Composer(QObject):
     def post_key(self, key: str, key_id: int) -> None:
         self.post("key", key, key_id)
 
-    def configure(self, fuzzy=None, page_size: int | None = None) -> None:
+    def configure(self, fuzzy=None, page_size: int | None = None, prediction: bool | None = None,
+                  traditional: bool | None = None) -> None:
         """Change how the engine reads keys (``fuzzy``: an ``engine.pinyin.FuzzyOptions``, set as the
-        pipeline's) and how many candidates a page holds, on the worker between keys; None: unchanged. A
-        composition in progress is translated again with them."""
-        change = {k: v for k, v in (("fuzzy", fuzzy), ("page_size", page_size)) if v is not None}
+        pipeline's), how many candidates a page holds, whether commits are followed by predictions and whether
+        output is in traditional characters, on the worker between keys; None: unchanged. A composition in
+        progress is translated again with them."""
+        change = {k: v for k, v in (("fuzzy", fuzzy), ("page_size", page_size), ("prediction", prediction),
+                                    ("traditional", traditional)) if v is not None}
         if change:
             self.config.update(change)
             self.post("configure", dict(change))
 
     @property
     def busy(self) -> bool:
-        """Keys posted that the UI has not seen the result of yet."""
-        return self.done < self.posted
+        """Keys posted that the UI has not seen the result of yet (or predictions still to come)."""
+        return self.done < self.posted or self._last.prediction_pending
 
     @property
     def last(self) -> Snapshot:
@@ -132,7 +145,10 @@ class Composer(QObject):
 
             error = f"the model pipeline could not be built ({e}); using the lexicon only"
             self.pipeline = build_pipeline(model_dir=None)
-        self.session = Session(self._translate, on_commit=self._on_commit, fuzzy=self.pipeline.fuzzy)
+        self.session = Session(self._translate, on_commit=self._on_commit, fuzzy=self.pipeline.fuzzy,
+                               predictor=self._predict, defer_prediction=True)
+        self._predictor, self._predictor_for = None, None  # built on first use, again after a model swap
+        self._script = None  # engine.script.ScriptFilter when the output is traditional
         self._skip = False
         self._translate_ms = 0.0
         self._last_key_id = 0
@@ -163,6 +179,13 @@ class Composer(QObject):
                     self.session.cancel()
                 processed += 1
             self._emit(effects, processed, error or self._warning)
+            if self.session.prediction_pending and self._queue.empty():  # the commit is out: now predict
+                try:
+                    self.session.predict_now()
+                except Exception as e:  # noqa: BLE001 — a failed prediction must not stop typing
+                    self.session.dismiss_predictions()
+                    self._warning = f"no predictions ({type(e).__name__}: {e})"
+                self._emit([], processed, self._warning)
 
     def _handle(self, req: _Request, later: list, effects: list) -> None:
         s = self.session
@@ -188,6 +211,8 @@ class Composer(QObject):
             self.record = bool(req.arg)
         elif req.kind == "reset":
             s.cancel()
+        elif req.kind == "dismiss":  # the editor handled a key itself (Ctrl+…, a click): predictions go
+            s.dismiss_predictions(forget=True)
         elif req.kind == "reload":
             ranker = getattr(self.pipeline, "ranker", None)
             if ranker is not None:
@@ -203,11 +228,31 @@ class Composer(QObject):
             self.pipeline.fuzzy = s.fuzzy = change["fuzzy"]  # the preedit splits the keys as they are read
         if "page_size" in change:
             s.page_size = max(1, int(change["page_size"]))
+            s.highlight = min(s.highlight, max(0, len(s.all_candidates) - 1))
+        if "prediction" in change:
+            s.prediction = bool(change["prediction"])
+            if not s.prediction:
+                s.dismiss_predictions()
+        if "traditional" in change:
+            from engine.script import ScriptFilter
+
+            self._script = ScriptFilter() if change["traditional"] else None
         if s.keys and not s.latin and "fuzzy" in change:  # the candidates shown were read the old way
             s._refresh()  # (the session's own re-translation; the highlight goes back to the first)
 
     def _drain_commits(self, effects: list) -> None:
-        effects.extend(("commit", text) for text in self.session.take_committed())
+        out = self._script or (lambda text: text)
+        effects.extend(("commit", out(text)) for text in self.session.take_committed())
+
+    def _predict(self, context: str) -> list[str]:
+        """The session's predictor: ``engine.prediction.Predictor`` over the pipeline in use (rebuilt when the
+        model was swapped; none for the lexicon-only pipeline)."""
+        translator = getattr(self.pipeline, "translator", None)
+        if self._predictor_for is not translator:
+            from engine.prediction import Predictor
+
+            self._predictor, self._predictor_for = Predictor.for_pipeline(self.pipeline), translator
+        return self._predictor(context, limit=self.session.page_size) if self._predictor is not None else []
 
     def _translate(self, keys: str):
         if self._skip:
@@ -231,10 +276,16 @@ class Composer(QObject):
     def _emit(self, effects: list, processed: int, error: str) -> None:
         s = self.session
         text, caret = s.display
-        page = s.candidates
+        candidates = tuple(c.text for c in s.candidates)
+        if self._script is not None:  # only what is shown is converted
+            candidates = self._script.all(candidates)
+            if s.converted:
+                shown = self._script(s.converted)
+                text, caret = shown + text[len(s.converted):], caret + len(shown) - len(s.converted)
         self._from_worker.emit(Snapshot(
             effects=tuple(effects), composing=s.composing, preedit=text if s.composing else "", caret=caret,
-            candidates=tuple(c.text for c in page), highlight=s.page_highlight,
+            candidates=candidates, highlight=s.page_highlight, predicting=s.predicting,
+            prediction_pending=s.prediction_pending,
             page=s.page, page_count=s.page_count, chinese=s.chinese, translate_ms=self._translate_ms,
             last_key_id=self._last_key_id, processed=processed, status=self.pipeline.status, error=error))
 

@@ -2,7 +2,9 @@
 
 What there is: typo tolerance (one-slip readings, on by default), fuzzy pinyin pairs (z=zh, in=ing …, all off by
 default), how many candidates a page holds (3–9), the candidate window's font size and its orientation
-(horizontal rows, or one candidate per row).
+(horizontal rows, or one candidate per row), prediction of the next words after a commit (on by default,
+``engine.prediction``) and traditional-character output (off by default, ``engine.script``: shown and committed
+in 繁體, learned and kept in simplified).
 
 They live in the user store (``engine.store`` settings, JSON values, one key each) and are read at start
 (``load_settings``); the dialog applies every change at once through ``on_change`` (the window hands the
@@ -25,7 +27,9 @@ from engine.pinyin import FUZZY_NAMES, FuzzyOptions
 PAGE_SIZES = (3, 9)  # smallest, largest (the candidate window numbers 1–9)
 FONT_SIZES = (9, 32)
 KEYS = {"typos": "input.typos", "fuzzy": "input.fuzzy_pairs", "page_size": "input.page_size",
-        "font_size": "candidates.font_size", "vertical": "candidates.vertical"}
+        "font_size": "candidates.font_size", "vertical": "candidates.vertical", "prediction": "input.prediction",
+        "traditional": "output.traditional"}
+_FLAGS = ("typos", "vertical", "prediction", "traditional")  # stored as JSON booleans
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class Settings:
     page_size: int = 9
     font_size: int = 14
     vertical: bool = False
+    prediction: bool = True  # the next words after a commit, as candidates
+    traditional: bool = False  # candidates and commits in traditional characters
 
     def fuzzy_options(self) -> FuzzyOptions:
         """What the pipeline reads keys with."""
@@ -44,6 +50,7 @@ class Settings:
         """Valid values only: unknown pairs dropped, sizes clamped to their ranges."""
         pairs = tuple(name for name in FUZZY_NAMES if name in set(self.fuzzy))
         return replace(self, typos=bool(self.typos), fuzzy=pairs, vertical=bool(self.vertical),
+                       prediction=bool(self.prediction), traditional=bool(self.traditional),
                        page_size=_clamp(self.page_size, PAGE_SIZES, DEFAULTS.page_size),
                        font_size=_clamp(self.font_size, FONT_SIZES, DEFAULTS.font_size))
 
@@ -69,7 +76,7 @@ def load_settings(db) -> Settings:
             value = None
         if value is None:
             continue
-        if name in ("typos", "vertical") and not isinstance(value, bool):
+        if name in _FLAGS and not isinstance(value, bool):
             continue
         if name == "fuzzy":
             if not isinstance(value, list):
@@ -132,6 +139,17 @@ class SettingsDialog(QDialog):
         row.addStretch(1)
         form.addRow("Layout:", row)
 
+        output = QGroupBox("Output")
+        output_box = QVBoxLayout(output)
+        self.prediction = QCheckBox("Predict the next words after a commit (1–9 pick one, Esc dismisses)")
+        self.prediction.setToolTip("From the language models and what you have typed before; any other key "
+                                   "types as usual")
+        self.traditional = QCheckBox("Traditional characters (繁體)")
+        self.traditional.setToolTip("Candidates and committed text in traditional characters; your history "
+                                    "and learning stay in simplified")
+        output_box.addWidget(self.prediction)
+        output_box.addWidget(self.traditional)
+
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
         self.defaults_button = QPushButton("Restore defaults")
         buttons.addButton(self.defaults_button, QDialogButtonBox.ResetRole)
@@ -143,6 +161,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(typing)
         layout.addWidget(window)
+        layout.addWidget(output)
         layout.addWidget(note)
         layout.addWidget(buttons)
 
@@ -153,6 +172,8 @@ class SettingsDialog(QDialog):
         self.page_size.valueChanged.connect(self._changed)
         self.font_size.valueChanged.connect(self._changed)
         self.vertical.toggled.connect(self._changed)
+        self.prediction.toggled.connect(self._changed)
+        self.traditional.toggled.connect(self._changed)
 
     def _show(self, settings: Settings) -> None:
         self._loading = True
@@ -163,6 +184,8 @@ class SettingsDialog(QDialog):
             self.page_size.setValue(settings.page_size)
             self.font_size.setValue(settings.font_size)
             (self.vertical if settings.vertical else self.horizontal).setChecked(True)
+            self.prediction.setChecked(settings.prediction)
+            self.traditional.setChecked(settings.traditional)
         finally:
             self._loading = False
 
@@ -171,7 +194,8 @@ class SettingsDialog(QDialog):
         return Settings(typos=self.typos.isChecked(),
                         fuzzy=tuple(name for name, box in self.fuzzy.items() if box.isChecked()),
                         page_size=self.page_size.value(), font_size=self.font_size.value(),
-                        vertical=self.vertical.isChecked()).cleaned()
+                        vertical=self.vertical.isChecked(), prediction=self.prediction.isChecked(),
+                        traditional=self.traditional.isChecked()).cleaned()
 
     def set_settings(self, settings: Settings) -> None:
         """Show ``settings`` and apply them (Restore defaults; tests)."""

@@ -243,7 +243,8 @@ class MainWindow(QMainWindow):
     def apply_settings(self, settings: Settings) -> None:
         """Live: the engine's part on the composer's worker (between keys), the candidate window's here."""
         self.settings = settings
-        self.composer.configure(fuzzy=settings.fuzzy_options(), page_size=settings.page_size)
+        self.composer.configure(fuzzy=settings.fuzzy_options(), page_size=settings.page_size,
+                                prediction=settings.prediction, traditional=settings.traditional)
         popup = self.editor.popup
         popup.set_font_size(settings.font_size)
         popup.set_vertical(settings.vertical)
