@@ -72,14 +72,17 @@ class ImeEditor(QPlainTextEdit):
         self._shift_tap = False
         self._sync_recording()
         composing = self.composer.busy or self.composer.last.composing
+        predicting = self.composer.last.predicting  # predictions shown: every key goes to the session too
         key = session_key(event)
         if event.modifiers() & _COMMAND or key is None:
             if composing:
                 event.accept()  # Ctrl+… or F-keys while composing would edit text under the preedit
             else:
+                if predicting:
+                    self._post("dismiss", None)
                 super().keyPressEvent(event)
             return
-        if composing or (self.chinese and key in _STARTERS):
+        if composing or predicting or (self.chinese and key in _STARTERS):
             key_id = self._next_id
             self._next_id += 1
             self._pending[key_id] = QKeyEvent(event.type(), event.key(), event.modifiers(), event.text(),
@@ -124,6 +127,8 @@ class ImeEditor(QPlainTextEdit):
     def mousePressEvent(self, event) -> None:  # noqa: N802
         if self.composer.last.composing:
             self._post("key", "enter")  # clicking elsewhere keeps what was typed, as letters
+        elif self.composer.last.predicting:
+            self._post("dismiss", None)
         super().mousePressEvent(event)
 
     def focusInEvent(self, event) -> None:  # noqa: N802
@@ -154,7 +159,8 @@ class ImeEditor(QPlainTextEdit):
             del self._pending[key_id]  # keys the session used
         self._set_preedit(snap.preedit, snap.caret)
         if snap.candidates and self.isVisible():
-            self.popup.set_candidates(snap.preedit, snap.candidates, snap.highlight, snap.page, snap.page_count)
+            self.popup.set_candidates(snap.preedit, snap.candidates, snap.highlight, snap.page, snap.page_count,
+                                      predicting=snap.predicting)
             self.popup.place(self.global_cursor_rect())
             self.popup.show()
         else:
