@@ -178,3 +178,83 @@ def test_deleting_all_data_resets_the_settings(win):
     assert again is not dialog and again.page_size.value() == 9
     again.page_size.setValue(6)
     assert store.get_setting(win.db, KEYS["page_size"]) == 6
+
+
+# -- prediction and traditional output -----------------------------------------------------------------------
+def test_predictions_show_after_a_commit_and_a_digit_commits_one(win):
+    assert win.settings.prediction and not win.settings.traditional
+    QTest.keyClicks(win.editor, "zhonghuarenmin")
+    QTest.keyClick(win.editor, Qt.Key_Space)
+    assert win.wait_idle()
+    snap = win.composer.last
+    assert win.editor.toPlainText() == "中华人民"
+    assert snap.predicting and not snap.composing and "共和国" in snap.candidates
+    popup = win.editor.popup
+    assert popup.isVisible() and popup.predicting and popup.preedit.text() == "联想"
+    QTest.keyClick(win.editor, Qt.Key_1 + snap.candidates.index("共和国"))
+    assert win.wait_idle()
+    assert win.editor.toPlainText() == "中华人民共和国"
+    assert [c["text"] for c in store.list_commits(win.db, limit=5)][:2] == ["共和国", "中华人民"]
+    QTest.keyClick(win.editor, Qt.Key_Escape)  # dismissed: the next digit is typed into the editor
+    assert win.wait_idle() and not win.composer.last.predicting and not popup.isVisible()
+    QTest.keyClick(win.editor, Qt.Key_1)
+    assert win.wait_idle() and win.editor.toPlainText() == "中华人民共和国1"
+
+
+def test_a_key_while_predicting_is_typed_as_usual(win):
+    QTest.keyClicks(win.editor, "nihao")
+    QTest.keyClick(win.editor, Qt.Key_Space)
+    assert win.wait_idle() and win.composer.last.predicting
+    QTest.keyClick(win.editor, Qt.Key_Return)  # dismisses and reaches the editor
+    QTest.keyClicks(win.editor, "women")
+    assert win.wait_idle() and win.composer.last.composing and win.composer.last.candidates[0] == "我们"
+    QTest.keyClick(win.editor, Qt.Key_Space)
+    assert win.wait_idle() and win.editor.toPlainText() == "你好\n我们"
+
+
+def test_prediction_off_applies_live_and_is_kept(win):
+    dialog = settings_from_menu(win)
+    assert dialog.prediction.isChecked()
+    dialog.prediction.click()
+    assert store.get_setting(win.db, KEYS["prediction"]) is False and win.wait_idle()
+    QTest.keyClicks(win.editor, "nihao")
+    QTest.keyClick(win.editor, Qt.Key_Space)
+    assert win.wait_idle() and not win.composer.last.predicting and not win.composer.last.candidates
+    QTest.keyClick(win.editor, Qt.Key_1)
+    assert win.wait_idle() and win.editor.toPlainText() == "你好1"
+    assert load_settings(win.db) == Settings(prediction=False)
+
+
+def test_traditional_output_commits_traditional_and_records_simplified(win):
+    dialog = settings_from_menu(win)
+    dialog.traditional.click()
+    assert store.get_setting(win.db, KEYS["traditional"]) is True and win.wait_idle()
+    QTest.keyClicks(win.editor, "zhongguo")
+    assert win.wait_idle() and win.composer.last.candidates[0] == "中國"
+    QTest.keyClick(win.editor, Qt.Key_Space)
+    assert win.wait_idle()
+    assert win.editor.toPlainText() == "中國"
+    assert store.list_commits(win.db, limit=1)[0]["text"] == "中国"  # the engine keeps simplified
+    assert all(t == win.composer._script(t) for t in win.composer.last.candidates)  # predictions too
+    dialog.traditional.click()
+    assert win.wait_idle()
+    QTest.keyClick(win.editor, Qt.Key_Escape)
+    QTest.keyClicks(win.editor, "zhongguo")
+    QTest.keyClick(win.editor, Qt.Key_Space)
+    assert win.wait_idle() and win.editor.toPlainText() == "中國中国"
+
+
+def test_output_settings_survive_a_restart(open_window, tmp_path):
+    w = open_window(tmp_path)
+    dialog = settings_from_menu(w)
+    dialog.prediction.click()
+    dialog.traditional.click()
+    close_window(w)
+    again = open_window(tmp_path)
+    try:
+        assert again.settings == Settings(prediction=False, traditional=True)
+        assert not again.composer.session.prediction and again.composer._script is not None
+        dialog = settings_from_menu(again)
+        assert not dialog.prediction.isChecked() and dialog.traditional.isChecked()
+    finally:
+        close_window(again)
