@@ -88,3 +88,32 @@ def test_typo_generator_is_seeded_changes_every_line_and_makes_only_the_document
         assert s["kind"] in one_slip(syl[k], s["to"]), s
         assert not reads_as(s["noisy"], len(syl))  # not another valid reading of as many syllables
     assert reads_as("xian", 1) and reads_as("xian", 2) and not reads_as("zhogn", 1) and reads_as("nihao", 2)
+
+
+def test_correction_benchmark_injects_seeded_homophone_slips_and_scores_them(tmp_path):
+    """The slips keep the reference syllable and are seeded; a short run scores clean and slipped lines."""
+    from benchmarks.correction import inject, score
+    from engine.lexicon import default_lexicon
+
+    lex = default_lexicon()
+    text, syls = "我们一起去公园", "wo men yi qi qu gong yuan".split()
+    vocab = set(lex.characters)
+    one, two = inject(text, syls, 1, 22, lex, vocab), inject(text, syls, 2, 22, lex, vocab)
+    assert one == inject(text, syls, 1, 22, lex, vocab) and one != inject(text, syls, 1, 23, lex, vocab)
+    for slipped, at in (one, two):
+        assert len(at) == len({*at}) and [i for i, (a, b) in enumerate(zip(text, slipped)) if a != b] == at
+        assert all(lex.has_reading(slipped[i], syls[i]) for i in at)
+    fixed = {"clean": text, "text": one[0], "slips": one[1], "edits": [(one[1][0], one[1][0] + 1, text[one[1][0]], 20.0)]}
+    alarm = {"clean": text, "text": text, "slips": [], "edits": [(0, 1, "窝", 5.0)]}
+    assert score([fixed, alarm], 10.0)["sentence"]["correct_p"] == 1.0
+    low = score([fixed, alarm], 1.0)
+    assert low["false_alarm_rate"] == 1.0 and low["char"]["correct_p"] == 0.5 and low["char"]["correct_r"] == 1.0
+
+    out = tmp_path / "c.json"
+    r = subprocess.run([sys.executable, "-m", "benchmarks.correction", "--file", str(REPO / "tests/data/tiny_eval.tsv"),
+                        "--lines", "4", "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["report"]["at_margin"]["clean"] == 4 and data["report"]["at_margin"]["versions"] == 12
+    assert 0 < data["report"]["p50_ms"] <= data["report"]["p95_ms"] and "commit" in r.stdout
