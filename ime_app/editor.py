@@ -21,6 +21,9 @@ from PySide6.QtWidgets import QPlainTextEdit
 from engine.session import LETTERS, PUNCTUATION, QUOTES
 from ime_app.candidate_window import CandidateWindow
 from ime_app.composer import Composer, Snapshot
+from ime_app.correction_popup import CorrectionPopup
+from PySide6.QtCore import QObject  # (checking committed text, at the end)
+from PySide6.QtGui import QAction, QKeySequence, QTextCursor
 
 NAMED_KEYS = {
     Qt.Key_Backspace: "backspace", Qt.Key_Escape: "escape", Qt.Key_Return: "enter", Qt.Key_Enter: "enter",
@@ -62,6 +65,7 @@ class ImeEditor(QPlainTextEdit):
         self._preedit = ("", 0)
         self._recording = True
         composer.snapshot.connect(self.apply)
+        self._setup_correction()
 
     # -- keys (UI thread: never waits for the model) ------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt naming)
@@ -189,3 +193,126 @@ class ImeEditor(QPlainTextEdit):
     def global_cursor_rect(self) -> QRect:
         rect = self.cursorRect()
         return QRect(self.viewport().mapToGlobal(rect.topLeft()), rect.size())
+
+    # -- checking committed text (F7): homophone slips, proposed by the model on the worker thread ----------
+    def _setup_correction(self) -> None:
+        """The F7 action (also in the context menu), the proposal popup and the relay its results come by."""
+        self.correction_popup = CorrectionPopup(self)
+        self.correction_popup.accepted.connect(self._accept_correction)
+        self.correction_popup.dismissed.connect(self._drop_correction)
+        self.correct_action = QAction("Check selection (F7)", self)
+        self.correct_action.setShortcut(QKeySequence(Qt.Key_F7))
+        self.correct_action.setShortcutContext(Qt.WidgetShortcut)
+        self.correct_action.setShortcutVisibleInContextMenu(False)  # the text says F7 already
+        self.correct_action.triggered.connect(self.correct_selection)
+        self.addAction(self.correct_action)
+        self._relay = _CorrectionRelay()  # lives on the UI thread: the worker's emit is queued here
+        self._relay.done.connect(self._show_correction)
+        self._checking = 0  # the id of the latest check; older results are dropped
+        self._proposal = None  # (start, end, revision, Correction) while a proposal is shown
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802
+        menu = self.createStandardContextMenu(event.pos())
+        menu.addSeparator()
+        menu.addAction(self.correct_action)
+        menu.exec(event.globalPos())
+        menu.deleteLater()
+
+    def check_range(self) -> tuple[int, int]:
+        """What F7 checks: the selection, or without one the sentence before the cursor (back to the last
+        。！？；!?; or the start of the line): the text just typed."""
+        cursor = self.textCursor()
+        if cursor.hasSelection():
+            return cursor.selectionStart(), cursor.selectionEnd()
+        block = cursor.block()
+        head = block.text()[: cursor.positionInBlock()]
+        body = head.rstrip(SENTENCE_ENDS + " ")  # right after 。 it is the sentence that 。 ends
+        cut = max(body.rfind(p) for p in SENTENCE_ENDS)
+        return block.position() + cut + 1, cursor.position()
+
+    def correct_selection(self) -> None:
+        """Ask the model (on the composer's worker thread, which owns it) for a correction of the selection or
+        the sentence before the cursor; the answer shows in the popup (``_show_correction``)."""
+        if self.composer.last.composing or self.preedit_text:
+            return  # the text under a composition is not committed yet
+        start, end = self.check_range()
+        full = self.toPlainText()
+        text = full[start:end]
+        self._checking += 1
+        check, relay = self._checking, self._relay
+        self._proposal = None
+        self.correction_popup.close_proposal()
+        if not text.strip():
+            self._correction_feedback("nothing to check: select some text", start)
+            return
+        before, after = full[max(0, start - 16):start], full[end:end + 16]
+        revision = self.document().revision()
+
+        def propose(pipeline) -> None:  # worker thread
+            converter = getattr(getattr(pipeline, "translator", None), "converter", None)
+            if converter is None:
+                relay.done.emit((check, start, end, revision, None, "no model loaded: nothing to check with"))
+                return
+            from engine.correction import propose as correct
+
+            try:
+                relay.done.emit((check, start, end, revision, correct(converter, text, before, after), ""))
+            except Exception as e:  # noqa: BLE001 — a failed check must not break typing
+                relay.done.emit((check, start, end, revision, None, f"the check failed ({type(e).__name__}: {e})"))
+
+        self.composer.post("call", propose)
+
+    def _show_correction(self, result) -> None:
+        check, start, end, revision, correction, error = result
+        if check != self._checking:
+            return  # a later check was asked for
+        if revision != self.document().revision():
+            self._correction_feedback("the text changed while it was checked: press F7 again", start)
+        elif correction is None:
+            self._correction_feedback(error or "no change proposed", start)
+        else:
+            self._proposal = (start, end, revision, correction)
+            self.correction_popup.show_proposal(correction.original, correction.text, correction.changed,
+                                                self._global_rect_at(start))
+
+    def _accept_correction(self) -> None:
+        """Replace the changed characters, all in one undoable edit; the document's modified flag follows
+        the undo stack (undoing it back to a saved state clears it again)."""
+        proposal, self._proposal = self._proposal, None
+        if proposal is None:
+            return
+        start, end, revision, correction = proposal
+        if revision != self.document().revision() or self.toPlainText()[start:end] != correction.original:
+            self._correction_feedback("the text changed: the proposal was dropped", start)
+            return
+        cursor = QTextCursor(self.document())
+        cursor.beginEditBlock()
+        for ed in sorted(correction.edits, key=lambda ed: -ed.start):
+            cursor.setPosition(start + ed.start)
+            cursor.setPosition(start + ed.end, QTextCursor.KeepAnchor)
+            cursor.insertText(ed.replacement)
+        cursor.endEditBlock()
+        cursor.setPosition(end)
+        self.setTextCursor(cursor)
+
+    def _drop_correction(self) -> None:
+        self._proposal = None
+
+    def _correction_feedback(self, message: str, position: int) -> None:
+        self.correction_popup.show_message(message, self._global_rect_at(position))
+
+    def _global_rect_at(self, position: int) -> QRect:
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(min(position, self.document().characterCount() - 1))
+        rect = self.cursorRect(cursor)
+        return QRect(self.viewport().mapToGlobal(rect.topLeft()), rect.size())
+
+
+SENTENCE_ENDS = "。！？；!?;"
+
+
+class _CorrectionRelay(QObject):
+    """Carries a check's result from the worker thread to the editor: made on the UI thread, so a signal
+    emitted on the worker is queued to it."""
+
+    done = Signal(object)
