@@ -71,3 +71,15 @@ def test_for_pipeline_needs_a_character_lm():
     from engine.pipeline import build_pipeline
 
     assert Predictor.for_pipeline(build_pipeline(model_dir=None)) is None  # lexicon only: nothing to predict from
+
+
+def test_benchmark_scores_hits_and_keystroke_saving(predictor, monkeypatch):
+    monkeypatch.syspath_prepend(str(ASSETS_DIR.parent))  # the repository: benchmarks/ is not installed
+    from benchmarks.prediction import evaluate, words_of
+
+    words = frozenset({"中华", "人民", "共和国"})
+    assert words_of("中华人民共和国好", words) == [2, 4, 7, 8]
+    r = evaluate(predictor, ["中华人民共和国", "今天天气怎么样"], page=5)
+    assert r["positions"] > 0 and 0 <= r["hit@1"] <= r["hit@5"] <= 1
+    assert r["keystroke_saving"] > 0  # 共和国 after 中华人民 is on the first page
+    assert r["calls"] >= r["positions"] and r["p95_ms"] >= r["p50_ms"] > 0
