@@ -41,7 +41,7 @@ class Lexicon:
     def __init__(self, chars: dict[str, list[tuple[str, int]]], word_lines: list[str], prune_readings: bool = True):
         # chars: syllable → [(char, count)], most frequent first. word_lines: the sorted lines of words.tsv.
         self._lines = word_lines
-        self._memo: dict = {}  # recent chars_for / words_matching answers, keyed by the question (_remember)
+        self._memo: dict = {}  # recent chars_for / words_matching answers, keyed by the question (``remember``)
         pairs: dict[str, list[tuple[int, str]]] = {}
         self.char_count: dict[str, int] = {}
         for syl, entries in chars.items():
@@ -87,7 +87,7 @@ class Lexicon:
             out = self._chars.get(syllables, [])
             return list(out[:limit] if limit else out)
         if isinstance(syllables, tuple):
-            return list(self._remember((syllables, limit), lambda: self._chars_for(syllables, limit)))
+            return list(self.remember((syllables, limit), lambda: self._chars_for(syllables, limit)))
         return self._chars_for(syllables, limit)
 
     def _chars_for(self, syllables: Iterable[str], limit: int | None) -> list[tuple[str, int]]:
@@ -99,12 +99,13 @@ class Lexicon:
         out = sorted(best.items(), key=lambda e: (-e[1], e[0]))
         return out[:limit] if limit else out
 
-    def _remember(self, key, compute):
+    def remember(self, key, compute):
         """The answer to a lookup asked before (typing asks the same questions key after key), or computed now
-        and kept; at most ~2,000 answers are kept."""
+        and kept; at most ~8,000 answers are kept. The lexicon never changes, so neither do the answers: the
+        translator keeps its own per-prefix lists here too (``key`` names the question, its first item the kind)."""
         hit = self._memo.get(key)
         if hit is None:
-            if len(self._memo) > 2048:
+            if len(self._memo) > 8192:
                 self._memo.clear()
             hit = self._memo[key] = compute()
         return hit
@@ -147,7 +148,7 @@ class Lexicon:
         if not options:
             return []
         key = (tuple(tuple(o) for o in options), limit)
-        return list(self._remember(key, lambda: self._words_matching(options, limit)))
+        return list(self.remember(key, lambda: self._words_matching(options, limit)))
 
     def _words_matching(self, options: Sequence[Collection[str]], limit: int | None) -> list[Entry]:
         if all(len(o) == 1 for o in options):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Iterator, NamedTuple
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -314,8 +314,13 @@ class Segmentation:
         """Every token a full syllable (no abbreviation, nothing unfinished)."""
         return all(t.kind == FULL for t in self.tokens)
 
-    def __str__(self) -> str:
+    @cached_property
+    def label(self) -> str:
+        """``zhong'guo``: how candidates name the segmentation they came from."""
         return "'".join(self.syllables)
+
+    def __str__(self) -> str:
+        return self.label
 
 
 @dataclass
@@ -329,6 +334,7 @@ class ParseResult:
     error: str = ""
     error_pos: int = -1  # first key that cannot be read as pinyin
     _best_to_end: list[float] = field(default_factory=list, repr=False)
+    _found: tuple[list, bool] = field(default_factory=lambda: ([], False), repr=False, compare=False)  # see ``segmentations``
 
     @property
     def tokens(self) -> Iterator[Token]:
@@ -339,7 +345,21 @@ class ParseResult:
         return next(self.segmentations(1), None)
 
     def segmentations(self, limit: int | None = 32) -> Iterator[Segmentation]:
-        """Segmentations of the whole input, cheapest first (A* over the lattice with exact remaining costs)."""
+        """Segmentations of the whole input, cheapest first (A* over the lattice with exact remaining costs).
+        The stages of one keystroke each ask for the first few: those found are kept and handed out again."""
+        found, done = self._found
+        if done or (limit is not None and limit <= len(found)):
+            yield from found[:limit]
+            return
+        fresh = []
+        for seg in self._search(limit):
+            fresh.append(seg)
+            yield seg
+        else:  # the search ran to its end: keep what it found (a consumer that stopped early keeps nothing)
+            if len(fresh) > len(found):
+                self._found = (fresh, limit is None or len(fresh) < limit)
+
+    def _search(self, limit: int | None) -> Iterator[Segmentation]:
         if not self.ok:
             return
         n = len(self.keys)
@@ -397,7 +417,19 @@ _INF = float("inf")
 
 
 def parse(keys: str, fuzzy: FuzzyOptions = NO_FUZZY) -> ParseResult:
-    """Build the lattice of every plausible reading of ``keys``; see the module docstring for the rules."""
+    """Build the lattice of every plausible reading of ``keys``; see the module docstring for the rules.
+
+    A keystroke asks for the same parse more than once (the pipeline, the preedit's syllable splits, a long
+    input's head), so the last few answers are kept: treat the result as read-only."""
+    return _parse_cached(keys, fuzzy)
+
+
+@lru_cache(maxsize=32)
+def _parse_cached(keys: str, fuzzy: FuzzyOptions) -> ParseResult:
+    return _parse(keys, fuzzy)
+
+
+def _parse(keys: str, fuzzy: FuzzyOptions) -> ParseResult:
     tables = _tables(fuzzy)
     n = len(keys)
     bad = next((i for i, ch in enumerate(keys) if ch not in VALID_KEYS), -1)

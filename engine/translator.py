@@ -33,13 +33,13 @@ def translate(keys: str | ParseResult, lexicon: Lexicon, fuzzy: FuzzyOptions = N
     segs = list(result.segmentations(segmentations))
     if segs and not segs[0].has_typo:  # an exact reading is the most plausible: typo readings stay out
         segs = [s for s in segs if not s.has_typo]
-    out: list[Candidate] = []
+    out: list[tuple[str, int, tuple[str, ...], float, str]] = []  # Candidate fields; objects for the best only
     seen: set[tuple[str, int]] = set()
 
     def add(text: str, consumed: int, syls: tuple[str, ...], score: float, source: str) -> None:
         if (text, consumed) not in seen:
             seen.add((text, consumed))
-            out.append(Candidate(text, consumed, syls, score, source))
+            out.append((text, consumed, syls, score, source))
 
     best_cost = segs[0].cost if segs else 0.0
     # 1) words spelling the whole input, for each of the top segmentations (cheaper segmentation first).
@@ -47,22 +47,44 @@ def translate(keys: str | ParseResult, lexicon: Lexicon, fuzzy: FuzzyOptions = N
         penalty = seg.cost - best_cost
         for e in lexicon.words_matching([t.syllables for t in seg.tokens], limit=10):
             add(e.text, seg.tokens[-1].end, e.syllables, _score(e.count, len(e.text)) - penalty, "word")
-    # 2) words covering the first tokens (longest first), 3) single characters for the first token.
+    # 2) words covering the first tokens (longest first), 3) single characters for the first token. Both depend
+    # on the first few tokens alone, which stay the same while the rest of a long input is typed: they are
+    # built once per beginning and kept by the lexicon.
     for seg in segs[:2]:
         penalty = seg.cost - best_cost
-        for n in range(min(len(seg.tokens) - 1, 7), 1, -1):
-            head = seg.tokens[:n]
-            for e in lexicon.words_matching([t.syllables for t in head], limit=prefix_words):
-                add(e.text, head[-1].end, e.syllables, _score(e.count, n) - 100 - penalty, "prefix-word")
+        heads = seg.tokens[: min(len(seg.tokens) - 1, 7)]
+        for text, consumed, syls, score in lexicon.remember(("prefix-words", heads, prefix_words),
+                                                             lambda: _prefix_words(heads, lexicon, prefix_words)):
+            add(text, consumed, syls, score - penalty, "prefix-word")
     for seg in segs[:2]:
         first = seg.tokens[0]
         whole = len(seg.tokens) == 1  # one syllable typed: its characters are whole-input candidates
         penalty = seg.cost - best_cost
-        for ch, n in lexicon.chars_for(first.syllables, limit=limit):
-            syl = next((s for s in lexicon.readings.get(ch, ()) if s in first.syllables), first.syllables[0])
-            add(ch, first.end, (syl,), _score(n, 1) - (penalty if whole else 200), "word" if whole else "char")
-    out.sort(key=lambda c: -c.score)
-    return out[:limit]
+        chars = lexicon.remember(("first-chars", first, limit), lambda: _first_chars(first, lexicon, limit))
+        if not whole and chars and len(out) >= limit and min(c[3] for c in out) > chars[0][2] - 200:
+            continue  # (long input) every word listed outranks every character: none would make the list
+        for ch, syls, score in chars:
+            add(ch, first.end, syls, score - (penalty if whole else 200), "word" if whole else "char")
+    out.sort(key=lambda c: -c[3])
+    return [Candidate(*c) for c in out[:limit]]
+
+
+def _prefix_words(heads, lexicon: Lexicon, per_length: int) -> list[tuple[str, int, tuple[str, ...], float]]:
+    """Words spelling the first n of ``heads`` (n from all of them down to 2), ``per_length`` a length."""
+    out = []
+    for n in range(len(heads), 1, -1):
+        for e in lexicon.words_matching([t.syllables for t in heads[:n]], limit=per_length):
+            out.append((e.text, heads[n - 1].end, e.syllables, _score(e.count, n) - 100))
+    return out
+
+
+def _first_chars(first, lexicon: Lexicon, limit: int) -> list[tuple[str, tuple[str, ...], float]]:
+    """Characters for the first token, each with the reading it is typed with there."""
+    out = []
+    for ch, n in lexicon.chars_for(first.syllables, limit=limit):
+        syl = next((s for s in lexicon.readings.get(ch, ()) if s in first.syllables), first.syllables[0])
+        out.append((ch, (syl,), _score(n, 1)))
+    return out
 
 
 def _score(count: int, length: int) -> float:

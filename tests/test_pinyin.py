@@ -179,3 +179,17 @@ def test_typo_tokens_are_model_inputs():
 
     best = parse("zhognguo", TYPOS).best()
     assert segmentation_tokens(best) is not None and best.syllables == ("zhong", "guo")
+
+
+def test_segmentations_kept_for_the_next_stage_are_the_ones_searched():
+    """The pipeline's stages ask one parse for its first few segmentations in turn: a later, longer or
+    shorter question gets what a fresh search gives, also after a consumer stopped early."""
+    from engine.pinyin import NO_FUZZY, _parse
+
+    keys = "xianzaizhongguoren"
+    fresh = lambda n: [(s.label, s.cost) for s in _parse(keys, NO_FUZZY).segmentations(n)]  # noqa: E731
+    result = parse(keys)
+    assert parse(keys) is result  # kept: the preedit and the pipeline share it
+    next(result.segmentations(6))  # stopped after one: nothing kept from it
+    for n in (2, 5, 3, 8, 1, None, 4):
+        assert [(s.label, s.cost) for s in result.segmentations(n)] == fresh(n)
