@@ -4,7 +4,10 @@ Each line's pinyin is typed as raw letters (no separators), the way people type;
 one key in 15) a wrong letter goes in and is taken back with backspace. Every key goes through
 ``Session.press`` with the app's translator (the shipped model, reusing work across keystrokes, plus the
 lexicon), and the time of each press is recorded. After the last key the first candidate is compared with the
-line's text ("typed top-1"), then escape clears the input (nothing is learned, so lines stay independent).
+line's text ("typed top-1"), then space commits the first candidate, the predictions that follow a commit are
+computed (``engine.prediction``, as the app's worker does right after delivering the commit) and escape
+dismisses them; nothing is learned, so lines stay independent. The commit key's time includes its predictions
+(``--no-predict`` leaves them out, as the setting does).
 
     python -m benchmarks.latency [--file test.tsv] [--lines 300] [--max-syllables 20]
 
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="first fill the user store's history with this many committed lines (general text from "
                          "assets/personalize/replay.tsv, repeated as needed): the user n-gram cache then runs "
                          "at every decoder step")
+    ap.add_argument("--no-predict", action="store_true", help="prediction off: escape instead of a commit")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
 
@@ -70,14 +74,20 @@ def main(argv: list[str] | None = None) -> int:
                                 int8=not args.fp32, runtime=args.runtime, db=db)
     status = translator.status
     load_s = time.perf_counter() - t0
-    session = Session(translator)
+    predictor = None
+    if not args.no_predict:
+        from engine.prediction import Predictor
+
+        predictor = Predictor.for_pipeline(translator)
+    session = Session(translator, predictor=predictor, prediction=predictor is not None)
     rng = random.Random(args.seed)
     lines = [(t, s) for t, s in read_eval(args.file) if not args.max_syllables or len(s) <= args.max_syllables]
     if args.lines:
         lines = lines[: args.lines]
     session.press("a"); session.press("escape")  # warm-up: first-call allocations are not typing
     times: list[float] = []
-    right = 0
+    commits: list[float] = []  # the commit keys (with the predictions after them)
+    right = predicted = 0
     for text, syllables in lines:
         keys = "".join(syllables)
         for key in keys_with_typos(keys, rng, args.typo_rate):
@@ -86,7 +96,17 @@ def main(argv: list[str] | None = None) -> int:
             times.append(time.perf_counter() - t)
         cands = session.candidates
         right += bool(cands) and cands[0].text == text
+        if predictor is None:
+            session.press("escape")
+            continue
+        t = time.perf_counter()
+        while session.composing and session.candidates:  # the commit (a prefix pick keeps composing)
+            session.press("space")
+        times.append(time.perf_counter() - t)
+        commits.append(times[-1])
+        predicted += session.predicting
         session.press("escape")
+        session.cancel()
     ms = [x * 1000 for x in times]
     p50, p95 = percentiles(ms, 50, 95)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -96,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(lines)} lines of {args.file} (≤ {args.max_syllables or '∞'} syllables), {len(ms)} keystrokes"
           + (f", {args.learned} learned phrases in the store" if args.learned else "")
           + (f", {args.history} committed lines in the history (user n-gram cache)" if args.history else ""))
-    print(f"per keystroke: p50 {p50:.2f} ms, p95 {p95:.2f} ms, max {max(ms):.2f} ms")
+    print(f"per keystroke: p50 {p50:.2f} ms, p95 {p95:.2f} ms, max {max(ms):.2f} ms"
+          + ("" if predictor is None else " (commit keys with their predictions included)"))
+    if commits:
+        c50, c95 = percentiles([x * 1000 for x in commits], 50, 95)
+        print(f"commit + prediction: p50 {c50:.2f} ms, p95 {c95:.2f} ms; predictions shown after "
+              f"{predicted / len(commits):.0%} of the commits")
     print(f"typed top-1 (first candidate after the last key = the line): {right / max(1, len(lines)):.1%}")
     print(f"peak RSS {rss_mb:.0f} MB")
     print(json.dumps({"p50_ms": round(p50, 3), "p95_ms": round(p95, 3), "max_ms": round(max(ms), 3),
