@@ -49,8 +49,11 @@ def test_space_digits_and_the_popup(win):
     assert [l.text()[:2] for l in labels] == [f"{i}." for i in range(1, len(labels) + 1)]
     assert not any(l.property("current") for l in labels[1:])
     assert preedit_area(win)[0] == "ni'hao" and text(win) == ""  # inline preedit, nothing committed yet
-    type_(win, "", Qt.Key_Space)
-    assert text(win) == "你好" and not popup.isVisible() and preedit_area(win)[0] == ""
+    snap = type_(win, "", Qt.Key_Space)
+    assert text(win) == "你好" and preedit_area(win)[0] == ""
+    assert popup.isVisible() == snap.predicting  # after a commit the window shows only predictions (联想)
+    type_(win, "", Qt.Key_Escape)
+    assert text(win) == "你好" and not popup.isVisible()
     snap = type_(win, "zhongguo")
     type_(win, "", Qt.Key_2)
     assert text(win) == "你好" + snap.candidates[1]
