@@ -151,6 +151,9 @@ class MainWindow(QMainWindow):
         self.settings_action = menu.addAction("Settings…", QKeySequence.Preferences, lambda: self.open_settings())
         menu.addSeparator()
         menu.addAction("Quit", QKeySequence.Quit, self.close)
+        edit = self.menuBar().addMenu("&Edit")
+        # the editor's own action (F7 works where the editor has focus); here it is found by looking
+        edit.addAction(self.editor.correct_action)
         self.document_path: Path | None = None
         self.editor.document().modificationChanged.connect(lambda _: self._show_title())
         self._show_title()

@@ -76,3 +76,15 @@ def test_the_context_menu_offers_the_check(qtbot, open_window, tmp_path):
     ed = w.editor
     assert ed.correct_action in ed.actions() and ed.correct_action.text() == "Check selection (F7)"
     assert ed.correct_action.shortcut().toString() == "F7"
+
+
+def test_the_edit_menu_offers_the_check_and_triggering_it_checks(qtbot, open_window, tmp_path):
+    w = open_window(tmp_path)
+    ed = w.editor
+    edit = next(a.menu() for a in w.menuBar().actions() if a.text() == "&Edit")
+    assert ed.correct_action in edit.actions()
+    ed.setPlainText("我们一起去公圆")
+    _select(ed, 0, 7)
+    ed.correct_action.trigger()  # as a click on the menu entry does
+    qtbot.waitUntil(lambda: ed.correction_popup.isVisible(), timeout=30000)
+    assert ed.correction_popup.proposing and "公园" in ed.correction_popup.message
