@@ -33,7 +33,8 @@ from ime_app.editor import ImeEditor
 from ime_app.history_dialog import PRIVACY, HistoryDialog
 from ime_app.personalize_dialog import PersonalizeDialog, describe, min_lines, user_text
 from ime_app.pretrain_dialog import KEEP_SETTING, PretrainDialog
-from ime_app.settings_dialog import Settings, SettingsDialog, load_settings
+from ime_app.settings import Settings, load_settings
+from ime_app.settings_dialog import SettingsDialog
 from trainer import jobs
 
 HINT = ("Type pinyin (nihao, or initials: bjdx). Space or 1–9 picks, ↑/↓ move the highlight, -/= or PageUp/PageDown "

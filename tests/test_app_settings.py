@@ -7,7 +7,7 @@ from PySide6.QtTest import QTest
 
 from engine import store
 from engine.pinyin import FUZZY_NAMES, FuzzyOptions
-from ime_app.settings_dialog import DEFAULTS, KEYS, Settings, load_settings
+from ime_app.settings import DEFAULTS, KEYS, Settings, load_settings
 
 
 def close_window(w):

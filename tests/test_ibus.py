@@ -18,6 +18,7 @@ from ime_app.ibus.backend import ImeBackend, Shared
 from ime_app.ibus.gi_loader import available
 from ime_app.ibus.install import BUS_NAME, ENGINE_NAME, component_xml, engine_command
 from ime_app.ibus.sandbox import missing_tools
+from ime_app.settings import Settings, save_settings
 
 REPO = Path(__file__).resolve().parents[1]
 FIELD = REPO / "tests" / "data" / "ibus_text_field.py"
@@ -183,6 +184,33 @@ def test_a_change_by_the_app_is_not_lost_behind_our_own_commit(tmp_path):
     assert "你好" not in learned and "再见" in learned
     shared.close()
 
+def test_backend_follows_the_apps_settings_prediction_and_traditional_output(tmp_path):
+    """The app's Settings dialog writes the store; at the next focus change the engine reads them: fuzzy pairs,
+    the page size, prediction after a commit and traditional output (the store keeps simplified)."""
+    shared = Shared(tmp_path)
+    backend = ImeBackend(shared)
+    assert shared.settings == Settings()  # the defaults: prediction on, simplified
+    assert type_line(backend, "zhonghua") == "中华"
+    view = backend.view()
+    assert view.predicting and not view.composing and view.candidates  # the next words (联想)
+    assert backend.press("escape") and not backend.view().predicting
+
+    app = store.open_store(tmp_path)
+    save_settings(app, Settings(fuzzy=("z=zh",), page_size=5, prediction=False, traditional=True))
+    app.close()
+    shared.sync()
+    backend.refresh()
+    assert shared.pipeline.fuzzy == Settings(fuzzy=("z=zh",)).fuzzy_options()
+    for k in "zongguo":
+        backend.press(k)
+    view = backend.view()
+    assert "中國" in view.candidates and len(view.candidates) <= 5 and view.page_size == 5
+    backend.pick(view.candidates.index("中國"))
+    assert "".join(backend.take_commits()) == "中國" and not backend.view().predicting
+    assert [c["text"] for c in store.list_commits(shared.db, newest_first=False)] == ["中华", "中国"]
+    shared.close()
+
+
 # -- the engine under a real ibus-daemon -------------------------------------------------------------------
 
 @pytest.mark.skipif(bool(ibus_missing()), reason=ibus_missing() or "ok")
@@ -198,7 +226,8 @@ def test_engine_through_ibus_daemon_records_learns_and_skips_password_fields(tmp
         client.type("woxiangqubeijing")
         assert client.preedit == "wo'xiang'qu'bei'jing" and client.table[0] == "我想去北京"
         client.key("space")
-        assert client.commits == ["我想去北京"] and client.table == [] and client.preedit == ""
+        assert client.commits == ["我想去北京"] and client.preedit == ""
+        assert client.table  # the next words after the commit (prediction is on by default)
         client.set_password(True)
         used, _ = client.key("a")
         assert not used and client.commits == ["我想去北京"]  # the program types the letter itself

@@ -9,8 +9,12 @@ What it honours:
 - pause recording (the store's setting, read at each commit, so the app's toolbar switch applies at once)
   and password or PIN fields: there nothing is composed and nothing is recorded; keys go straight through;
 - the app's changes to the store: ``Shared.sync()`` (called on every focus change) notices another process's
-  writes with SQLite's ``data_version``, re-reads the learned phrases, and hot-swaps the active model when
-  Personalize, Revert or Use factory changed it.
+  writes with SQLite's ``data_version``, re-reads the learned phrases and the settings, and hot-swaps the
+  active model when Personalize, Revert or Use factory changed it;
+- the app's settings (``ime_app.settings``, the same store keys): fuzzy pairs and typo tolerance, the page
+  size, prediction after a commit (``engine.prediction``, the lookup table shows the next words) and
+  traditional output (``engine.script``: shown and committed in 繁體, recorded in simplified). The candidate
+  window's font and orientation are IBus's panel's own settings.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Callable
 from engine import store, user_models
 from engine.pipeline import Pipeline
 from engine.session import Session
+from ime_app.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class View:
     page: int
     page_count: int
     chinese: bool
+    predicting: bool = False  # the candidates are the next words after a commit (联想), nothing composes
+    page_size: int = 9
 
 
 class Shared:
@@ -49,6 +56,35 @@ class Shared:
         self.warning = ""  # the last problem worth telling the user (shown in the auxiliary text)
         self._data_version = self._read_data_version()
         self._active = self._active_id()
+        self.settings = Settings()
+        self.settings_version = 0  # moves when ``settings`` changed: each field's backend applies them again
+        self.script = None  # engine.script.ScriptFilter while the output is traditional
+        self._predictor, self._predictor_for = None, None
+        self._read_settings()
+
+    def _read_settings(self) -> None:
+        settings = load_settings(self.db)
+        if settings == self.settings and self.settings_version:
+            return
+        self.settings = settings
+        self.settings_version += 1
+        self.pipeline.fuzzy = settings.fuzzy_options()
+        if settings.traditional and self.script is None:
+            from engine.script import ScriptFilter
+
+            self.script = ScriptFilter()
+        elif not settings.traditional:
+            self.script = None
+
+    def predict(self, context: str, limit: int) -> list[str]:
+        """The next words after ``context`` (``engine.prediction.Predictor`` over the pipeline in use, built
+        again after a model swap; none for a lexicon-only pipeline)."""
+        translator = getattr(self.pipeline, "translator", None)
+        if self._predictor_for is not translator:
+            from engine.prediction import Predictor
+
+            self._predictor, self._predictor_for = Predictor.for_pipeline(self.pipeline), translator
+        return self._predictor(context, limit=limit) if self._predictor is not None else []
 
     def _read_data_version(self) -> int:
         return int(self.db.conn.execute("PRAGMA data_version").fetchone()[0])
@@ -68,6 +104,7 @@ class Shared:
             self._data_version = version
             if self.pipeline.ranker is not None:
                 self.pipeline.ranker.reload()
+            self._read_settings()
             active = self._active_id()
             if active == self._active:
                 return None
@@ -93,7 +130,23 @@ class ImeBackend:
     def __init__(self, shared: Shared) -> None:
         self.shared = shared
         self.password = False  # a password or PIN field: keys pass straight through, nothing is kept
-        self.session = Session(shared.pipeline, on_commit=self._on_commit)  # swap_model keeps the object
+        self.session = Session(shared.pipeline, on_commit=self._on_commit,  # swap_model keeps the object
+                               predictor=lambda context: shared.predict(context, self.session.page_size))
+        self._settings_version = 0
+        self._apply_settings()
+
+    def _apply_settings(self) -> None:
+        """The shared settings into this field's session, when they changed since the last time."""
+        if self._settings_version == self.shared.settings_version:
+            return
+        self._settings_version = self.shared.settings_version
+        settings, s = self.shared.settings, self.session
+        s.fuzzy = self.shared.pipeline.fuzzy
+        s.page_size = settings.page_size
+        s.highlight = min(s.highlight, max(0, len(s.all_candidates) - 1))
+        s.prediction = settings.prediction
+        if not s.prediction:
+            s.dismiss_predictions()
 
     def _on_commit(self, text, picks, keys) -> None:
         if self.password:
@@ -116,6 +169,7 @@ class ImeBackend:
         """True when the key was used (the program must not see it)."""
         if self.password:
             return False
+        self._apply_settings()
         return self.session.press(key)
 
     def pick(self, index_on_page: int) -> None:
@@ -126,15 +180,27 @@ class ImeBackend:
         """Drop the composition (focus lost, the program reset the field)."""
         self.session.cancel()
 
+    def refresh(self) -> None:
+        """Focus came back: the settings the app may have changed meanwhile (after ``Shared.sync``)."""
+        self._apply_settings()
+
     def take_commits(self) -> list[str]:
-        return self.session.take_committed()
+        script = self.shared.script
+        commits = self.session.take_committed()
+        return [script(t) for t in commits] if script is not None else commits
 
     def view(self) -> View:
         s = self.session
         text, caret = s.display
-        page = s.candidates
+        candidates = tuple(c.text for c in s.candidates)
+        script = self.shared.script
+        if script is not None:  # only what is shown is converted
+            candidates = script.all(candidates)
+            if s.converted:
+                shown = script(s.converted)
+                text, caret = shown + text[len(s.converted):], caret + len(shown) - len(s.converted)
         return View(composing=s.composing, preedit=text if s.composing else "", caret=caret,
-                    candidates=tuple(c.text for c in page),
-                    highlight=s.page_highlight,
-                    page=s.page, page_count=s.page_count, chinese=s.chinese)
+                    candidates=candidates, highlight=s.page_highlight,
+                    page=s.page, page_count=s.page_count, chinese=s.chinese,
+                    predicting=s.predicting, page_size=s.page_size)
 

@@ -86,7 +86,8 @@ class PinyinEngine(IBus.Engine):
     # -- the field's life ----------------------------------------------------------------------------------
     def do_focus_in(self) -> None:
         self.register_properties(self.props)
-        self.shared.sync()  # the app may have personalized the model or deleted data meanwhile
+        self.shared.sync()  # the app may have personalized the model, changed settings or deleted data meanwhile
+        self.backend.refresh()
         self._draw()
 
     def do_focus_out(self) -> None:
@@ -130,6 +131,8 @@ class PinyinEngine(IBus.Engine):
             self.update_preedit_text_with_mode(IBus.Text.new_from_string(""), 0, False,
                                                IBus.PreeditFocusMode.CLEAR)
         if view.candidates:
+            if self.table.get_page_size() != view.page_size:
+                self.table.set_page_size(view.page_size)
             self.table.clear()
             for candidate in view.candidates:
                 self.table.append_candidate(IBus.Text.new_from_string(candidate))
@@ -138,7 +141,9 @@ class PinyinEngine(IBus.Engine):
         else:
             self.hide_lookup_table()
         aux = self.shared.warning or (f"{view.page + 1}/{view.page_count}" if view.page_count > 1 else "")
-        if view.composing and aux:
+        if view.predicting and not self.shared.warning:
+            aux = "联想"  # as the app's candidate window labels the next words
+        if (view.composing or view.predicting) and aux:
             self.update_auxiliary_text(IBus.Text.new_from_string(aux), True)
         else:
             self.hide_auxiliary_text()
