@@ -14,6 +14,7 @@ pieces' best results joined (``chunk_spans``, ``join_best``). The model itself r
 from __future__ import annotations
 
 import heapq
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,17 +40,19 @@ class OutputCache:
         self.build, self.max_bytes = build, max_bytes
         self._items: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()
 
     def get(self, token: int) -> tuple[Any, Any]:
-        hit = self._items.get(token)
-        if hit is None:
-            hit = self._items[token] = self.build(token)
-            self._bytes += hit[1].nbytes
-            while self._bytes > self.max_bytes:
-                self._bytes -= self._items.popitem(last=False)[1][1].nbytes
-        else:
-            self._items.move_to_end(token)
-        return hit
+        with self._lock:  # whole-line conversion ranks on two threads at once (engine.two_pass)
+            hit = self._items.get(token)
+            if hit is None:
+                hit = self._items[token] = self.build(token)
+                self._bytes += hit[1].nbytes
+                while self._bytes > self.max_bytes:
+                    self._bytes -= self._items.popitem(last=False)[1][1].nbytes
+            else:
+                self._items.move_to_end(token)
+            return hit
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +26,17 @@ N_SPECIAL_CHARS = 2
 
 def input_tokens() -> list[str]:
     """The input vocabulary: PAD, every syllable, every initial, every unfinished spelling (prefix)."""
+    return list(_input_tokens())
+
+
+@lru_cache(maxsize=1)
+def _input_tokens() -> tuple[str, ...]:  # made once: whole-line conversion asks for it per new token
     prefixes = set()
     for syl in SYLLABLES:
         for n in range(1, len(syl)):
             prefixes.add(syl[:n])
     prefixes -= set(SYLLABLES) | set(INITIALS)
-    return ["<pad>"] + list(SYLLABLES) + [f"{i}-" for i in INITIALS] + sorted(f"{p}~" for p in prefixes)
+    return tuple(["<pad>"] + list(SYLLABLES) + [f"{i}-" for i in INITIALS] + sorted(f"{p}~" for p in prefixes))
 
 
 def token_for(kind: str, text: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -108,11 +109,35 @@ class OnnxBackend:
              fuse=None) -> np.ndarray:
         """log p_model of each character sequence in ``ys`` (k, T), in one call of the whole-decoder graph; with
         ``fuse``, each position's log-probabilities go through it first (as in the beam search)."""
+        y, feeds = self._decoder_feeds(encoded, ys)
+        (h,) = self.session("decoder", int8).run(None, feeds)
+        return self._ranked(h, x_ids, y, fuse)
+
+    def rank_later(self, encoded: list[np.ndarray], x_ids: list[int], ys: np.ndarray, int8: bool, submit):
+        """``rank`` with its decoder call run by ``submit`` (an executor's, one thread) while the caller goes
+        on: returns ``finish() -> rank's answer``. The call holds no Python lock while it computes, and the
+        thread enters it before this returns, so the caller's Python work and the decoder's overlap."""
+        y, feeds = self._decoder_feeds(encoded, ys)
+        session = self.session("decoder", int8)
+        entered = threading.Event()
+
+        def call():
+            entered.set()
+            return session.run(None, feeds)[0]
+
+        done = submit(call)
+        entered.wait()
+        return lambda: self._ranked(done.result(), x_ids, y, None)
+
+    def _decoder_feeds(self, encoded, ys) -> tuple[np.ndarray, dict]:
         y = np.asarray(ys, dtype=np.int64)
-        k, n = y.shape
-        enc_in, cross = encoded[0], encoded[1]
+        k = y.shape[0]
         prev = np.concatenate([np.full((k, 1), BOS, dtype=np.int64), y[:, :-1]], axis=1)
-        (h,) = self.session("decoder", int8).run(None, {"x": self.emb[prev] + enc_in[None], "cross": cross})
+        return y, {"x": self.emb[prev] + encoded[0][None], "cross": encoded[1]}
+
+    def _ranked(self, h: np.ndarray, x_ids: list[int], y: np.ndarray, fuse) -> np.ndarray:
+        """``rank``'s answer from the decoder's output ``h`` (k, T, D)."""
+        k, n = y.shape
         total = np.zeros(k, dtype=np.float64)
         rows = np.arange(k)
         for t in range(n):

@@ -14,9 +14,17 @@ so a 19-syllable line took 24 ms. Here the decoder runs once per line instead:
 
 The widths are tuned on dev.tsv (``benchmarks/two_pass_sweep.py``); the decoder's beam search stays
 for typing, where each keystroke resumes an earlier key's beam.
+
+With word proposals (``engine.word_proposals``) and more than one core, the decoder's call for the first
+pass's proposals runs on a second thread (``backend.rank_later``: ONNX Runtime holds no Python lock while it
+computes) while this thread builds the word lattice's proposals, which are ranked in a second, smaller call:
+the lattice's Python work and the decoder's matrix work overlap instead of following each other (``OVERLAP``).
 """
 
 from __future__ import annotations
+
+import os
+import threading
 
 import numpy as np
 
@@ -28,6 +36,21 @@ WIDTH = 20  # hypotheses kept per position in the first pass
 KEEP = 24  # characters per position the first pass considers (the head's likeliest)
 RANKED = 8  # proposals the decoder scores
 HEAD_WEIGHT = 0.4  # the head's log-probability against the prior's in the first pass
+OVERLAP = (os.cpu_count() or 1) > 1  # rank the first pass's proposals while the word lattice is built
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _ranker():
+    """The one thread that ranks first-pass proposals during the word lattice (made on first use)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="two-pass-rank")
+        return _pool
 
 
 def propose(emissions: list[tuple[np.ndarray, np.ndarray]], prior=None, width: int = WIDTH, keep: int = KEEP,
@@ -72,13 +95,16 @@ def prior_of(ys: np.ndarray, emissions, prior=None) -> np.ndarray:
 
 def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, width: int = WIDTH,
             keep: int = KEEP, ranked: int = RANKED, head_weight: float = HEAD_WEIGHT,
-            words=None, sequence_prior=None) -> list[tuple[list[int], float]]:
+            words=None, sequence_prior=None, overlap: bool | None = None) -> list[tuple[list[int], float]]:
     """Both passes for input token ids ``x_ids``: up to ``top`` (character ids, score), best first, scored as
     the beam search scores its results. ``fuse`` is the beam search's hook (``logp`` plus the prior); every
     use of it here is additive, so it is called with zeros for the prior alone. ``words(x_ids, emissions,
     head_weight) -> [character ids]``: more proposals (``engine.word_proposals``), ranked beside the first
     pass's; ``sequence_prior(ys) -> (k,)``: the prior of whole sequences in one call, where ``fuse`` is the
-    character LM alone (``CharLM.sequence_logprobs``), else the prior is summed position by position."""
+    character LM alone (``CharLM.sequence_logprobs``), else the prior is summed position by position.
+    ``overlap``: rank the first pass's proposals on the second thread while ``words`` runs (default
+    ``OVERLAP``); the two groups are then ranked in two calls, which int8 weights quantize apart, so scores
+    can differ from one call's in the last digits."""
     if not x_ids:
         return []
     encoded, emissions = backend.emissions(x_ids, int8=int8)
@@ -86,14 +112,33 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
     if hyps.shape[0] == 0:
         return []
     hyps, prior_sum = hyps[:ranked], prior_sum[:ranked]
-    if words is not None:
-        have = {tuple(h) for h in hyps.tolist()}
-        extra = [h for h in words(x_ids, emissions, head_weight) if tuple(h) not in have]
-        if extra:
-            extra = np.asarray(extra, dtype=np.int64)
+    overlap = OVERLAP if overlap is None else overlap
+    later = getattr(backend, "rank_later", None)
+    pending = later(encoded, x_ids, hyps, int8, _ranker().submit) if words is not None and overlap and later \
+        else None
+    try:
+        extra = None
+        if words is not None:
+            have = {tuple(h) for h in hyps.tolist()}
+            extra = [h for h in words(x_ids, emissions, head_weight) if tuple(h) not in have]
+            if extra:
+                extra = np.asarray(extra, dtype=np.int64)
+                extra_prior = sequence_prior(extra) if sequence_prior is not None else prior_of(extra, emissions, fuse)
+                prior_sum = np.concatenate([prior_sum, extra_prior])
+        if pending is None:
+            both = hyps if extra is None or len(extra) == 0 else np.concatenate([hyps, extra])
+            model = backend.rank(encoded, x_ids, both, int8=int8)
+        else:
+            more = backend.rank(encoded, x_ids, extra, int8=int8) if extra is not None and len(extra) else None
+            model = pending()
+            pending = None
+            if more is not None:
+                model = np.concatenate([model, more])
+        if extra is not None and len(extra):
             hyps = np.concatenate([hyps, extra])
-            extra_prior = sequence_prior(extra) if sequence_prior is not None else prior_of(extra, emissions, fuse)
-            prior_sum = np.concatenate([prior_sum, extra_prior])
-    total = backend.rank(encoded, x_ids, hyps, int8=int8) + prior_sum
+    finally:
+        if pending is not None:  # the lattice failed: let the decoder call finish before the arrays go
+            pending()
+    total = model + prior_sum
     order = np.argsort(-total, kind="stable")[:top]
     return [(hyps[i].tolist(), float(total[i])) for i in order]

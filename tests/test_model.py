@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -298,3 +299,33 @@ def test_two_pass_on_onnx_matches_torch(headed, vocab, tmp_path):
         ta, tb = a.convert_segmented(line, 5), b.convert_segmented(line, 5)
         assert [c.text for c in ta] == [c.text for c in tb]
         assert all(x.score == pytest.approx(y.score, abs=1e-3) for x, y in zip(ta, tb))
+
+
+def test_two_pass_overlapped_with_the_word_lattice_ranks_as_one_call(headed, vocab, tmp_path):
+    """The decoder's call for the first pass's proposals runs on the second thread while the word lattice is
+    built (``rank_later``); with fp32 weights every proposal gets the score the single call gives it, and a
+    failing lattice lets the call finish and raises."""
+    pytest.importorskip("onnxruntime")
+    from engine import two_pass
+
+    chars, _ = vocab
+    save_model(headed, tmp_path, chars)
+    conv = Converter.load(tmp_path, runtime="onnx")
+    x_ids = [TOK[s] for s in ("wo", "men", "qu", "bei", "jing")]
+    encoded, emissions = conv.backend.emissions(x_ids)
+    first, _ = two_pass.propose(emissions, None, 6, 6)
+    lattice = [[int(idx[np.argmin(head)]) for idx, head in emissions]]  # the head's least likely: not proposed
+    words = lambda x, e, w: lattice + [first[0].tolist()]  # noqa: E731  (a repeat is dropped)
+    kw = dict(top=10, width=6, keep=6, ranked=6, words=words)
+    one = two_pass.convert(conv.backend, x_ids, overlap=False, **kw)
+    both = two_pass.convert(conv.backend, x_ids, overlap=True, **kw)
+    assert [h for h, _ in both] == [h for h, _ in one] and lattice[0] in [h for h, _ in one]
+    assert [s for _, s in both] == pytest.approx([s for _, s in one], abs=1e-5)
+    finish = conv.backend.rank_later(encoded, x_ids, first, False, two_pass._ranker().submit)
+    assert finish() == pytest.approx(conv.backend.rank(encoded, x_ids, first), abs=1e-5)
+
+    def broken(x, e, w):
+        raise RuntimeError("lattice")
+
+    with pytest.raises(RuntimeError, match="lattice"):
+        two_pass.convert(conv.backend, x_ids, overlap=True, **{**kw, "words": broken})
