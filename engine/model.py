@@ -205,7 +205,10 @@ class PinyinModel(nn.Module):
         if t > self.cfg.max_len:
             raise ValueError(f"input of {t} syllables is longer than the model's {self.cfg.max_len}")
         pad = x.eq(0)
-        mask = None if not bool(pad.any()) else (~pad)[:, None, None, :]
+        if torch.compiler.is_compiling():  # no data-dependent branch in a compiled graph (a full mask is the same)
+            mask = (~pad)[:, None, None, :]
+        else:
+            mask = None if not bool(pad.any()) else (~pad)[:, None, None, :]
         h = self.drop(self.in_emb(x) + self.enc_pos.weight[:t])
         for block in self.enc_blocks:
             h = block(h, mask)

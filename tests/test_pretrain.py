@@ -139,3 +139,27 @@ def test_head_only_gives_a_model_without_a_head_one_and_leaves_the_rest(cache, t
     bad = subprocess.run(pretrain_cmd(tmp_path / "x", cache, 2, "--head-only"), env=env(), capture_output=True,
                          text=True, timeout=300)
     assert bad.returncode != 0 and "--init-from" in bad.stderr
+
+
+def losses_of(out: Path) -> list[float]:
+    return [m["loss"] for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "loss" in m]
+
+
+def test_compile_trains_the_objective_as_the_eager_run_does(straight_run, cache, tmp_path):
+    """--compile compiles the training objective (the loss, the head's included; was: the bare model, whose
+    logits cannot be backpropagated), and a compiled run follows the eager one step for step; also with
+    --head-only. aot_eager keeps the test quick; inductor compiles the same graphs into kernels."""
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    for out, extra in ((eager, ()), (compiled, ("--compile", "--compile-backend", "aot_eager"))):
+        r = subprocess.run(pretrain_cmd(out, cache, 3, *extra), env=env(), capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+    assert losses_of(compiled) == pytest.approx(losses_of(eager), rel=1e-4)
+    head = tmp_path / "head"
+    r = subprocess.run(pretrain_cmd(head, cache, 2, "--init-from", str(straight_run), "--head-only", "--compile",
+                                    "--compile-backend", "aot_eager"), env=env(), capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    before, after = load_file(str(straight_run / "model.safetensors")), load_file(str(head / "model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("emit."))
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("emit."))

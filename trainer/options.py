@@ -33,7 +33,11 @@ def build_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--head-only", action="store_true",
                     help="train only the emission head of the --init-from model; the rest of it stays as it is")
     ap.add_argument("--no-restrict", action="store_true", help="train with the full softmax, not restricted to readings")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the model (pays off on long runs)")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the training objective (pays off on long runs: ~1 min to compile on a CPU)")
+    ap.add_argument("--compile-backend", default="inductor",
+                    help="torch.compile's backend (inductor: fused kernels; aot_eager: the same graphs run eagerly, "
+                         "quick to compile, to check a run before a long one)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--log-every", type=int, default=50)

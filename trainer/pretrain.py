@@ -185,8 +185,8 @@ def main(argv=None) -> int:
         else:
             log(f"no checkpoint in {args.out}: starting from scratch")
     train_model = Objective(model, restrict=not args.no_restrict, head_only=args.head_only)
-    if args.compile:
-        train_model = torch.compile(model, dynamic=True)  # batch shapes change every step
+    if args.compile:  # the objective, so the step's loss (and the head's, or the head alone) is what is compiled
+        train_model = torch.compile(train_model, dynamic=True, backend=args.compile_backend)  # shapes vary by batch
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
