@@ -147,15 +147,18 @@ def test_a_killed_or_cancelled_run_leaves_the_current_model_active(factory, type
 
 
 def test_acceptance_rule():
-    from trainer.finetune import decide
+    from trainer.finetune import Verdict, decide
 
     held = lambda s, c=0.9: {"sent_acc": s, "char_acc": c}  # noqa: E731
-    assert decide(held(0.50), held(0.60), held(0.40), held(0.395), 0.01)[0]
-    assert not decide(held(0.50), held(0.50), held(0.40), held(0.40), 0.01)[0]  # not better: rejected
-    assert not decide(held(0.50), held(0.45), held(0.40), held(0.41), 0.01)[0]  # worse: rejected
-    ok, why = decide(held(0.50), held(0.60), held(0.40), held(0.385), 0.01)  # 1.5 points lost in general
-    assert not ok and "general" in why
-    assert decide(held(0.50, 0.90), held(0.50, 0.91), held(0.4), held(0.4), 0.01)[0]  # a tie: characters decide
+    assert decide(held(0.50), held(0.60), held(0.40), held(0.395), 0.01).verdict is Verdict.ACCEPTED
+    not_better = decide(held(0.50), held(0.50), held(0.40), held(0.40), 0.01)  # not better: rejected
+    assert not not_better.accepted and not_better.verdict is Verdict.NOT_BETTER
+    assert decide(held(0.50), held(0.45), held(0.40), held(0.41), 0.01).verdict is Verdict.NOT_BETTER  # worse
+    loses = decide(held(0.50), held(0.60), held(0.40), held(0.385), 0.01)  # 1.5 points lost in general
+    assert not loses.accepted and loses.verdict is Verdict.LOSES_GENERAL and "general" in loses.reason
+    # the verdict, not the message's wording, is what decides: another current model's label changes the text
+    assert decide(held(0.5), held(0.6), held(0.4), held(0.3), 0.01, "personal model v2").verdict is Verdict.LOSES_GENERAL
+    assert decide(held(0.50, 0.90), held(0.50, 0.91), held(0.4), held(0.4), 0.01).accepted  # a tie: characters decide
 
 
 def test_a_worse_model_is_rejected_and_the_current_one_stays(factory, personalized, tmp_path):

@@ -40,7 +40,9 @@ import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
+from enum import Enum
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -358,21 +360,37 @@ def merged(base_state: dict, tuned_state: dict, alpha: float) -> dict:
     return {n: base_state[n] + alpha * (t - base_state[n]) for n, t in tuned_state.items()}
 
 
+class Verdict(Enum):
+    """What the acceptance rule found."""
+    ACCEPTED = "accepted"
+    NOT_BETTER = "not better on your lines"  # merging back towards the base cannot help: it only loses more
+    LOSES_GENERAL = "loses general accuracy"  # merging back towards the base may keep enough
+
+
+class Decision(NamedTuple):
+    verdict: Verdict
+    reason: str  # for the user
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict is Verdict.ACCEPTED
+
+
 def decide(before: dict, after: dict, general_base: dict, general_after: dict, tolerance: float,
-           current: str = "current model") -> tuple[bool, str]:
+           current: str = "current model") -> Decision:
     """The acceptance rule: better than the current model on the user's held-out lines (sentence accuracy,
     then character accuracy on a tie), and at most ``tolerance`` sentence accuracy lost on the general check
-    against the base model. Returns (accepted, why)."""
+    against the base model."""
     beats = (after["sent_acc"], after["char_acc"]) > (before["sent_acc"], before["char_acc"])
     keeps = general_after["sent_acc"] >= general_base["sent_acc"] - tolerance - 1e-9
     if not beats:
-        return False, (f"it does not beat the {current} on your held-out lines ({after['sent_acc']:.1%} vs "
+        return Decision(Verdict.NOT_BETTER, f"it does not beat the {current} on your held-out lines ({after['sent_acc']:.1%} vs "
                        f"{before['sent_acc']:.1%} sentences, {after['char_acc']:.1%} vs {before['char_acc']:.1%} "
                        f"characters)")
     if not keeps:
-        return False, (f"it loses too much general accuracy ({general_after['sent_acc']:.1%} vs "
-                       f"{general_base['sent_acc']:.1%} for the base model; at most {tolerance:.0%} may be lost)")
-    return True, (f"held-out sentences {before['sent_acc']:.1%} → {after['sent_acc']:.1%}, general "
+        return Decision(Verdict.LOSES_GENERAL, f"it loses too much general accuracy ({general_after['sent_acc']:.1%} "
+                        f"vs {general_base['sent_acc']:.1%} for the base model; at most {tolerance:.0%} may be lost)")
+    return Decision(Verdict.ACCEPTED, f"held-out sentences {before['sent_acc']:.1%} → {after['sent_acc']:.1%}, general "
                   f"{general_base['sent_acc']:.1%} → {general_after['sent_acc']:.1%}")
 
 
@@ -468,11 +486,11 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
             report("phase", phase="check-new", alpha=alpha)
             after = line_accuracy(staging, held, cancelled)
             general_after = line_accuracy(staging, general, cancelled)
-            accepted, reason = decide(before, after, general_base, general_after, cfg.general_tolerance,
-                                      current_label)
-            done.update(accepted=accepted, reason=reason, after=after, general_after=general_after, alpha=alpha)
-            report("eval", phase="new", alpha=alpha, held=after, general=general_after, accepted=accepted)
-            if accepted or not reason.startswith("it loses"):  # merging back never makes the held-out lines better
+            decision = decide(before, after, general_base, general_after, cfg.general_tolerance, current_label)
+            done.update(accepted=decision.accepted, verdict=decision.verdict.value, reason=decision.reason,
+                        after=after, general_after=general_after, alpha=alpha)
+            report("eval", phase="new", alpha=alpha, held=after, general=general_after, accepted=decision.accepted)
+            if decision.verdict is not Verdict.LOSES_GENERAL:  # only general accuracy can come back by merging
                 break
             shutil.rmtree(staging, ignore_errors=True)
             staging = None
