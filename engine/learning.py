@@ -107,31 +107,40 @@ class UserRanker:
         """Record one commit (``picks``: the candidates chosen for it, in order; empty for raw letters)."""
         now = time.time() if now is None else now
         pinyin = " ".join(" ".join(c.syllables) for c in picks) if picks else ""
-        if store.record_commit(self.db, text, pinyin=pinyin, keys=keys, now=now) is None:
-            return  # recording is paused: nothing is kept, nothing is learned
+        units = list(picks)
+        if len(picks) > 1:  # the whole commit is a phrase too (何必 + 呢 → 何必呢)
+            units.append(Candidate("".join(c.text for c in picks), 0, tuple(s for c in picks for s in c.syllables),
+                                   0.0, "joined"))
+        phrases = [c for c in units if learnable(c.text, self.lexicon) and len(c.syllables) == len(c.text)]
+        pairs, previous = [], self.previous
+        for c in picks:
+            if previous and learnable(c.text, self.lexicon):
+                pairs.append((previous, c.text))
+            previous = c.text[-MAX_LEARNED:]
+        # one transaction on the typing thread: the commit, its phrases and pairs are kept together or not at all
+        with store.transaction(self.db):
+            if store.record_commit(self.db, text, pinyin=pinyin, keys=keys, now=now) is None:
+                return  # recording is paused: nothing is kept, nothing is learned
+            for c in phrases:
+                store.learn_phrase(self.db, c.text, " ".join(c.syllables), now=now)
+            for prev, word in pairs:
+                store.learn_pair(self.db, prev, word, now=now)
+        # what is in memory follows what the store now holds
         if self._lm is not None:
             self._lm.add(text)
         if not picks:
             self.previous = ""
             return
-        units = list(picks)
-        if len(picks) > 1:  # the whole commit is a phrase too (何必 + 呢 → 何必呢)
-            units.append(Candidate("".join(c.text for c in picks), 0, tuple(s for c in picks for s in c.syllables),
-                                   0.0, "joined"))
-        for c in units:
-            if learnable(c.text, self.lexicon) and len(c.syllables) == len(c.text):
-                store.learn_phrase(self.db, c.text, " ".join(c.syllables), now=now)
-                self._add_phrase(c.text, c.syllables, 1)
+        for c in phrases:
+            self._add_phrase(c.text, c.syllables, 1)
         whole = units[-1]  # the commit as one phrase
-        if learnable(whole.text, self.lexicon) and len(whole.syllables) == len(whole.text):
+        if phrases and phrases[-1] is whole:
             self.by_keys[keys] = whole.text
         else:
             self.by_keys.pop(keys, None)  # what was last committed for these keys is not a phrase
-        for c in picks:
-            if self.previous and learnable(c.text, self.lexicon):
-                store.learn_pair(self.db, self.previous, c.text, now=now)
-                self.pairs[(self.previous, c.text)] = self.pairs.get((self.previous, c.text), 0) + 1
-            self.previous = c.text[-MAX_LEARNED:]
+        for pair in pairs:
+            self.pairs[pair] = self.pairs.get(pair, 0) + 1
+        self.previous = previous
 
     # -- ranking -------------------------------------------------------------------------------------------
     def count(self, text: str, syllables: tuple[str, ...]) -> int:

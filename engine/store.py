@@ -191,6 +191,12 @@ def _init(db: Database) -> None:
     migrate(db)
 
 
+def transaction(db: Database):
+    """Several writes as one: all of them are kept or none (``with store.transaction(db): ...``); the store's
+    functions called inside join it instead of committing each on its own."""
+    return _write(db)
+
+
 @contextlib.contextmanager
 def _write(db: Database) -> Iterator[sqlite3.Connection]:
     """One write transaction (BEGIN IMMEDIATE); nested use becomes a savepoint."""

@@ -191,3 +191,33 @@ def test_a_pinned_phrase_stays_first_whatever_is_picked(db):
         pick(s, other)
     type_keys(s, "shiyan")
     assert texts(s)[:2] == [pinned, other]
+
+
+def test_a_commit_its_phrases_and_pairs_are_one_transaction(db, monkeypatch):
+    """Learning from one commit writes the history row, the phrases (each pick and the whole) and the pairing
+    with the previous word in one transaction: one BEGIN/COMMIT on the typing thread, and a failing write
+    keeps none of them (nor the in-memory learning)."""
+    import sqlite3
+
+    s, pipe = new_session(db)
+    type_keys(s, "women")
+    pick(s, "我们")
+    statements = []
+    db.conn.set_trace_callback(statements.append)
+    type_keys(s, "shiyan")
+    pick(s, texts(s)[1])  # a second commit: a phrase, and a pair with 我们
+    db.conn.set_trace_callback(None)
+    begins = [q for q in statements if q.startswith("BEGIN")]
+    assert len(begins) == 1 and sum(q == "COMMIT" for q in statements) == 1
+    assert store.count_commits(db) == 2 and len(store.list_pairs(db)) == 1
+
+    def disk_full(*a, **k):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "learn_pair", disk_full)
+    type_keys(s, "women")
+    target = texts(s)[2]
+    with pytest.raises(sqlite3.OperationalError):
+        pipe.ranker.learn(target, [c for c in s.all_candidates if c.text == target][:1], "women")
+    assert store.count_commits(db) == 2 and store.get_phrase(db, target, "wo men") is None
+    assert target not in pipe.ranker.phrases.get(("wo", "men"), {})
