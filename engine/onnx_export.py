@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -116,8 +118,10 @@ def export(model: PinyinModel, model_dir: Path | str) -> Path:
 
 def _export(model: PinyinModel, model_dir: Path) -> Path:
     out = model_dir / "onnx"
-    tmp = model_dir / "onnx.tmp"
-    tmp.mkdir(exist_ok=True)
+    for stale in [*model_dir.glob("onnx.tmp*"), *model_dir.glob("onnx.old*")]:  # what a killed export left
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = model_dir / f"onnx.tmp-{os.getpid()}"
+    tmp.mkdir()
     m = model.float().eval().cpu()
     L, H = len(m.dec_blocks), m.cfg.n_heads
     D = m.cfg.d_model
@@ -148,11 +152,16 @@ def _export(model: PinyinModel, model_dir: Path) -> Path:
     finally:
         root.setLevel(level)
     (tmp / "export.json").write_text(json.dumps({"version": EXPORT_VERSION, "model": checksum(model_dir)}))
+    # The swap: the old folder is renamed aside (one atomic step), the new one renamed in, then the old deleted,
+    # so ``onnx`` is always a whole export or, between the two renames, absent (the loader then exports again,
+    # or decodes with torch): never a folder whose files are half gone.
+    old = None
     if out.exists():
-        for f in out.iterdir():
-            f.unlink()
-        out.rmdir()
+        old = model_dir / f"onnx.old-{os.getpid()}"
+        out.rename(old)
     tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return out
 
 

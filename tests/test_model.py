@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,3 +330,33 @@ def test_two_pass_overlapped_with_the_word_lattice_ranks_as_one_call(headed, voc
 
     with pytest.raises(RuntimeError, match="lattice"):
         two_pass.convert(conv.backend, x_ids, overlap=True, **{**kw, "words": broken})
+
+
+def test_a_new_onnx_export_takes_the_old_ones_place_whole(model, vocab, tmp_path, monkeypatch):
+    """Exporting again (a new model written into the same folder) never leaves an ``onnx`` folder with files
+    missing: the old one is renamed aside before the new one is renamed in and only then deleted; what a
+    killed export left behind is cleared by the next."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from engine import onnx_export
+    from engine.onnx_decoder import is_current
+
+    chars, _ = vocab
+    save_model(model, tmp_path, chars)
+    onnx_export.export_dir(tmp_path)
+    files = sorted(p.name for p in (tmp_path / "onnx").iterdir())
+    assert "export.json" in files and "decoder.int8.onnx" in files
+    (tmp_path / "onnx.tmp-1").mkdir()  # a killed export's leftovers
+    seen = []
+    real = shutil.rmtree
+
+    def watch(path, *a, **k):
+        if Path(path).name.startswith("onnx.old"):
+            seen.append(sorted(p.name for p in (tmp_path / "onnx").iterdir()))
+        real(path, *a, **k)
+
+    monkeypatch.setattr(onnx_export.shutil, "rmtree", watch)
+    onnx_export.export_dir(tmp_path)
+    assert seen == [files]  # when the old export went, the whole new one was already in place
+    assert is_current(tmp_path) and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("onnx")) == ["onnx"]
