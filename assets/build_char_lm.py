@@ -20,9 +20,11 @@ import sys
 import time
 from pathlib import Path
 
+from engine.lexicon import SHIPPED_MODEL_DIR
+
 ASSETS = Path(__file__).resolve().parent
 REPO = ASSETS.parent
-OUT = ASSETS / "model" / "char_lm.safetensors"
+OUT = SHIPPED_MODEL_DIR / "char_lm.safetensors"
 
 
 def held_out_texts(first: int = 1500, later: int = 500) -> list[str]:
@@ -53,7 +55,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     t0 = time.time()
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    chars = read_config(ASSETS / "model")["chars"]
+    chars = read_config(SHIPPED_MODEL_DIR)["chars"]
     corpus = build_corpus(args.corpus, args.cache, log=log)
     exclude = held_out_texts()
     built = ngram.build(chars, corpus, args.order, args.min_count, exclude, log=log)

@@ -17,10 +17,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from engine.lexicon import SHIPPED_MODEL_DIR
 from trainer.corpus import DEFAULT_CORPUS, corpus_files
 
 ASSETS = Path(__file__).resolve().parent
-MODEL_DIR = ASSETS / "model"
+MODEL_DIR = SHIPPED_MODEL_DIR
 DEFAULT_ARGS = ["--size", "small", "--warmup", "300", "--lr", "2e-3", "--log-every", "50", "--eval-every", "500",
                 "--eval-lines", "500", "--checkpoint-minutes", "5"]
 

@@ -16,9 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+from engine.lexicon import SHIPPED_MODEL_DIR
+
 ASSETS = Path(__file__).resolve().parent
 REPO = ASSETS.parent
-OUT = ASSETS / "model" / "word_lm.safetensors"
+OUT = SHIPPED_MODEL_DIR / "word_lm.safetensors"
 
 
 def main(argv=None) -> int:

@@ -7,6 +7,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from engine.lexicon import SHIPPED_MODEL_DIR
+
 REPO = Path(__file__).resolve().parent.parent
 EVAL_DIR = REPO.parent / "shared" / "data" / "eval"
 
@@ -19,7 +21,7 @@ def dev_sweep_args(description: str):
     ap.add_argument("--file", type=Path, default=EVAL_DIR / "dev.tsv")
     ap.add_argument("--lines", type=int, default=1000)
     ap.add_argument("--raw", action="store_true")
-    ap.add_argument("--model", type=Path, default=REPO / "assets" / "model")
+    ap.add_argument("--model", type=Path, default=SHIPPED_MODEL_DIR)
     return ap
 
 

@@ -58,6 +58,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks._common import EVAL_DIR, REPO, machine, percentiles, read_eval
+from engine.lexicon import SHIPPED_MODEL_DIR
 
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_SEED = 22
@@ -191,7 +192,7 @@ def main(argv=None) -> int:
     ap.add_argument("--target", type=float, default=0.85)
     ap.add_argument("--margin", type=float, default=None,
                     help="report at this margin instead of tuning one (a file other than dev: the engine's)")
-    ap.add_argument("--model", type=Path, default=REPO / "assets" / "model")
+    ap.add_argument("--model", type=Path, default=SHIPPED_MODEL_DIR)
     ap.add_argument("--fp32", action="store_true", help="full-precision weights (the app types with int8)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks._common import EVAL_DIR, REPO, machine, percentiles
+from engine.lexicon import SHIPPED_MODEL_DIR
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lines", type=int, default=1000)
     ap.add_argument("--page", type=int, default=5, help="predictions the keystroke-saving user looks at")
     ap.add_argument("--bonus", type=float, nargs="*", default=None, help="length bonuses to sweep")
-    ap.add_argument("--model", type=Path, default=REPO / "assets" / "model")
+    ap.add_argument("--model", type=Path, default=SHIPPED_MODEL_DIR)
     ap.add_argument("--out", type=Path, default=RESULTS / "prediction_dev.json")
     args = ap.parse_args(argv)
     if "test" in args.file.name:

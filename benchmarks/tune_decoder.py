@@ -15,12 +15,13 @@ import torch
 
 from benchmarks._common import EVAL_DIR, REPO, machine
 from engine.decoder import Converter
+from engine.lexicon import SHIPPED_MODEL_DIR
 from trainer.evaluate import read_tsv, score
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=str(REPO / "assets" / "model"))
+    ap.add_argument("--model", default=str(SHIPPED_MODEL_DIR))
     ap.add_argument("--file", default=str(EVAL_DIR / "dev.tsv"))
     ap.add_argument("--every", type=int, default=5)
     ap.add_argument("--beams", type=int, nargs="+", default=[4, 8, 12])

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+SHIPPED_MODEL_DIR = ASSETS_DIR / "model"  # the factory model: the one place that says where it is
 
 
 class Entry(NamedTuple):

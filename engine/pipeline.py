@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Callable
 
 from engine.learning import UserRanker
-from engine.lexicon import ASSETS_DIR, Lexicon, default_lexicon
+from engine.lexicon import SHIPPED_MODEL_DIR, Lexicon, default_lexicon
 from engine.pinyin import NO_FUZZY, FuzzyOptions, parse
 from engine.translator import Candidate, ModelTranslator, translate
 
-MODEL_DIR = ASSETS_DIR / "model"
+MODEL_DIR = SHIPPED_MODEL_DIR
 # How typing reads keys unless the user's settings say otherwise: typo tolerance on (one-slip readings rank
 # after every exact one), no fuzzy pairs.
 TYPING_FUZZY = FuzzyOptions(typos=True)

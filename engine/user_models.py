@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import store
-from engine.lexicon import ASSETS_DIR
+from engine.lexicon import SHIPPED_MODEL_DIR
 
 ENV_FACTORY = "PINYIN_IME_FACTORY_MODEL"  # another folder as the factory model (tests, development)
-FACTORY_DIR = Path(os.environ.get(ENV_FACTORY) or ASSETS_DIR / "model")
+FACTORY_DIR = Path(os.environ.get(ENV_FACTORY) or SHIPPED_MODEL_DIR)
 MODELS = "models"
 BROKEN = "broken"
 STAGING_PREFIX = ".staging-"

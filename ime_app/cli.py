@@ -150,9 +150,9 @@ def cmd_phrases(args) -> int:
 
 
 def default_model_dir() -> Path:
-    from engine.lexicon import ASSETS_DIR
+    from engine.lexicon import SHIPPED_MODEL_DIR
 
-    return ASSETS_DIR / "model"
+    return SHIPPED_MODEL_DIR
 
 
 def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = True, char_lm: bool = True,

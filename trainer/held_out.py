@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.lexicon import SHIPPED_MODEL_DIR
 from engine.pinyin import SYLLABLES
 
 REPO = Path(__file__).resolve().parent.parent
 ASSETS = REPO / "assets"
-FACTORY = ASSETS / "model"
+FACTORY = SHIPPED_MODEL_DIR
 
 
 def reading_counts(corpus) -> Counter:

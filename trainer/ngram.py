@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.char_lm import FORMAT
+from engine.lexicon import SHIPPED_MODEL_DIR
 from engine.model_spec import BOS
 
 BITS = 13  # bits per token in a key: vocabularies up to 8,192 ids (4 tokens fit an int64)
@@ -290,7 +291,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainer.ngram", description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--cache", type=Path, default=None)
-    ap.add_argument("--model", type=Path, default=Path(__file__).resolve().parent.parent / "assets" / "model",
+    ap.add_argument("--model", type=Path, default=SHIPPED_MODEL_DIR,
                     help="the model whose character list the LM uses")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--order", type=int, default=4)
