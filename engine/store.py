@@ -403,6 +403,18 @@ def latest_text_by_keys(db: Database, limit: int = 20_000) -> dict[str, str]:
     return out
 
 
+def newest_commits(db: Database, limit: int) -> list[dict]:
+    """The last ``limit`` commits written (id, text, pinyin), newest first: what personalization trains on."""
+    return _rows(db, "SELECT id, text, pinyin FROM commits ORDER BY id DESC LIMIT ?", (_int(limit, "limit", 0, 10**9),))
+
+
+def commits_after(db: Database, commit_id: int) -> tuple[int, int]:
+    """(how many commits, how many characters in them) were written after commit ``commit_id``."""
+    n, chars = db.conn.execute("SELECT count(*), coalesce(sum(length(text)), 0) FROM commits WHERE id > ?",
+                               (_int(commit_id, "commit_id", 0, 2**63 - 1),)).fetchone()
+    return int(n), int(chars)
+
+
 def count_commits(db: Database, since: float | None = None) -> int:
     if since is None:
         return db.conn.execute("SELECT count(*) FROM commits").fetchone()[0]

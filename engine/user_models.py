@@ -331,9 +331,8 @@ def new_text_since_last_run(db) -> dict:
     "chars": m, "last_run": unix time or None}. For the button's label ("Personalize (1,234 new lines)")."""
     last = store.get_setting(db, LAST_RUN_KEY, None) or {}
     after = int(last.get("commit_id", 0))
-    n, chars = db.conn.execute("SELECT count(*), coalesce(sum(length(text)), 0) FROM commits WHERE id > ?",
-                               (after,)).fetchone()
-    return {"commits": int(n), "chars": int(chars), "last_run": last.get("time")}
+    n, chars = store.commits_after(db, after)
+    return {"commits": n, "chars": chars, "last_run": last.get("time")}
 
 
 def mark_run(db, last_commit_id: int, accepted: bool, version: str | None) -> None:

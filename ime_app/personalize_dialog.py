@@ -56,11 +56,11 @@ def user_text(db, needed: int | None = None) -> dict:
     needed = FinetuneConfig.min_lines if needed is None else needed
     last = store.get_setting(db, user_models.LAST_RUN_KEY, None) or {}
     after = int(last.get("commit_id", 0)) if isinstance(last, dict) else 0
-    rows = db.conn.execute("SELECT id, text, pinyin FROM commits ORDER BY id DESC LIMIT ?",
-                           (FinetuneConfig.max_lines,)).fetchall()
+    rows = store.newest_commits(db, FinetuneConfig.max_lines)
     lines = chars = new_lines = new_chars = 0
     seen = {}
-    for id, text, pinyin in rows:
+    for row in rows:
+        id, text, pinyin = row["id"], row["text"], row["pinyin"]
         key = (text, pinyin or "")
         counted = _LINES_CACHE.get(key)
         if counted is None:

@@ -420,7 +420,8 @@ class MainWindow(QMainWindow):
         if self.db is None or self._closed:
             return
         text = user_text(self.db, min_lines(self.personalize_args))
-        self.personalize_action.setText(f"Personalize model ({text['new_lines']:,} new lines)" if text["new_lines"]
+        n = text["new_lines"]
+        self.personalize_action.setText(f"Personalize model ({n:,} new line{'' if n == 1 else 's'})" if n
                                         else "Personalize model")
         self.personalize_action.setToolTip("Fine-tune the model on what you typed, on this computer. "
                                            + describe(text))

@@ -45,7 +45,9 @@ def test_personalize_button_swaps_in_the_new_model(qtbot, tmp_path, tiny, typed_
     assert changed.args[0].startswith("personal model v1")
     assert "personal model v1" in win.model_label.text() and "your text" in win.model_label.text()
     assert Path(win.composer.pipeline.model_dir).name == "v1"
-    assert win.personalize_action.text() == "Personalize model"  # nothing new since this run
+    # nothing new since this run, or the 你好 typed meanwhile when the trainer read the history before it
+    assert win.personalize_action.text() == ("Personalize model" if start["lines"] == 123 else
+                                             "Personalize model (1 new line)")
     dialog.close()
 
     assert win.revert_action.isEnabled() and win.factory_action.isEnabled()

@@ -418,3 +418,14 @@ def test_crash_safety_benchmark_runs_and_finds_nothing_lost(tmp_path):
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert r.returncode == 0 and result["failed_trials"] == 0, r.stdout + r.stderr
     assert result["acknowledged_commits"] > 0
+
+
+def test_newest_commits_and_what_came_after_one(tmp_path):
+    """What personalization reads from the history, through the store (no SQL outside it)."""
+    db = store.open_store(tmp_path)
+    ids = [store.record_commit(db, t, pinyin=p, now=float(i)) for i, (t, p) in
+           enumerate([("你好", "ni hao"), ("中国", "zhong guo"), ("再见了", "zai jian le")])]
+    assert [r["text"] for r in store.newest_commits(db, 2)] == ["再见了", "中国"]
+    assert store.newest_commits(db, 10)[-1] == {"id": ids[0], "text": "你好", "pinyin": "ni hao"}
+    assert store.commits_after(db, ids[0]) == (2, 5) and store.commits_after(db, ids[-1]) == (0, 0)
+    db.close()

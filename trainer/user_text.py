@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine import store
 from engine.lexicon import ASSETS_DIR
 from engine.pinyin import SYLLABLE_SET
 
@@ -48,7 +49,7 @@ def commit_lines(text: str, pinyin: str) -> list[Line]:
 
 def lines_from_store(db, limit: int = 5000) -> tuple[list[Line], int]:
     """The user's lines from the newest ``limit`` commits, oldest first, and the newest commit's id."""
-    rows = list(db.query("SELECT id, text, pinyin FROM commits ORDER BY id DESC LIMIT ?", [limit]))
+    rows = store.newest_commits(db, limit)
     lines = [line for r in reversed(rows) for line in commit_lines(r["text"], r["pinyin"] or "")]
     return lines, (rows[0]["id"] if rows else 0)
 
