@@ -98,21 +98,19 @@ def whole_line(pipe) -> None:
 
 def accuracy(pipe, lines) -> dict:
     """Top-1 whole-line sentence and character accuracy of a pipeline (with its learning, if it has a store)."""
-    from trainer.evaluate import edit_distance
+    from trainer.evaluate import char_accuracy
 
     whole_line(pipe)
     if pipe.ranker is not None:
         pipe.ranker.forget_context()
-    errors = chars = 0
-    right = []
+    guesses = []
     for text, syllables in lines:
         keys = keys_for(syllables)
         cands = pipe(keys)
-        guess = cands[0].text if cands and cands[0].consumed == len(keys) else ""
-        right.append("1" if guess == text else "0")
-        errors += edit_distance(guess, text)
-        chars += len(text)
-    return {"sent_acc": right.count("1") / len(lines), "char_acc": 1 - errors / chars, "right": "".join(right)}
+        guesses.append(cands[0].text if cands and cands[0].consumed == len(keys) else "")
+    texts = [text for text, _ in lines]
+    right = ["1" if g == t else "0" for g, t in zip(guesses, texts)]
+    return {"sent_acc": right.count("1") / len(lines), "char_acc": char_accuracy(guesses, texts), "right": "".join(right)}
 
 
 def paired_lift(before: str, after: str) -> tuple[float, float]:

@@ -163,3 +163,14 @@ def test_compile_trains_the_objective_as_the_eager_run_does(straight_run, cache,
     before, after = load_file(str(straight_run / "model.safetensors")), load_file(str(head / "model.safetensors"))
     assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("emit."))
     assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("emit."))
+
+
+def test_character_accuracy_is_one_metric_everywhere():
+    """pretrain's dev figure and the eval/finetune/benchmark figures count characters alike: by edit
+    distance, so a guess that drops a character loses one, not every character after it."""
+    from trainer.evaluate import char_accuracy, score
+
+    assert char_accuracy(["中国人"], ["中国人"]) == 1.0
+    assert char_accuracy(["国人民"], ["中国人民"]) == pytest.approx(0.75)  # position by position: 0 of 4
+    assert char_accuracy(["你好", ""], ["你好", "中国"]) == pytest.approx(0.5)
+    assert score([("中国人民", "zhong guo ren min")], lambda keys: ["国人民"])["char_acc"] == pytest.approx(0.75)

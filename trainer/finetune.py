@@ -114,21 +114,20 @@ def line_accuracy(model_dir: Path | str, lines: list[Line], cancelled=lambda: Fa
     ``convert --segmented`` converts (ONNX Runtime, int8 weights; the two passes of ``engine.two_pass`` when
     the model has an emission head, else the beam search)."""
     from engine.converter import Converter
-    from trainer.evaluate import edit_distance
+    from trainer.evaluate import char_accuracy
 
     converter = Converter.load(model_dir, runtime="onnx")
     converter.int8 = True
-    right = errors = chars = 0
+    guesses = []
     t0 = time.perf_counter()
     for text, syllables in lines:
         if cancelled():
             raise Cancelled
         found = converter.convert_syllables(syllables, 1)
-        guess = found[0].text if found else ""
-        right += guess == text
-        errors += edit_distance(guess, text)
-        chars += len(text)
-    return {"sent_acc": right / max(1, len(lines)), "char_acc": 1 - errors / max(1, chars), "lines": len(lines),
+        guesses.append(found[0].text if found else "")
+    texts = [text for text, _ in lines]
+    return {"sent_acc": sum(g == t for g, t in zip(guesses, texts)) / max(1, len(lines)),
+            "char_acc": char_accuracy(guesses, texts), "lines": len(lines),
             "ms_per_line": round((time.perf_counter() - t0) * 1e3 / max(1, len(lines)), 2)}
 
 

@@ -37,7 +37,7 @@ from engine.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_v
 from trainer import checkpoint
 from trainer.options import build_args
 from trainer.batches import BatchConfig, BatchMaker
-from trainer.evaluate import read_tsv
+from trainer.evaluate import char_accuracy, read_tsv
 from trainer.corpus import DEFAULT_EVAL_DIR, build_corpus, fingerprint, corpus_files, eval_lines
 
 
@@ -87,7 +87,7 @@ def evaluate(model: PinyinModel, lines: list[tuple[str, list[str]]], chars: list
     tok = {t: i for i, t in enumerate(input_tokens())}
     was_training = model.training
     model.eval()
-    right = chars_right = chars_total = 0
+    guesses = []
     for i in range(0, len(lines), batch):
         chunk = lines[i:i + batch]
         t = max(len(s) for _, s in chunk)
@@ -96,13 +96,11 @@ def evaluate(model: PinyinModel, lines: list[tuple[str, list[str]]], chars: list
             x[k, :len(syls)] = torch.tensor([tok.get(s, 0) for s in syls])
         with autocast(device):
             y = greedy(model, x.to(device)).cpu().tolist()
-        for (text, syls), ids in zip(chunk, y):
-            guess = "".join(chars[c] for c in ids[:len(syls)])
-            right += guess == text
-            chars_right += sum(a == b for a, b in zip(guess, text))
-            chars_total += len(text)
+        guesses += ["".join(chars[c] for c in ids[:len(syls)]) for (_, syls), ids in zip(chunk, y)]
     model.train(was_training)
-    return {"sent_acc": right / len(lines), "char_acc": chars_right / chars_total, "lines": len(lines)}
+    texts = [text for text, _ in lines]
+    return {"sent_acc": sum(g == t for g, t in zip(guesses, texts)) / len(lines),
+            "char_acc": char_accuracy(guesses, texts), "lines": len(lines)}
 
 
 class Objective(nn.Module):
