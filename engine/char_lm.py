@@ -273,9 +273,9 @@ def find(model_dir: Path | str, file_name: str = FILE_NAME) -> Path | None:
     base = (meta.get("finetune") or {}).get("base") if isinstance(meta, dict) else None
     if not base:
         return None
-    from engine.user_models import FACTORY_DIR
+    from engine.lexicon import factory_model_dir
 
-    for candidate in (Path(base), FACTORY_DIR):
+    for candidate in (Path(base), factory_model_dir()):
         if (candidate / file_name).is_file():
             return candidate / file_name
     return None

@@ -14,59 +14,20 @@ pieces' best results joined (``chunk_spans``, ``join_best``). The model itself r
 from __future__ import annotations
 
 import heapq
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from engine import word_proposals
+from engine.backend import BeamState, OutputCache  # noqa: F401 (also imported from here)
 from engine.model_spec import input_tokens, token_for
 from engine.pinyin import INITIAL, ParseResult, Segmentation, parse, split_syllables
 
 _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
 GAP = None  # beam pruning by score gap (None: off); see benchmarks/fusion_sweep.py --gaps
 TYPO_SEGMENTATIONS = 2  # more segmentations decoded when the best reading has a typo (dev, 1,000 noisy lines: 50.9 → 52.6%)
-OUTPUT_CACHE_BYTES = 6 << 20  # per backend: cached embeddings of the characters each token allows
 
 
-class OutputCache:
-    """Per input token: (the ids of the characters it may become, their embeddings transposed (D, n)), as
-    ``build(token)`` makes them (torch tensors or numpy arrays). Kept for the most recently used tokens, since
-    gathering thousands of rows for an initial every step is not free; bounded in bytes, since initials
-    allow thousands of characters."""
-
-    def __init__(self, build, max_bytes: int = OUTPUT_CACHE_BYTES):
-        self.build, self.max_bytes = build, max_bytes
-        self._items: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, token: int) -> tuple[Any, Any]:
-        with self._lock:  # whole-line conversion ranks on two threads at once (engine.two_pass)
-            hit = self._items.get(token)
-            if hit is None:
-                hit = self._items[token] = self.build(token)
-                self._bytes += hit[1].nbytes
-                while self._bytes > self.max_bytes:
-                    self._bytes -= self._items.popitem(last=False)[1][1].nbytes
-            else:
-                self._items.move_to_end(token)
-            return hit
-
-
-@dataclass
-class BeamState:
-    """The beam after position ``len - 1``: hypotheses (k, len), their scores and the decoder's self-attention
-    keys/values for those positions, all layers in one array (layers, 2, k, H, len, dh). Torch tensors or
-    numpy arrays, as the backend that made it uses."""
-    hyps: Any
-    scores: Any
-    kv: Any
-
-    @property
-    def length(self) -> int:
-        return self.hyps.shape[1]
 
 
 def word_lm_enabled() -> bool:

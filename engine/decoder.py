@@ -16,9 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.converter import (  # noqa: F401 (re-exported for callers that import them from here)
-    _TOKEN_INDEX, BeamState, Candidate, Converter, OutputCache, segmentation_tokens,
-)
+from engine.backend import BeamState, OutputCache
 from engine.model import BOS, PinyinModel, load_model
 
 

@@ -24,6 +24,12 @@ from typing import NamedTuple
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED_MODEL_DIR = ASSETS_DIR / "model"  # the factory model: the one place that says where it is
+ENV_FACTORY = "PINYIN_IME_FACTORY_MODEL"  # another folder as the factory model (tests, development)
+
+
+def factory_model_dir() -> Path:
+    """The factory model's folder: ``$PINYIN_IME_FACTORY_MODEL`` when set, else the shipped model."""
+    return Path(os.environ.get(ENV_FACTORY) or SHIPPED_MODEL_DIR)
 
 
 class Entry(NamedTuple):

@@ -16,6 +16,7 @@ import numpy as np
 from engine.pinyin import INITIALS, SYLLABLES, syllables_with_prefix
 
 FORMAT_VERSION = 1
+META = "meta.json"  # what a personal model folder says of itself (kind, version, base, how it was made)
 PAD, BOS = 0, 1  # character ids; input id 0 is PAD too
 N_SPECIAL_CHARS = 2
 
@@ -145,3 +146,12 @@ def allowed_ids(chars: list[str], readings: dict[str, tuple[str, ...]]) -> list[
         ids = sorted({j for syl in token_syllables(tok) for j in by_syllable.get(syl, ())})
         out.append(np.array(ids, dtype=np.int64))
     return out
+
+
+def read_meta(model_dir: str | Path) -> dict:
+    """``meta.json`` of a personal model ({} for the factory model or when there is none)."""
+    try:
+        meta = json.loads((Path(model_dir) / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}

@@ -11,35 +11,14 @@ The graphs come from ``engine.onnx_export`` (run automatically, with torch, when
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from engine.converter import BeamState, OutputCache
+from engine.backend import BeamState, OutputCache
+from engine.onnx_manifest import EXPORT_VERSION, checksum, is_current  # noqa: F401 (also imported from here)
 from engine.model_spec import BOS, allowed_ids, read_config
-
-EXPORT_VERSION = 4  # 2: int8 graphs too; 3: the smaller step graph; 4: the whole-decoder graph, emission features
-
-
-def checksum(directory: Path | str) -> str:
-    h = hashlib.sha256()
-    with open(Path(directory) / "model.safetensors", "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-def is_current(model_dir: Path | str) -> bool:
-    meta = Path(model_dir) / "onnx" / "export.json"
-    try:
-        info = json.loads(meta.read_text())
-    except (OSError, ValueError):
-        return False
-    return info.get("version") == EXPORT_VERSION and info.get("model") == checksum(model_dir)
-
 
 class OnnxBackend:
     """A saved model run by ONNX Runtime, behind ``engine.converter.Converter``: ``beam_search`` with the

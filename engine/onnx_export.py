@@ -10,7 +10,6 @@ graphs. Needs torch and the ``onnx`` package; ``OnnxBackend`` calls it when the 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -21,8 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine import onnx_manifest
 from engine.model import PinyinModel, load_model
-from engine.onnx_decoder import EXPORT_VERSION, checksum
 
 
 class _Encoder(nn.Module):
@@ -151,7 +150,7 @@ def _export(model: PinyinModel, model_dir: Path) -> Path:
                              per_channel=True)
     finally:
         root.setLevel(level)
-    (tmp / "export.json").write_text(json.dumps({"version": EXPORT_VERSION, "model": checksum(model_dir)}))
+    onnx_manifest.write(tmp, model_dir)
     # The swap: the old folder is renamed aside (one atomic step), the new one renamed in, then the old deleted,
     # so ``onnx`` is always a whole export or, between the two renames, absent (the loader then exports again,
     # or decodes with torch): never a folder whose files are half gone.

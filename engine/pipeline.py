@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 from engine.learning import UserRanker
-from engine.lexicon import SHIPPED_MODEL_DIR, Lexicon, default_lexicon
+from engine.lexicon import SHIPPED_MODEL_DIR, Lexicon, default_lexicon, factory_model_dir
+from engine.model_spec import read_meta
 from engine.pinyin import NO_FUZZY, FuzzyOptions, parse
 from engine.translator import Candidate, ModelTranslator, translate
 
@@ -75,9 +76,7 @@ class Pipeline:
 
 def model_label(model_dir: Path | str) -> str:
     """How the status names a model: the factory model, a personal version, or the folder."""
-    from engine.user_models import FACTORY_DIR, read_meta
-
-    if Path(model_dir).resolve() in (MODEL_DIR.resolve(), FACTORY_DIR.resolve()):
+    if Path(model_dir).resolve() in (MODEL_DIR.resolve(), factory_model_dir().resolve()):
         return "factory model"
     meta = read_meta(model_dir)
     if meta.get("kind") == "personal" and meta.get("version"):

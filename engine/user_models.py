@@ -31,14 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import store
-from engine.lexicon import SHIPPED_MODEL_DIR
+from engine.lexicon import ENV_FACTORY, factory_model_dir  # noqa: F401 (ENV_FACTORY: also from here)
+from engine.model_spec import META, read_meta  # noqa: F401 (also from here)
 
-ENV_FACTORY = "PINYIN_IME_FACTORY_MODEL"  # another folder as the factory model (tests, development)
-FACTORY_DIR = Path(os.environ.get(ENV_FACTORY) or SHIPPED_MODEL_DIR)
 MODELS = "models"
 BROKEN = "broken"
 STAGING_PREFIX = ".staging-"
-META = "meta.json"
 KEEP = 3  # personal versions kept on disk
 LAST_RUN_KEY = "personalize.last_run"
 _VERSION = re.compile(r"v(\d{1,9})")
@@ -91,15 +89,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def read_meta(model_dir: str | Path) -> dict:
-    """``meta.json`` of a personal model ({} for the factory model or when there is none)."""
-    try:
-        meta = json.loads((Path(model_dir) / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
-
 def write_meta(model_dir: str | Path, meta: dict) -> None:
     path = Path(model_dir) / META
     tmp = path.with_suffix(".json.tmp")
@@ -114,7 +103,7 @@ def check_model_dir(model_dir: str | Path) -> None:
     """Raise ValueError/FileNotFoundError (saying what is wrong) unless ``model_dir`` holds a model the typing
     path can load without torch: a valid config, the weights, and ONNX graphs exported from those weights."""
     from engine.model_spec import read_config
-    from engine.onnx_decoder import is_current
+    from engine.onnx_manifest import is_current
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -154,7 +143,7 @@ def factory_record(db) -> int:
     for m in store.list_models(db):
         if m["kind"] == "factory":
             return m["id"]
-    return store.add_model(db, "factory model", "factory", str(FACTORY_DIR), version="factory")
+    return store.add_model(db, "factory model", "factory", str(factory_model_dir()), version="factory")
 
 
 def install(db, home: str | Path, staged: Path, version: str, metrics: dict, activate: bool = True) -> int:
@@ -174,7 +163,7 @@ def install(db, home: str | Path, staged: Path, version: str, metrics: dict, act
 
 def _resolve(db, home: str | Path, record: dict | None) -> ActiveModel:
     if record is None or record["kind"] == "factory":
-        return ActiveModel(FACTORY_DIR, "factory", None, None if record is None else record["id"])
+        return ActiveModel(factory_model_dir(), "factory", None, None if record is None else record["id"])
     path = Path(record["path"])
     if not path.is_absolute():
         path = Path(home) / path
@@ -219,7 +208,7 @@ def fall_back_to_factory(db, home: str | Path, bad: ActiveModel, reason: str) ->
         store.delete_model_record(db, bad.id)
     store.set_active_model(db, factory_record(db))
     note = f"{bad.label} could not be used ({reason}): using the factory model{where}"
-    return ActiveModel(FACTORY_DIR, "factory", None, factory_record(db), note)
+    return ActiveModel(factory_model_dir(), "factory", None, factory_record(db), note)
 
 
 def active_model_dir(db, home: str | Path) -> Path:
@@ -248,7 +237,7 @@ def use_factory(db) -> ActiveModel:
     """Make the factory model active (the personal versions stay on disk)."""
     model_id = factory_record(db)
     store.set_active_model(db, model_id)
-    return ActiveModel(FACTORY_DIR, "factory", None, model_id)
+    return ActiveModel(factory_model_dir(), "factory", None, model_id)
 
 
 def use_version(db, home: str | Path, version: str) -> ActiveModel:

@@ -14,7 +14,7 @@ from trainer.user_text import lines_from_store
 
 
 def test_personalize_button_swaps_in_the_new_model(qtbot, tmp_path, tiny, typed_home, monkeypatch):
-    monkeypatch.setattr(user_models, "FACTORY_DIR", tiny)
+    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     typed_home(tmp_path)  # 121 commits
     win = MainWindow(home=tmp_path)
@@ -67,7 +67,7 @@ def test_personalize_button_swaps_in_the_new_model(qtbot, tmp_path, tiny, typed_
 
 
 def test_a_failed_run_says_why_and_keeps_the_model(qtbot, tmp_path, tiny, typed_home, monkeypatch):
-    monkeypatch.setattr(user_models, "FACTORY_DIR", tiny)
+    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
     typed_home(tmp_path)  # enough text: the run starts, and fails (no model to start from)
     win = MainWindow(home=tmp_path)
     win.personalize_env = {user_models.ENV_FACTORY: str(tiny)}
@@ -91,7 +91,7 @@ def test_a_failed_run_says_why_and_keeps_the_model(qtbot, tmp_path, tiny, typed_
 def test_too_little_text_is_said_up_front_and_nothing_runs(qtbot, tmp_path, tiny, monkeypatch):
     """It started a run anyway, showed a full progress bar and "no change"; and the button counted commits while
     the trainer counts lines."""
-    monkeypatch.setattr(user_models, "FACTORY_DIR", tiny)
+    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
     db = store.open_store(tmp_path)
     for i in range(30):
         store.record_commit(db, "我们一起去吃饭", "wo men yi qi qu chi fan", "women", now=1000.0 + i)
@@ -136,7 +136,7 @@ def _install_personal(win, tiny, version: str) -> None:
 
 
 def test_revert_and_factory_only_when_they_can_act_and_they_say_what_they_did(qtbot, tmp_path, tiny, monkeypatch):
-    monkeypatch.setattr(user_models, "FACTORY_DIR", tiny)
+    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
     win = MainWindow(home=tmp_path)
     qtbot.addWidget(win)
     win.show()

@@ -16,7 +16,7 @@ from engine import store, user_models
 REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def factory(tiny, monkeypatch):
-    monkeypatch.setattr(user_models, "FACTORY_DIR", tiny)
+    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
     monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
     return tiny
 
@@ -261,7 +261,8 @@ def test_lora_adapters_merge_into_the_same_function():
 
 def test_benchmark_streams_and_typing_a_line_as_a_user_would(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))  # benchmarks/ is not an installed package
-    from benchmarks.personalize import accuracy, make_stream, type_line
+    from benchmarks.personalize import accuracy, type_line
+    from trainer.held_out import make_stream
     from engine.pipeline import build_pipeline
 
     data = Path(__file__).resolve().parent / "data"

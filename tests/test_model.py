@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.decoder import Converter, beam_search, greedy
+from engine.converter import Converter
+from engine.decoder import beam_search, greedy
 from engine.lexicon import default_lexicon
 from engine.model import (
     BOS, SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, load_model, save_model,

@@ -42,7 +42,7 @@ def straight_run(tmp_path_factory, cache):
 
 
 def test_pretrain_writes_a_loadable_model_and_metrics(straight_run):
-    from engine.decoder import Converter
+    from engine.converter import Converter
 
     meta = json.loads((straight_run / "config.json").read_text())
     assert meta["training"]["steps"] == 12 and meta["training"]["tokens"] > 0

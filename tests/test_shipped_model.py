@@ -15,18 +15,21 @@ MODEL = REPO / "assets" / "model"
 
 @pytest.fixture(scope="module")
 def converter():
-    from engine.decoder import Converter
+    from engine.converter import Converter
 
     return Converter.load_with_lexicon(MODEL)
 
 
 def test_loads_in_under_a_second_and_is_small():
-    from engine.decoder import Converter
+    from engine.converter import Converter
 
     Converter.load(MODEL)  # warm the file cache and the shared allowed matrix
-    t0 = time.perf_counter()
-    Converter.load(MODEL)
-    assert time.perf_counter() - t0 < 1.0
+    times = []
+    for _ in range(3):  # the best of three: a background process of another test can stall one load
+        t0 = time.perf_counter()
+        Converter.load(MODEL)
+        times.append(time.perf_counter() - t0)
+    assert min(times) < 1.0, times
     # 109.0 MB: the model 20.5, the corpus LM 88.5 (cutoffs 2/2/2, 57.9 M characters)
     assert (MODEL / "model.safetensors").stat().st_size + (MODEL / "char_lm.safetensors").stat().st_size < 110e6
     # every model file shipped (weights, graphs, both LMs): at most 150 MB (148.8 with the 13.3 MB word LM)
@@ -77,7 +80,7 @@ def test_abbreviations_get_the_lexicon_prior_in_the_ime_ranking(converter):
 def test_shipped_model_decodes_with_its_character_lm(converter):
     """The corpus 4-gram is part of the shipped model: loaded with it, and it changes what the model alone
     would rank first on a line where the model alone is wrong (dev.tsv, not test)."""
-    from engine.decoder import Converter
+    from engine.converter import Converter
 
     assert converter.char_lm is not None and converter.char_lm.order == 4
     alone = Converter.load(MODEL, char_lm=False)

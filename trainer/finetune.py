@@ -404,7 +404,7 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
     ValueError for unusable input and Cancelled when ``cancelled()`` turns true."""
     t_start = time.time()
     deadline = t_start + cfg.max_seconds
-    base = Path(base) if base else user_models.FACTORY_DIR
+    base = Path(base) if base else user_models.factory_model_dir()
     read_config(base)  # a clear error now rather than after minutes
     install = out is None  # into the user's models (and make it active); else write it to ``out``
     if install and home is None:
