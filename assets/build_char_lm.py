@@ -29,7 +29,7 @@ OUT = SHIPPED_MODEL_DIR / "char_lm.safetensors"
 
 def held_out_texts(first: int = 1500, later: int = 500) -> list[str]:
     sys.path.insert(0, str(REPO))
-    from benchmarks.personalize import STREAMS, make_stream
+    from trainer.held_out import STREAMS, make_stream
     from trainer.evaluate import read_tsv
     from trainer.user_text import GENERAL_FILE
 

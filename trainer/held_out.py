@@ -165,3 +165,31 @@ def held_out_clauses(corpus, shard: str, n: int, seed: int = 0, min_chars: int =
     if len(picked) < n:
         raise SystemExit(f"shard {shard} has only {len(picked)} usable clauses")
     return [corpus.clause(i) for i in sorted(picked)]
+
+
+STREAMS = ["tech_weekly", "tech_javaguide", "chat_kdconv"]  # the corpus shards replayed as one user's typing
+
+
+def make_stream(source: str, n: int, start: float = 0.5, min_chars: int = 4, max_chars: int = 30,
+                corpus: Path | None = None) -> list[tuple[str, list[str]]]:
+    """``n`` consecutive clauses of shard ``source`` from ``start`` (a fraction of its lines) on."""
+    from trainer.corpus import DEFAULT_CORPUS, annotate, clauses, corpus_files, eval_lines, normalise, open_text
+    from trainer.evaluate import read_tsv
+    from trainer.user_text import GENERAL_FILE, REPLAY_FILE
+
+    files = [p for p in corpus_files(corpus or DEFAULT_CORPUS) if p.name.split(".")[0] == source]
+    if not files:
+        raise SystemExit(f"no corpus shard named {source!r} in {corpus or DEFAULT_CORPUS}")
+    lines = list(open_text(files[0]))
+    excluded = eval_lines() | {t for f in (REPLAY_FILE, GENERAL_FILE) for t, _ in read_tsv(f)}
+    out = []
+    for line in lines[int(len(lines) * start):]:
+        for clause in clauses(normalise(line), min_chars):
+            syllables = annotate(clause) if len(clause) <= max_chars and clause not in excluded else None
+            if syllables is not None:
+                out.append((clause, syllables))
+        if len(out) >= n:
+            break
+    if len(out) < n:
+        raise SystemExit(f"shard {source} has only {len(out)} usable clauses after {start:.0%} of it")
+    return out[:n]
