@@ -15,6 +15,7 @@ needed — and starts no run.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -23,11 +24,17 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushB
 
 from engine import store, user_models
 from trainer.finetune import FinetuneConfig
-from trainer.jobs import cli_command
+from trainer.jobs import bundled_cli
 from trainer.user_text import commit_lines
 
 PHASES = {"check-current": "measuring the current model on your text…", "train": "training…",
           "export": "exporting the new model…", "check-new": "measuring the new model…"}
+
+
+def _cli_command(*args: str) -> list[str]:
+    """``pinyin-ime ARGS`` as an argv: the CLI module from source, or the bundled executable."""
+    exe = bundled_cli()
+    return [str(exe), *args] if exe is not None else [sys.executable, "-m", "ime_app.cli", *args]
 
 
 _LINES_CACHE: dict[tuple, tuple[int, int]] = {}  # (text, pinyin) of a commit → (lines, 汉字) as the trainer reads it
@@ -165,7 +172,7 @@ class PersonalizeDialog(QDialog):
             self.finished_run.emit(self.outcome)
             return False
         self.stop_file.parent.mkdir(parents=True, exist_ok=True)
-        program, *args = cli_command("finetune", "--home", str(self.home), "--progress-json",
+        program, *args = _cli_command("finetune", "--home", str(self.home), "--progress-json",
                                      "--stop-file", str(self.stop_file), *self.extra_args)
         environment = QProcessEnvironment.systemEnvironment()
         for k, v in self.env.items():

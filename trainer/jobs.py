@@ -67,17 +67,18 @@ def check_corpus(corpus: Path) -> None:
                                 f"--corpus with a folder that holds them, or one such file") from None
 
 
-def cli_command(*args: str) -> list[str]:
-    """``pinyin-ime ARGS`` as an argv: the CLI module, or the bundled ``pinyin-ime`` next to a frozen app
-    (how background processes are started, here and by the app)."""
+def bundled_cli() -> Path | None:
+    """The bundled ``pinyin-ime`` executable next to a frozen app (None when running from source)."""
     if getattr(sys, "frozen", False):
-        exe = Path(sys.executable).with_name("pinyin-ime" + (".exe" if os.name == "nt" else ""))
-        return [str(exe), *args]
-    return [sys.executable, "-m", "ime_app.cli", *args]
+        return Path(sys.executable).with_name("pinyin-ime" + (".exe" if os.name == "nt" else ""))
+    return None
 
 
 def runner_command(id: int, home: Path) -> list[str]:
-    return cli_command("jobs", "run", str(id), "--home", str(home))
+    """The job process's argv: this module's ``run`` (from source), or the bundle's ``pinyin-ime jobs run``."""
+    exe = bundled_cli()
+    args = ["jobs", "run", str(id), "--home", str(home)]
+    return [str(exe), *args] if exe is not None else [sys.executable, "-m", "trainer.jobs", *args[1:]]
 
 
 def start(db, home: Path, id: int) -> int:
@@ -302,3 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         (pause if args.action == "pause" else cancel)(db, args.id)
         print(f"job {args.id}: {store.get_job(db, args.id)['state']}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
