@@ -67,8 +67,12 @@ class CorrectionPopup(QFrame):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.hide)
-        editor.installEventFilter(self)  # keys reach the editor itself
-        editor.viewport().installEventFilter(self)  # clicks reach its viewport
+        # keys reach the editor itself, clicks its viewport; both kept here, so no event (one sent while the
+        # editor is being destroyed included) makes the filter call into the editor
+        self._watched = (editor, editor.viewport())
+        for widget in self._watched:
+            widget.installEventFilter(self)
+        editor.destroyed.connect(self._editor_gone)
 
     def show_proposal(self, original: str, corrected: str, changed: list[int], near: QRect) -> None:
         """Show original → corrected under ``near`` (a global rectangle: the checked text's start)."""
@@ -113,8 +117,15 @@ class CorrectionPopup(QFrame):
         self.proposing = False
         self.hide()
 
+    def _editor_gone(self) -> None:
+        """The editor (and its window) closed: this top-level popup goes with it."""
+        self._watched, self.proposing = (), False
+        self._timer.stop()
+        self.hide()
+        self.deleteLater()
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
-        if not self.proposing or watched not in (self.editor, self.editor.viewport()):
+        if not self.proposing or not any(watched is w for w in self._watched):
             return False
         kind = event.type()
         if kind == QEvent.ShortcutOverride and event.key() in (*_ACCEPT, Qt.Key_Escape):
