@@ -60,7 +60,7 @@ class FastWeights:
         return F.linear(x, w, b)
 
     def _output(self, token: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.model._allowed_ids(token)
+        idx = self.model.allowed_ids(token)
         return idx, self.model.char_emb.weight[idx].t().contiguous()
 
     @staticmethod
@@ -213,7 +213,7 @@ def score_sequences(model: PinyinModel, x_ids: list[int], y: torch.Tensor, int8:
         ys = y.cpu().numpy()
         total = torch.zeros(k, dtype=torch.float64)
         for t in range(n):
-            idx = m._allowed_ids(x_ids[t])
+            idx = m.allowed_ids(x_ids[t])
             lp = F.log_softmax((h[:, t] @ emb[idx].t()).float(), dim=-1).cpu().numpy()
             lp = fuse(ys[:, :t], idx.cpu().numpy(), lp)
             allowed = idx.cpu().numpy()
@@ -224,7 +224,7 @@ def score_sequences(model: PinyinModel, x_ids: list[int], y: torch.Tensor, int8:
     picked = (h * emb[y]).sum(-1)  # (k, T) logit of each target character
     total = picked.float().sum(1)
     for t in range(n):  # not through the output cache: scoring is occasional, that memory is for typing
-        total -= torch.logsumexp((h[:, t] @ emb[m._allowed_ids(x_ids[t])].t()).float(), dim=-1)
+        total -= torch.logsumexp((h[:, t] @ emb[m.allowed_ids(x_ids[t])].t()).float(), dim=-1)
     return total
 
 
@@ -244,7 +244,7 @@ def greedy(model: PinyinModel, x: torch.Tensor) -> torch.Tensor:
 _ALLOWED_CACHE: dict[tuple, torch.Tensor] = {}
 
 
-def _allowed_for(chars: list[str], model_dir: Path | str | None = None) -> torch.Tensor:
+def allowed_for(chars: list[str], model_dir: Path | str | None = None) -> torch.Tensor:
     """The allowed matrix for a model's character list, from the readings of the lexicon it decodes with
     (``engine.lexicon.lexicon_for``: the shipped one unless the model folder has its own)."""
     from engine.lexicon import lexicon_for
@@ -269,7 +269,7 @@ class TorchBackend:
     @classmethod
     def load(cls, directory: Path | str, device: str = "cpu") -> "TorchBackend":
         model, meta = load_model(directory, device)
-        model.set_allowed(_allowed_for(meta["chars"], directory))
+        model.set_allowed(allowed_for(meta["chars"], directory))
         return cls(model, meta["chars"])
 
     @property
@@ -296,7 +296,7 @@ class TorchBackend:
         emit = m.emit(encode(m, x_ids, FastWeights.of(m, int8)))[0]
         out = []
         for t, tok in enumerate(x_ids):
-            idx = m._allowed_ids(tok)
+            idx = m.allowed_ids(tok)
             out.append((idx.cpu().numpy(), F.log_softmax((emit[t] @ m.char_emb.weight[idx].t()).float(), -1).cpu().numpy()))
         return None, out
 

@@ -173,6 +173,11 @@ class Lexicon:
     def word_count(self, word: str, syllables: Sequence[str]) -> int:
         return next((n for w, n in self.words(syllables) if w == word), 0)
 
+    def word_lines(self) -> list[str]:
+        """The lines of ``words.tsv`` (``acronym<TAB>syllables<TAB>word<TAB>count…``, sorted), for one pass over
+        every word (``engine.prediction``'s word index); not to be changed."""
+        return self._lines
+
     def __len__(self) -> int:
         """Number of (word, reading) entries."""
         return sum((line.count("\t") - 1) // 2 for line in self._lines)

@@ -282,11 +282,12 @@ class PinyinModel(nn.Module):
     def step_token(self, cache: DecoderCache, prev: torch.Tensor, token: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Like ``step`` when every hypothesis reads the same input token (beam search over one input): scores
         only the characters that token can spell. Returns log-probabilities (B, n) and their char ids (n,)."""
-        idx = self._allowed_ids(token)
+        idx = self.allowed_ids(token)
         logits = self._step_hidden(cache, prev) @ self.char_emb.weight[idx].t()
         return F.log_softmax(logits.float(), dim=-1), idx
 
-    def _allowed_ids(self, token: int) -> torch.Tensor:
+    def allowed_ids(self, token: int) -> torch.Tensor:
+        """The ids of the characters input token ``token`` may become (cached per token)."""
         cached = self._allowed_cache.get(token)
         if cached is None:
             cached = self._allowed_cache[token] = self.allowed[token].nonzero().flatten()

@@ -62,7 +62,7 @@ def word_index(lexicon) -> tuple[dict[str, list[str]], dict[str, list[str]], fro
     """The lexicon's words of 2–``MAX_LEN`` 汉字 by their first character and by their first two (most frequent
     first, readings merged), and the set of them all. Built once per lexicon (~0.3 s, on the worker)."""
     counts: dict[str, int] = {}
-    for line in lexicon._lines:  # noqa: SLF001 — the one pass over words.tsv; Lexicon has no word iterator
+    for line in lexicon.word_lines():  # the one pass over words.tsv
         parts = line.split("\t")
         for word, n in zip(parts[2::2], parts[3::2]):
             if 2 <= len(word) <= MAX_LEN:

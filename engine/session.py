@@ -167,7 +167,7 @@ class Session:
         if len(key) == 1 and (key in LETTERS or (key == "'" and self.keys)):
             self.keys = self.keys[: self.caret] + key + self.keys[self.caret:]
             self.caret += 1
-            self._refresh()
+            self.refresh()
             while len(self.keys) > self.max_keys and self._all and 0 < self._all[0].consumed < len(self.keys):
                 self.pick(0)  # commit-ahead: a runaway input keeps its first part converted, never grows unbounded
             return True
@@ -183,10 +183,10 @@ class Session:
             elif self.picks and not self.keys[: self.caret]:  # undo the last pick: its keys come back
                 back = self.picks.pop()[1]
                 self.keys, self.caret = back + self.keys, len(back)
-            self._refresh()
+            self.refresh()
         elif key == "delete":
             self.keys = self.keys[: self.caret] + self.keys[self.caret + 1:]
-            self._refresh()
+            self.refresh()
         elif key in ("left", "right", "home", "end"):
             self.caret = {"left": max(0, self.caret - 1), "right": min(len(self.keys), self.caret + 1),
                           "home": 0, "end": len(self.keys)}[key]
@@ -272,7 +272,7 @@ class Session:
         self.keys = rest.lstrip("'")
         self.caret = len(self.keys)
         if self.keys:
-            self._refresh()
+            self.refresh()
         else:
             self._commit(self.converted)
             if rest and self._quote_open["'"]:  # 'y' + space: the last ' closed the quote, it did not separate
@@ -340,7 +340,8 @@ class Session:
         self.committed.append(text)
         self._context = (self._context + text)[-8:]
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
+        """Translate the keys again (the reading settings changed); the highlight goes back to the first."""
         self.highlight = 0
         self.caret = min(self.caret, len(self.keys))
         self._all = self.translate(self.keys) if self.keys.strip("'") else []

@@ -238,7 +238,7 @@ class Composer(QObject):
 
             self._script = ScriptFilter() if change["traditional"] else None
         if s.keys and not s.latin and "fuzzy" in change:  # the candidates shown were read the old way
-            s._refresh()  # (the session's own re-translation; the highlight goes back to the first)
+            s.refresh()
 
     def _drain_commits(self, effects: list) -> None:
         out = self._script or (lambda text: text)

@@ -155,8 +155,8 @@ def _report_first_paint(win) -> None:
                 obj.removeEventFilter(self)
             return False
 
-    win._first_paint = FirstPaint(win)
-    win.installEventFilter(win._first_paint)
+    win.first_paint_probe = FirstPaint(win)  # kept on the window: the filter lives as long as it
+    win.installEventFilter(win.first_paint_probe)
 
 
 if __name__ == "__main__":

@@ -99,11 +99,24 @@ def against_layers(graph: dict[str, set[str]]) -> list[str]:
     return bad
 
 
+def private_imports(root: Path, packages=PACKAGES) -> list[str]:
+    """``from engine.x import _name`` between the project's modules: a private name used outside its module."""
+    bad = []
+    for pkg in packages:
+        for path in sorted((root / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in packages:
+                    bad += [f"{path.relative_to(root)}: {node.module}.{a.name}" for a in node.names
+                            if a.name.startswith("_") and not a.name.startswith("__")]
+    return bad
+
+
 def test_the_project_has_no_import_cycles_and_keeps_its_layers():
     imports = import_graph(REPO, launches=False)
     assert "engine.onnx_decoder" in imports["engine.converter"]  # lazy imports count
     assert cycles(imports) == []
     assert against_layers(import_graph(REPO)) == []
+    assert private_imports(REPO) == []
 
 
 def test_the_check_finds_a_new_cycle_and_a_layer_broken(tmp_path):

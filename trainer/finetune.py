@@ -430,7 +430,7 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
 
         import torch
 
-        from engine.decoder import _allowed_for
+        from engine.decoder import allowed_for
         from engine.model import load_model, save_model
         from engine.onnx_export import export
         from trainer.pretrain import pick_device
@@ -455,7 +455,7 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
         checks = min(2, len(cfg.merge_alphas))
 
         model, meta = load_model(base)
-        model.set_allowed(_allowed_for(meta["chars"]))
+        model.set_allowed(allowed_for(meta["chars"]))
         base_state = {n: t.detach().clone() for n, t in model.state_dict().items()}
         result = train(model, train_lines, held, replay, meta["chars"], cfg, device,
                        deadline - checks * check_s - 5.0, report, cancelled)
