@@ -21,7 +21,7 @@ from pathlib import Path
 from engine import word_proposals
 from engine.backend import BeamState, OutputCache  # noqa: F401 (also imported from here)
 from engine.model_spec import input_tokens, token_for
-from engine.pinyin import INITIAL, ParseResult, Segmentation, parse, split_syllables
+from engine.pinyin import FULL, INITIAL, ParseResult, Segmentation, parse, split_syllables
 
 _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
 GAP = None  # beam pruning by score gap (None: off); see benchmarks/fusion_sweep.py --gaps
@@ -325,8 +325,35 @@ class Converter:
             penalty = self.segmentation_weight * (seg.cost - best_cost)
             propose = self.proposals_for == "all" or any(t.kind == INITIAL for t in seg.tokens)
             options = [t.syllables for t in seg.tokens] if propose else None
-            for text, score in self._decode_any(ids, top, options, bool(merged), typed_breaks(seg)):
-                cand = Candidate(text, score - penalty, str(seg))
-                if text not in merged or merged[text].score < cand.score:
-                    merged[text] = cand
+            for variant in (ids, self._fuzzy_variant(seg, ids)):
+                if variant is None:
+                    continue
+                for text, score in self._decode_any(variant, top, options, bool(merged), typed_breaks(seg)):
+                    cand = Candidate(text, score - penalty, str(seg))
+                    if text not in merged or merged[text].score < cand.score:
+                        merged[text] = cand
         return sorted(merged.values(), key=lambda c: -c.score)[:top]
+
+    def _fuzzy_variant(self, seg: Segmentation, ids: list[int]) -> list[int] | None:
+        """The input tokens with each fuzzy-read syllable as the other spelling it stands for (``zong`` with
+        z=zh on: ``zhong``), or None when no token is fuzzy. The model reads one spelling per token, so under
+        the literal one alone it never proposes 中 for ``zong``; decoding this variant too lets the model and
+        the LMs choose between 总过人 and 中国人. Where a token has several other spellings, the one with the
+        most frequent characters (the lexicon's counts) stands for them."""
+        out, changed = list(ids), False
+        for i, tok in enumerate(seg.tokens):
+            if tok.kind != FULL or tok.typo or len(tok.syllables) < 2:
+                continue
+            others = [s for s in tok.syllables if s != tok.keys]
+            if not others:
+                continue
+            other = max(others, key=self._syllable_weight)
+            token = _TOKEN_INDEX.get(token_for("full", other))
+            if token is not None and token != out[i]:
+                out[i], changed = token, True
+        return out if changed else None
+
+    def _syllable_weight(self, syllable: str) -> int:
+        if self.lexicon is None:
+            return 0
+        return sum(n for _, n in self.lexicon.chars_for(syllable))

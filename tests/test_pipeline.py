@@ -94,3 +94,21 @@ def test_typing_with_a_slip_still_gives_the_sentence_and_exact_keys_are_untouche
         assert pipe("zhognguoren")[0].text != "中国人"  # off: read as typed, zh'o'g'n'guo'ren
     finally:
         pipe.fuzzy = build_pipeline.__defaults__[-1]
+
+
+def test_fuzzy_pairs_reach_the_model_not_only_the_lexicon(pipe):
+    """With z=zh on, zongguoren means 中国人 as much as 总过人: the model decodes the other spelling too
+    (it reads one spelling per token), so the sentence wins on its score; off, the keys are read as typed."""
+    from engine.pinyin import FuzzyOptions
+
+    before = pipe.fuzzy
+    plain = [c.text for c in pipe("womenyiqiquchifanba")]
+    try:
+        assert pipe("zongguoren")[0].text != "中国人"  # z=zh off
+        pipe.fuzzy = FuzzyOptions.of("z=zh", typos=True)
+        s = Session(pipe)
+        type_keys(s, "zongguoren")
+        assert s.candidates[0].text == "中国人"
+        assert [c.text for c in pipe("womenyiqiquchifanba")] == plain  # no z/zh in it: nothing changes
+    finally:
+        pipe.fuzzy = before
