@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     translator = build_pipeline(reuse=None if args.reuse < 0 else args.reuse, beam=args.beam or None,
                                 int8=not args.fp32, runtime=args.runtime, db=db)
     status = translator.status
+    from engine.pipeline import settle_memory
+
+    settle_memory()  # as the app and the IBus engine do after loading
     load_s = time.perf_counter() - t0
     predictor = None
     if not args.no_predict:

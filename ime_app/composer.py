@@ -145,6 +145,9 @@ class Composer(QObject):
 
             error = f"the model pipeline could not be built ({e}); using the lexicon only"
             self.pipeline = build_pipeline(model_dir=None)
+        from engine.pipeline import settle_memory
+
+        settle_memory()  # the loaded model out of the garbage collector's way while typing
         self.session = Session(self._translate, on_commit=self._on_commit, fuzzy=self.pipeline.fuzzy,
                                predictor=self._predict, defer_prediction=True)
         self._predictor, self._predictor_for = None, None  # built on first use, again after a model swap

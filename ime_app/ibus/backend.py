@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine import store, user_models
-from engine.pipeline import Pipeline
+from engine.pipeline import Pipeline, settle_memory
 from engine.session import Session
 from ime_app.settings import Settings, load_settings
 
@@ -53,6 +53,7 @@ class Shared:
         self.home = store.home_dir(home)
         self.db = store.open_store(self.home)
         self.pipeline = build(self.db, self.home)
+        settle_memory()  # as the app does: the loaded model out of the garbage collector's way
         self.warning = ""  # the last problem worth telling the user (shown in the auxiliary text)
         self._data_version = self._read_data_version()
         self._active = self._active_id()
