@@ -138,8 +138,9 @@ def settle_memory() -> None:
     """After a model is loaded in a typing process: collect once, then leave everything alive now (the model,
     the LMs, the lexicon: millions of objects that live as long as the process) out of Python's cyclic garbage
     collector (``gc.freeze``), so its full collections, which run every so often while typing, no longer walk
-    them. On test.tsv typing (``benchmarks.latency``, runs alternated) the longest keystroke went from 68–101 to
-    55–68 ms and p95 down by 0.3–0.5 ms. Objects are still freed when their last reference goes."""
+    them. On test.tsv typing (``benchmarks.latency``, five pairs of runs alternated on a noisy 2-core host) p95 was
+    lower with it in four pairs (by 0.1–1.0 ms; 0.3 ms higher in the fifth), and so was the longest keystroke
+    (55–68 ms against 68–101; 90 against 77 in the fifth). Objects are still freed when their last reference goes."""
     import gc
 
     gc.collect()
