@@ -298,3 +298,20 @@ class Predictor:
                 total, prior = found
                 p[r] = (nxt.get(t, 0) + prior * p[r]) / (total + prior)
         return p
+
+
+class PipelinePredictor:
+    """``Predictor`` over whatever model a pipeline runs now: built on first use and again after a model swap
+    (the pipeline's translator changed); no predictions for a lexicon-only pipeline. What the app's composer and
+    the IBus engine give their sessions."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+        self._predictor: Predictor | None = None
+        self._for = None
+
+    def __call__(self, context: str, limit: int | None = None) -> list[str]:
+        translator = getattr(self.pipeline, "translator", None)
+        if self._for is not translator:
+            self._predictor, self._for = Predictor.for_pipeline(self.pipeline), translator
+        return self._predictor(context, limit=limit) if self._predictor is not None else []

@@ -44,3 +44,11 @@ class ScriptFilter:
 
     def all(self, texts) -> tuple[str, ...]:
         return tuple(self(t) for t in texts)
+
+    def preedit(self, text: str, caret: int, converted: str) -> tuple[str, int]:
+        """A session's preedit (``text`` with its ``caret``) whose first ``converted`` characters are the picks
+        made so far: those shown in the target script (the keys after them stay as typed)."""
+        if not converted:
+            return text, caret
+        shown = self(converted)
+        return shown + text[len(converted):], caret + len(shown) - len(converted)

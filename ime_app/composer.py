@@ -150,7 +150,9 @@ class Composer(QObject):
         settle_memory()  # the loaded model out of the garbage collector's way while typing
         self.session = Session(self._translate, on_commit=self._on_commit, fuzzy=self.pipeline.fuzzy,
                                predictor=self._predict, defer_prediction=True)
-        self._predictor, self._predictor_for = None, None  # built on first use, again after a model swap
+        from engine.prediction import PipelinePredictor
+
+        self._predictor = PipelinePredictor(self.pipeline)
         self._script = None  # engine.script.ScriptFilter when the output is traditional
         self._skip = False
         self._translate_ms = 0.0
@@ -248,14 +250,8 @@ class Composer(QObject):
         effects.extend(("commit", out(text)) for text in self.session.take_committed())
 
     def _predict(self, context: str) -> list[str]:
-        """The session's predictor: ``engine.prediction.Predictor`` over the pipeline in use (rebuilt when the
-        model was swapped; none for the lexicon-only pipeline)."""
-        translator = getattr(self.pipeline, "translator", None)
-        if self._predictor_for is not translator:
-            from engine.prediction import Predictor
-
-            self._predictor, self._predictor_for = Predictor.for_pipeline(self.pipeline), translator
-        return self._predictor(context, limit=self.session.page_size) if self._predictor is not None else []
+        """The session's predictor (``engine.prediction.PipelinePredictor``), a page of them."""
+        return self._predictor(context, limit=self.session.page_size)
 
     def _translate(self, keys: str):
         if self._skip:
@@ -282,9 +278,7 @@ class Composer(QObject):
         candidates = tuple(c.text for c in s.candidates)
         if self._script is not None:  # only what is shown is converted
             candidates = self._script.all(candidates)
-            if s.converted:
-                shown = self._script(s.converted)
-                text, caret = shown + text[len(s.converted):], caret + len(shown) - len(s.converted)
+            text, caret = self._script.preedit(text, caret, s.converted)
         self._from_worker.emit(Snapshot(
             effects=tuple(effects), composing=s.composing, preedit=text if s.composing else "", caret=caret,
             candidates=candidates, highlight=s.page_highlight, predicting=s.predicting,

@@ -26,6 +26,7 @@ from typing import Callable
 
 from engine import store, user_models
 from engine.pipeline import Pipeline, settle_memory
+from engine.prediction import PipelinePredictor
 from engine.session import Session
 from ime_app.settings import Settings, load_settings
 
@@ -60,7 +61,7 @@ class Shared:
         self.settings = Settings()
         self.settings_version = 0  # moves when ``settings`` changed: each field's backend applies them again
         self.script = None  # engine.script.ScriptFilter while the output is traditional
-        self._predictor, self._predictor_for = None, None
+        self.predict = PipelinePredictor(self.pipeline)  # (context, limit) → the next words
         self._read_settings()
 
     def _read_settings(self) -> None:
@@ -76,16 +77,6 @@ class Shared:
             self.script = ScriptFilter()
         elif not settings.traditional:
             self.script = None
-
-    def predict(self, context: str, limit: int) -> list[str]:
-        """The next words after ``context`` (``engine.prediction.Predictor`` over the pipeline in use, built
-        again after a model swap; none for a lexicon-only pipeline)."""
-        translator = getattr(self.pipeline, "translator", None)
-        if self._predictor_for is not translator:
-            from engine.prediction import Predictor
-
-            self._predictor, self._predictor_for = Predictor.for_pipeline(self.pipeline), translator
-        return self._predictor(context, limit=limit) if self._predictor is not None else []
 
     def _read_data_version(self) -> int:
         return int(self.db.conn.execute("PRAGMA data_version").fetchone()[0])
@@ -197,9 +188,7 @@ class ImeBackend:
         script = self.shared.script
         if script is not None:  # only what is shown is converted
             candidates = script.all(candidates)
-            if s.converted:
-                shown = script(s.converted)
-                text, caret = shown + text[len(s.converted):], caret + len(shown) - len(s.converted)
+            text, caret = script.preedit(text, caret, s.converted)
         return View(composing=s.composing, preedit=text if s.composing else "", caret=caret,
                     candidates=candidates, highlight=s.page_highlight,
                     page=s.page, page_count=s.page_count, chinese=s.chinese,
