@@ -348,7 +348,7 @@ class Converter:
             if not others:
                 continue
             other = max(others, key=self._syllable_weight)
-            token = _TOKEN_INDEX.get(token_for("full", other))
+            token = _TOKEN_INDEX.get(token_for(FULL, other))
             if token is not None and token != out[i]:
                 out[i], changed = token, True
         return out if changed else None

@@ -117,25 +117,20 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
     pending = later(encoded, x_ids, hyps, int8, _ranker().submit) if words is not None and overlap and later \
         else None
     try:
-        extra = None
+        extra = np.empty((0, hyps.shape[1]), dtype=np.int64)
         if words is not None:
             have = {tuple(h) for h in hyps.tolist()}
-            extra = [h for h in words(x_ids, emissions, head_weight) if tuple(h) not in have]
-            if extra:
-                extra = np.asarray(extra, dtype=np.int64)
+            found = [h for h in words(x_ids, emissions, head_weight) if tuple(h) not in have]
+            if found:
+                extra = np.asarray(found, dtype=np.int64)
                 extra_prior = sequence_prior(extra) if sequence_prior is not None else prior_of(extra, emissions, fuse)
                 prior_sum = np.concatenate([prior_sum, extra_prior])
         if pending is None:
-            both = hyps if extra is None or len(extra) == 0 else np.concatenate([hyps, extra])
-            model = backend.rank(encoded, x_ids, both, int8=int8)
+            model = backend.rank(encoded, x_ids, np.concatenate([hyps, extra]), int8=int8)
         else:
-            more = backend.rank(encoded, x_ids, extra, int8=int8) if extra is not None and len(extra) else None
-            model = pending()
-            pending = None
-            if more is not None:
-                model = np.concatenate([model, more])
-        if extra is not None and len(extra):
-            hyps = np.concatenate([hyps, extra])
+            more = backend.rank(encoded, x_ids, extra, int8=int8) if len(extra) else np.zeros(0)
+            model, pending = np.concatenate([pending(), more]), None
+        hyps = np.concatenate([hyps, extra])
     finally:
         if pending is not None:  # the lattice failed: let the decoder call finish before the arrays go
             pending()

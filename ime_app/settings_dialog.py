@@ -11,9 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout
                                QHBoxLayout, QLabel, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.pinyin import FUZZY_NAMES
-from ime_app.settings import DEFAULTS, FONT_SIZES, KEYS, PAGE_SIZES, Settings, load_settings, save_settings
-
-__all__ = ["SettingsDialog", "Settings", "DEFAULTS", "KEYS", "load_settings", "save_settings"]
+from ime_app.settings import DEFAULTS, FONT_SIZES, PAGE_SIZES, Settings, save_settings
 
 
 class SettingsDialog(QDialog):
