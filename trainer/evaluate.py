@@ -49,7 +49,7 @@ def score(pairs: list[tuple[str, str]], convert: Callable[[str], list[str]], raw
           top: int = 5) -> dict:
     """Run ``convert`` on each line's pinyin (spaces removed when ``raw``) and score against the 汉字."""
     right1 = rightk = 0
-    errors = chars = 0
+    firsts = []
     times = []
     for text, pinyin in pairs:
         keys = pinyin.replace(" ", "") if raw else pinyin
@@ -59,11 +59,10 @@ def score(pairs: list[tuple[str, str]], convert: Callable[[str], list[str]], raw
         first = cands[0] if cands else ""
         right1 += first == text
         rightk += text in cands
-        errors += edit_distance(first, text)
-        chars += len(text)
+        firsts.append(first)
     times.sort()
     pct = lambda p: times[min(len(times) - 1, int(round(p / 100 * (len(times) - 1))))] if times else 0.0  # noqa: E731
     n = max(1, len(pairs))
     return {"lines": len(pairs), "sent_acc1": right1 / n, f"sent_acc{top}": rightk / n,
-            "char_acc": 1 - errors / max(1, chars), "lat_p50_ms": pct(50), "lat_p95_ms": pct(95),
+            "char_acc": char_accuracy(firsts, [text for text, _ in pairs]), "lat_p50_ms": pct(50), "lat_p95_ms": pct(95),
             "lat_max_ms": times[-1] if times else 0.0, "mode": "raw" if raw else "segmented", "top": top}
