@@ -182,7 +182,7 @@ def line(name: str, row: dict) -> str:
 
 def main(argv=None) -> int:
     from engine import correction
-    from engine.converter import Converter
+    from engine.converter import Converter, ConverterSettings
     from engine.lexicon import default_lexicon
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -199,8 +199,8 @@ def main(argv=None) -> int:
     if "sighan2015_test" in str(args.file):
         ap.error("sighan2015_test is held out")
     tuning_file = args.file.name == "dev.tsv" and args.margin is None
-    converter = Converter.load(args.model, runtime="auto")  # as the app's pipeline loads it
-    converter.int8 = not args.fp32
+    converter = Converter.load(args.model, runtime="auto",  # as the app's pipeline loads it
+                               settings=ConverterSettings(int8=not args.fp32))
     lexicon = default_lexicon()
     lines = read_eval(args.file)
     halves = {"tuning": lines[0::2][: args.lines], "report": lines[1::2][: args.lines]}
@@ -209,12 +209,12 @@ def main(argv=None) -> int:
     info = machine()
     print(f"correction benchmark: {args.file.name}, {args.lines} lines per half, seed {args.seed}; "
           f"commit {info['commit']}, {info['cpu']} ({info['cores']} cores), {converter.runtime}"
-          f"{' int8' if converter.int8 else ''}")
+          f"{' int8' if converter.settings.int8 else ''}")
     data = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": info,
             "file": args.file.name, "seed": args.seed, "error_model": ERROR_MODEL, "lines_per_half": args.lines,
             "settings": {"top": correction.TOP, "context": correction.CONTEXT, "piece": correction.PIECE,
                          "engine_margin": correction.MARGIN, "runtime": converter.runtime,
-                         "int8": converter.int8}}
+                         "int8": converter.settings.int8}}
     items = {}
     for name, half in halves.items():
         items[name] = versions(half, args.seed, lexicon, converter.char_index)

@@ -98,10 +98,10 @@ def check(home: str, acked: collections.Counter, models: bool) -> list[str]:
         store.list_phrases(db, limit=10)
         store.set_setting(db, "crash_check", time.time())
         if models:  # the active model (personal or factory) loads and converts, without anything set aside
-            from engine import user_models
+            from engine.personal import versions
             from engine.converter import Converter
 
-            active = user_models.resolve_active(db, home)
+            active = versions.resolve_active(db, home)
             if active.note:
                 problems.append(f"active model unusable: {active.note}")
             try:

@@ -21,7 +21,7 @@ from benchmarks._common import dev_sweep_args, machine
 
 def main(argv=None) -> int:
     from engine.char_lm import FILE_NAME, CharLM
-    from engine.converter import Converter
+    from engine.converter import Converter, ConverterSettings
     from trainer.evaluate import read_tsv, score
 
     ap = dev_sweep_args(__doc__.split("\n")[0])
@@ -35,8 +35,7 @@ def main(argv=None) -> int:
     if "test" in args.file.name:
         print("note: tune on dev; test is for reporting", flush=True)
     pairs = read_tsv(args.file)[: args.lines or None]
-    conv = Converter.load(args.model, runtime="onnx", char_lm=False)
-    conv.int8 = True
+    base = Converter.load(args.model, runtime="onnx", char_lm=False, settings=ConverterSettings(int8=True))
     t0 = time.perf_counter()
     lm = CharLM.load(args.lm or args.model / FILE_NAME, conv.chars)
     print(json.dumps({"machine": machine(), "lm_load_s": round(time.perf_counter() - t0, 3),
@@ -46,11 +45,11 @@ def main(argv=None) -> int:
         if w == 0 and norm:
             continue
         lm.weight, lm.normalize = w, norm
-        conv.beam, conv.char_lm, conv.gap = beam, (lm if w else None), (gap if gap >= 0 else None)
+        conv = base.with_settings(beam=beam, gap=gap if gap >= 0 else None).with_lms(char_lm=lm if w else None)
         convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
             (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
         r = score(pairs, convert, raw=args.raw, top=5)
-        print(json.dumps({"weight": w, "normalize": norm, "beam": beam, "gap": conv.gap,
+        print(json.dumps({"weight": w, "normalize": norm, "beam": beam, "gap": conv.settings.gap,
                           **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}), flush=True)
     return 0
 

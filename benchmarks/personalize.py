@@ -160,7 +160,8 @@ def test_accuracy(model_dir: Path, cache: dict) -> dict:
 
 
 def run_stream(name: str, args, work: Path, test_cache: dict) -> dict:
-    from engine import store, user_models
+    from engine import store
+    from engine.personal import loading
     from engine.pipeline import build_pipeline
 
     lines = make_stream(name, args.first + args.later)
@@ -200,9 +201,9 @@ def run_stream(name: str, args, work: Path, test_cache: dict) -> dict:
                        "checks": [e for e in done["evals"] if e.get("phase") == "new"]}
     log(f"finetune {json.dumps(row['finetune'], ensure_ascii=False)}")
     if done["accepted"]:
-        tuned = user_models.build_user_pipeline(db, home, reuse=None)
+        tuned = loading.build_user_pipeline(db, home, reuse=None)
         row["combined"] = accuracy(tuned, later)
-        tuned.ranker = None
+        tuned.use_ranker(None)
         row["finetuned"] = accuracy(tuned, later)
         row["test_base"] = test_accuracy(factory, test_cache)
         row["test_finetuned"] = test_accuracy(Path(done["model_dir"]), test_cache)

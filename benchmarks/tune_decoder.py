@@ -39,16 +39,15 @@ def main(argv=None) -> int:
             return [c.text for c in cands]
         return score(pairs, convert, raw=raw)
 
+    base = conv
     for beam in args.beams:
-        conv.beam = beam
+        conv = base.with_settings(beam=beam)
         r = run(False)
         print(json.dumps({"mode": "segmented", "beam": beam, **{k: round(v, 4) for k, v in r.items()
                                                                  if isinstance(v, float)}}))
-    conv.beam = 8
     for gap in args.gaps:
-        conv.max_cost_gap = gap
         for w in args.weights:
-            conv.segmentation_weight = w
+            conv = base.with_settings(beam=8, max_cost_gap=gap, segmentation_weight=w)
             r = run(True)
             print(json.dumps({"mode": "raw", "max_cost_gap": gap, "segmentation_weight": w,
                               **{k: round(v, 4) for k, v in r.items() if isinstance(v, float)}}))

@@ -20,7 +20,8 @@ from benchmarks._common import dev_sweep_args, machine
 
 def main(argv=None) -> int:
     from engine import two_pass
-    from engine.converter import Converter
+    from engine.converter import Converter, ConverterSettings
+    from engine.two_pass import TwoPassSettings
     from trainer.evaluate import read_tsv, score
 
     ap = dev_sweep_args(__doc__.split("\n")[0])
@@ -33,10 +34,10 @@ def main(argv=None) -> int:
     if "test" in args.file.name:
         print("note: tune on dev; test is for reporting", flush=True)
     pairs = read_tsv(args.file)[: args.lines or None]
-    conv = Converter.load(args.model, runtime="onnx")
-    if conv.two_pass is None:
+    base = Converter.load(args.model, runtime="onnx", settings=ConverterSettings(int8=True))
+    if not base.uses_two_pass:
         raise SystemExit(f"{args.model}: this model has no emission head, so it has no two-pass conversion")
-    conv.int8 = True
+    conv = base
     print(json.dumps({"machine": machine(), "lines": len(pairs), "file": str(args.file), "model": str(args.model)}))
     convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
         (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
@@ -44,9 +45,9 @@ def main(argv=None) -> int:
     settings = [dict(width=w, keep=k, ranked=r, head_weight=h)
                 for w, k, r, h in itertools.product(args.widths, args.keeps, args.ranked, args.head_weights)]
     for setting in ([None] if args.beam_search else []) + settings:
-        conv.two_pass = setting
+        conv = base.with_settings(two_pass=None if setting is None else TwoPassSettings(**setting))
         r = score(pairs, convert, raw=args.raw, top=5)
-        print(json.dumps({"search": "beam" if setting is None else "two-pass", **(setting or {"beam": conv.beam}),
+        print(json.dumps({"search": "beam" if setting is None else "two-pass", **(setting or {"beam": conv.settings.beam}),
                           **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}), flush=True)
     return 0
 

@@ -20,7 +20,7 @@ from benchmarks._common import dev_sweep_args, machine
 
 
 def main(argv=None) -> int:
-    from engine.converter import Converter
+    from engine.converter import Converter, ConverterSettings
     from engine.word_lm import FILE_NAME, WordLM, find
     from trainer.evaluate import read_tsv, score
 
@@ -33,20 +33,18 @@ def main(argv=None) -> int:
     if "test" in args.file.name:
         print("note: tune on dev; test is for reporting", flush=True)
     pairs = read_tsv(args.file)[: args.lines or None]
-    conv = Converter.load(args.model, runtime="onnx")
-    conv.int8 = True
+    base = Converter.load(args.model, runtime="onnx", settings=ConverterSettings(int8=True))
     t0 = time.perf_counter()
     path = args.word_lm or find(args.model)
     lm = WordLM.load(path)
     print(json.dumps({"machine": machine(), "word_lm": str(path), "load_s": round(time.perf_counter() - t0, 3),
                       "mb_in_memory": round(lm.nbytes / 1e6, 1), "lines": len(pairs), "file": str(args.file)}))
-    lexicon = conv.word_lexicon
+    lexicon = base.word_lexicon
     settings = [(w, p) for w in args.weights for p in {"on": [True], "off": [False], "both": [False, True]}[args.proposals]
                 if w or not p]
     for w, proposals in settings:
         lm.weight = w
-        conv.word_lm = lm if w else None
-        conv.word_lexicon = lexicon if proposals else None
+        conv = base.with_lms(word_lm=lm if w else None, word_lexicon=lexicon if proposals else None)
         convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
             (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
         r = score(pairs, convert, raw=args.raw, top=5)

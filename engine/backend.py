@@ -1,18 +1,20 @@
-"""What the model runtimes share (``engine.decoder.TorchBackend`` in PyTorch, ``engine.onnx_decoder.OnnxBackend``
-on ONNX Runtime), so ``engine.converter.Converter`` and the searches can use either: the beam's state that a
-keystroke resumes from, and the per-token cache of the characters a token allows.
+"""The model runtimes' one interface (``engine.torch_backend.TorchBackend`` in PyTorch,
+``engine.onnx_backend.OnnxBackend`` on ONNX Runtime), so ``engine.converter.Converter`` and the searches use
+either, and what they share: the per-token cache of the characters a token allows.
 
-A backend offers ``beam_search(x_ids, beam, top, resume, trace, trace_from, int8, fuse, gap)``, ``score`` and,
-with an emission head, ``emissions`` and ``rank`` for ``engine.two_pass``; ``chars``, ``allowed``,
-``num_params`` describe the model.
+A backend implements ``steps(x_ids, width, int8)`` (the decoder's side of ``engine.decoder``'s one beam
+search), ``score`` and, with an emission head, ``emissions`` and ``rank`` for ``engine.two_pass``; ``chars``,
+``max_len``, ``has_head``, ``num_params`` describe the model. ``Backend.beam_search`` runs the search.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
+
+from engine import decoder
+from engine.decoder import BeamState
 
 OUTPUT_CACHE_BYTES = 6 << 20  # per backend: cached embeddings of the characters each token allows
 
@@ -42,15 +44,26 @@ class OutputCache:
             return hit
 
 
-@dataclass
-class BeamState:
-    """The beam after position ``len - 1``: hypotheses (k, len), their scores and the decoder's self-attention
-    keys/values for those positions, all layers in one array (layers, 2, k, H, len, dh). Torch tensors or
-    numpy arrays, as the backend that made it uses."""
-    hyps: Any
-    scores: Any
-    kv: Any
+class Backend:
+    """What a runtime implements (see the module's docstring); the beam search is written once, here and in
+    ``engine.decoder``."""
 
-    @property
-    def length(self) -> int:
-        return self.hyps.shape[1]
+    name = "?"
+    chars: list[str]
+    has_head = False
+
+    def steps(self, x_ids: list[int], width: int, int8: bool = False):
+        """The decoder's ``engine.decoder`` Steps for one input, room for ``width`` hypotheses."""
+        raise NotImplementedError
+
+    def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, resume: BeamState | None = None,
+                    trace: dict[int, BeamState] | None = None, trace_from: int = 0, int8: bool = False,
+                    fuse=None, gap: float | None = None) -> list[tuple[list[int], float]]:
+        """Best ``top`` character-id sequences for input token ids ``x_ids`` with their log-probabilities
+        (``engine.decoder.search``: ``resume``/``trace`` reuse beams across keystrokes, ``fuse`` mixes the LMs
+        into each step, ``gap`` prunes by score). ``int8``: the int8-weight decoder."""
+        if not x_ids:
+            return []
+        width = max(beam, 0 if resume is None else resume.hyps.shape[0])
+        return decoder.beam_search(self.steps(x_ids, width, int8), len(x_ids), beam, top, resume=resume,
+                                   trace=trace, trace_from=trace_from, fuse=fuse, gap=gap)

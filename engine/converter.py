@@ -7,7 +7,7 @@ head (``engine.two_pass``: the head and the LM propose, the whole decoder ranks 
 beam search typing uses. Input longer than the model reads at once (``max_len`` tokens, 64 for the shipped
 model) is decoded in even pieces, cut where the user typed a separator when there is one near, and the
 pieces' best results joined (``chunk_spans``, ``join_best``). The model itself runs in a backend:
-``engine.decoder.TorchBackend`` (the reference beam search in PyTorch) or ``engine.onnx_decoder.OnnxBackend``
+``engine.torch_backend.TorchBackend`` (PyTorch) or ``engine.onnx_backend.OnnxBackend``
 (the same search on ONNX Runtime). No PyTorch import here: typing with the ONNX backend never loads torch.
 """
 
@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from engine import word_proposals
-from engine.backend import BeamState, OutputCache  # noqa: F401 (also imported from here)
+from engine import two_pass, word_proposals
+from engine.candidate import Candidate
+from engine.decoder import BeamState
 from engine.model_spec import input_tokens, token_for
 from engine.pinyin import FULL, INITIAL, ParseResult, Segmentation, parse, split_syllables
+from engine.two_pass import TwoPassSettings
 
 _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
 GAP = None  # beam pruning by score gap (None: off); see benchmarks/fusion_sweep.py --gaps
@@ -81,108 +83,133 @@ def typed_breaks(seg: Segmentation) -> list[int]:
     return [i for i in range(1, len(seg.tokens)) if seg.tokens[i].start > seg.tokens[i - 1].end]
 
 
-@dataclass
-class Candidate:
-    text: str
-    score: float  # log-probability (minus the segmentation penalty for raw keys)
-    segmentation: str
+@dataclass(frozen=True)
+class ConverterSettings:
+    """How a ``Converter`` turns input into candidates; frozen: a different setting is a different converter
+    (``Converter.with_settings``)."""
+    beam: int = 8  # hypotheses the decoder's beam search keeps
+    segmentations: int = 3  # parser segmentations of raw keys decoded
+    segmentation_weight: float = 2.0  # nats charged per unit of parser cost behind the best segmentation
+    max_cost_gap: float = 0.5  # segmentations this much costlier than the best are not decoded
+    # Lexicon words that spell the whole input join the beam's results, scored by the model: the lexicon
+    # proposes, the model ranks (this catches what a small beam misses, mostly on abbreviations).
+    proposals: int = 8
+    proposals_for: str = "all"  # or "initials": only for input with an initial typed alone (abbreviations)
+    # Reuse across keystrokes: how many positions before the first changed token to re-decode (None: every
+    # input decoded from scratch, as the CLI does). See ``Converter._beams``.
+    reuse: int | None = None
+    gap: float | None = GAP  # nats behind the best at which a hypothesis leaves the beam
+    int8: bool = False  # the int8-weight graphs (typing) instead of fp32
+    # whole-line conversion (reuse off) in two passes when the model has an emission head (``engine.two_pass``);
+    # None: the beam search, as typing uses
+    two_pass: TwoPassSettings | None = TwoPassSettings()
+    # what replaces ``two_pass``'s widths for raw keys' less likely segmentations: they seldom win, and on dev
+    # (1,000 lines, raw) this narrower setting left every accuracy figure where the full one had it
+    two_pass_secondary: TwoPassSettings = TwoPassSettings(width=8, keep=12, ranked=3)
+    cache_size: int = 8  # typing: decodes kept to resume from
+
+    def interactive(self, reuse: int = 2, beam: int | None = None, int8: bool = False) -> "ConverterSettings":
+        """Settings for typing: reuse earlier decodes (whole-line conversion leaves it off), optionally a
+        narrower beam and int8 weights."""
+        return replace(self, reuse=reuse, beam=beam or self.beam, int8=int8)
 
 
 class Converter:
-    """A loaded model plus the settings for turning a whole input into ranked candidates.
+    """A loaded model, the language models mixed into its searches, and the settings for turning a whole input
+    into ranked candidates. Settings and LMs are given when it is made; ``with_settings`` and ``with_lms`` make
+    another converter over the same loaded model (nothing is loaded again).
 
-    ``backend`` runs the model: ``engine.decoder.TorchBackend`` (PyTorch; training, GPUs) or
-    ``engine.onnx_decoder.OnnxBackend`` (ONNX Runtime; typing on a CPU, no torch import). A ``PinyinModel``
-    given instead is wrapped in a ``TorchBackend``."""
+    ``backend`` runs the model: ``engine.torch_backend.TorchBackend`` (PyTorch; training, GPUs) or
+    ``engine.onnx_backend.OnnxBackend`` (ONNX Runtime; typing on a CPU, no torch import). A ``PinyinModel``
+    given instead is wrapped in a ``TorchBackend``. The LMs: ``char_lm`` the corpus character n-gram
+    (``engine.char_lm.CharLM``) and ``user_lm`` the user's n-gram cache (``engine.user_lm.UserLM``), each mixed
+    into every step of the searches; ``word_lm`` the word n-gram (``engine.word_lm.WordLM``), which adds
+    weight · log p(best word segmentation) to every result's score before they are ordered, with
+    ``word_lexicon`` the lexicon whose words the word lattice proposes (``engine.word_proposals``); ``lexicon``
+    proposes whole-input words (``ConverterSettings.proposals``)."""
 
-    def __init__(self, backend, chars: list[str], beam: int = 8, segmentations: int = 3,
-                 segmentation_weight: float = 2.0, lexicon=None, proposals: int = 8, max_cost_gap: float = 0.5):
+    def __init__(self, backend, chars: list[str], settings: ConverterSettings = ConverterSettings(), *,
+                 lexicon=None, char_lm=None, user_lm=None, word_lm=None, word_lexicon=None, runtime_note: str = ""):
         if not hasattr(backend, "beam_search"):
-            from engine.decoder import TorchBackend
+            from engine.torch_backend import TorchBackend
 
             backend = TorchBackend(backend)
         self.backend, self.chars = backend, chars
         self.char_index = {c: i for i, c in enumerate(chars)}
-        self.beam, self.segmentations, self.segmentation_weight = beam, segmentations, segmentation_weight
-        self.max_cost_gap = max_cost_gap
-        # Lexicon words that spell the whole input join the beam's results, scored by the model: the lexicon
-        # proposes, the model ranks (this catches what a small beam misses, mostly on abbreviations).
-        self.lexicon, self.proposals = lexicon, proposals
-        self.proposals_for = "all"  # or "initials": only for input with an initial typed alone (abbreviations)
-        # Reuse across keystrokes (``reuse`` = how many positions before the first changed token to re-decode;
-        # None: every input decoded from scratch, as the CLI does). See ``_beams``.
-        self.search = backend.beam_search
-        self.runtime, self.runtime_note = backend.name, ""
-        self.reuse: int | None = None
-        self.gap: float | None = GAP  # nats behind the best at which a hypothesis leaves the beam
-        self.int8 = False
-        # whole-line conversion (reuse off) in two passes when the model has an emission head
-        # (``engine.two_pass``); None: the beam search, as typing uses
-        self.two_pass: dict | None = {} if getattr(backend, "has_head", False) else None
-        # what overrides ``two_pass`` for raw keys' less likely segmentations: they seldom win, and on dev
-        # (1,000 lines, raw) this narrower setting left every accuracy figure where the full one had it
-        self.two_pass_secondary = dict(width=8, keep=12, ranked=3)
-        # the corpus character n-gram (``engine.char_lm.CharLM``) and the user's n-gram cache
-        # (``engine.user_lm.UserLM``), each mixed into every step of the beam search when set
-        self.char_lm = None
-        self.user_lm = None
-        # the word n-gram (``engine.word_lm.WordLM``): adds weight · log p(best word segmentation) to every
-        # result's score before they are ordered
-        self.word_lm = None
-        self.word_lexicon = None  # the lexicon whose words the word lattice proposes (``engine.word_proposals``)
+        self.settings = settings
+        self._lms = dict(lexicon=lexicon, char_lm=char_lm, user_lm=user_lm, word_lm=word_lm, word_lexicon=word_lexicon)
+        self.runtime, self.runtime_note = backend.name, runtime_note
         self._lm_version = -1
         self._traces: OrderedDict[tuple[int, ...], tuple[dict[int, BeamState], list[tuple[str, float]]]] = OrderedDict()
-        self.cache_size = 8
 
-    def interactive(self, reuse: int = 2, beam: int | None = None, int8: bool = False) -> "Converter":
-        """Settings for typing: reuse earlier decodes (whole-line conversion leaves it off), optionally a
-        narrower beam and int8 weights."""
-        self.reuse, self.int8 = reuse, int8
-        self.beam = beam or self.beam
-        return self
+    lexicon = property(lambda self: self._lms["lexicon"])
+    char_lm = property(lambda self: self._lms["char_lm"])
+    user_lm = property(lambda self: self._lms["user_lm"])
+    word_lm = property(lambda self: self._lms["word_lm"])
+    word_lexicon = property(lambda self: self._lms["word_lexicon"])
+
+    def with_settings(self, **changes) -> "Converter":
+        """This converter with some settings changed (``ConverterSettings`` field names), over the same model
+        and LMs; its own decode cache starts empty."""
+        return Converter(self.backend, self.chars, replace(self.settings, **changes), **self._lms,
+                         runtime_note=self.runtime_note)
+
+    def with_lms(self, **changes) -> "Converter":
+        """This converter with some of its LMs (or lexicons) replaced (None: without it): ``char_lm``,
+        ``user_lm``, ``word_lm``, ``word_lexicon``, ``lexicon``."""
+        unknown = set(changes) - set(self._lms)
+        if unknown:
+            raise TypeError(f"not a language model of a Converter: {', '.join(sorted(unknown))}")
+        return Converter(self.backend, self.chars, self.settings, **{**self._lms, **changes},
+                         runtime_note=self.runtime_note)
+
+    @property
+    def uses_two_pass(self) -> bool:
+        """Whether a whole line is converted in two passes (the model has an emission head and the settings
+        ask for them), else by the beam search."""
+        return self.settings.two_pass is not None and bool(getattr(self.backend, "has_head", False))
 
     @classmethod
     def load(cls, directory: Path | str, device: str = "cpu", runtime: str = "torch", char_lm: bool = True,
-             **kw) -> "Converter":
+             settings: ConverterSettings | None = None, **lms) -> "Converter":
         """``runtime``: "torch", "onnx" (ONNX Runtime for the encoder and decoder steps; exports the model next
         to its weights the first time, which needs torch), or "auto" (onnx on a CPU when onnxruntime is
         installed and the export is there or can be written; torch otherwise, saying why in
-        ``runtime_note``). ``char_lm``: fuse the model's corpus character LM (``engine.char_lm.find``) when
-        it has one."""
-        conv = cls._load(directory, device, runtime, **kw)
+        ``runtime_note``). ``char_lm``: fuse the model's corpus character LM (``engine.char_lm.find``) and its
+        word LM when it has them. ``settings``: ``ConverterSettings`` (default: its defaults); ``lms``: more
+        of ``with_lms``'s keywords (``lexicon``, ``user_lm``)."""
+        backend, note = cls._load_backend(directory, device, runtime)
+        notes = [note]
         if char_lm:
             from engine import char_lm as char_lm_module, word_lm
 
-            conv.char_lm, note = char_lm_module.load_for(directory, conv.chars)
-            conv.word_lm, word_note = word_lm.load_for(directory) if word_lm_enabled() else (None, "")
-            if conv.word_lm is not None:
+            lms["char_lm"], lm_note = char_lm_module.load_for(directory, backend.chars)
+            lms["word_lm"], word_note = word_lm.load_for(directory) if word_lm_enabled() else (None, "")
+            if lms["word_lm"] is not None:
                 from engine.lexicon import lexicon_for
 
-                conv.word_lexicon = lexicon_for(directory)
-            conv.runtime_note = "; ".join(n for n in (conv.runtime_note, note, word_note) if n)
-        return conv
+                lms["word_lexicon"] = lexicon_for(directory)
+            notes += [lm_note, word_note]
+        return cls(backend, backend.chars, settings or ConverterSettings(), **lms,
+                   runtime_note="; ".join(n for n in notes if n))
 
-    @classmethod
-    def _load(cls, directory: Path | str, device: str, runtime: str, **kw) -> "Converter":
+    @staticmethod
+    def _load_backend(directory: Path | str, device: str, runtime: str):
         note = ""
         if runtime == "onnx" or (runtime == "auto" and str(device) == "cpu"):
             try:
-                from engine.onnx_decoder import OnnxBackend
+                from engine.onnx_backend import OnnxBackend
 
-                backend = OnnxBackend(directory)
-                return cls(backend, backend.chars, **kw)
+                return OnnxBackend(directory), ""
             except (FileNotFoundError, ValueError):
                 raise  # no model there, or a broken one: the same answer from either runtime
             except Exception as e:  # noqa: BLE001 — any export/runtime failure: PyTorch still decodes
                 if runtime == "onnx":
                     raise
                 note = f"ONNX Runtime unavailable ({e}); decoding with PyTorch"
-        from engine.decoder import TorchBackend
+        from engine.torch_backend import TorchBackend
 
-        backend = TorchBackend.load(directory, device)
-        conv = cls(backend, backend.chars, **kw)
-        conv.runtime_note = note
-        return conv
+        return TorchBackend.load(directory, device), note
 
     @classmethod
     def load_with_lexicon(cls, directory: Path | str, device: str = "cpu", **kw) -> "Converter":
@@ -199,18 +226,18 @@ class Converter:
         ``reuse`` positions before the first token that differs, so a keystroke costs a few decoder steps, not
         one per syllable. Each decode keeps its beams at the ``reuse + 1`` positions before its last for the next key
         (that is where the next key's decode starts when it changes or adds one token)."""
-        if self.reuse is None and self.two_pass is not None:
-            from engine import two_pass
-
-            settings = {**self.two_pass, **(self.two_pass_secondary if secondary else {})}
+        cfg = self.settings
+        if cfg.reuse is None and self.uses_two_pass:
+            widths = replace(cfg.two_pass_secondary, head_weight=cfg.two_pass.head_weight) if secondary else cfg.two_pass
             words = self._word_proposals if self.word_lm is not None and self.word_lexicon is not None else None
-            top = self.beam + (word_proposals.TOP if words else 0)
+            top = cfg.beam + (word_proposals.TOP if words else 0)
             lm = self.char_lm
             plain = lm is not None and not self.user_lm and not lm.normalize and words is not None
-            return two_pass.convert(self.backend, ids, top, fuse=self._fuse(), int8=self.int8, words=words,
-                                    sequence_prior=lm.sequence_logprobs if plain else None, **settings), None
-        if self.reuse is None:
-            return self.search(ids, self.beam, self.beam, int8=self.int8, fuse=self._fuse(), gap=self.gap), None
+            return two_pass.convert(self.backend, ids, top, fuse=self._fuse(), int8=cfg.int8, words=words,
+                                    sequence_prior=lm.sequence_logprobs if plain else None, **asdict(widths)), None
+        search = self.backend.beam_search
+        if cfg.reuse is None:
+            return search(ids, cfg.beam, cfg.beam, int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap), None
         key = tuple(ids)
         resume, common = None, 0
         for other, (states, _) in self._traces.items():
@@ -223,13 +250,12 @@ class Converter:
                 common, resume = n, states
         state = None
         if resume is not None:
-            start = min(common, len(key) - 1) - self.reuse
+            start = min(common, len(key) - 1) - cfg.reuse
             usable = [L for L in resume if L <= start]
             state = resume[max(usable)] if usable else None
         states: dict[int, BeamState] = {}
-        found = self.search(ids, self.beam, self.beam, resume=state, trace=states,
-                            trace_from=max(0, len(ids) - self.reuse - 2), int8=self.int8, fuse=self._fuse(),
-                            gap=self.gap)
+        found = search(ids, cfg.beam, cfg.beam, resume=state, trace=states, trace_from=max(0, len(ids) - cfg.reuse - 2),
+                       int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap)
         return found, states
 
     def _word_proposals(self, x_ids, emissions, head_weight):
@@ -250,14 +276,14 @@ class Converter:
             self._traces.clear()
             self._lm_version = version
         key = tuple(ids)
-        if self.reuse is not None and key in self._traces:
+        if self.settings.reuse is not None and key in self._traces:
             self._traces.move_to_end(key)
             return self._traces[key][1][:top]
         results, trace = self._beams(ids, secondary)
         found = [("".join(self.chars[c] for c in h), s) for h, s in results]
         if self.lexicon is not None and options is not None and len(ids) <= 8:
             have = {t for t, _ in found}
-            words = [e.text for e in self.lexicon.words_matching(options, limit=self.proposals)]
+            words = [e.text for e in self.lexicon.words_matching(options, limit=self.settings.proposals)]
             words = [w for w in words if w not in have and all(c in self.char_index for c in w)]
             found += zip(words, self.score_texts(ids, words))
         if self.word_lm is not None and found:
@@ -266,7 +292,7 @@ class Converter:
         found.sort(key=lambda ts: -ts[1])
         if trace is not None:
             self._traces[key] = (trace, found)
-            while len(self._traces) > self.cache_size:
+            while len(self._traces) > self.settings.cache_size:
                 self._traces.popitem(last=False)
         return found[:top]
 
@@ -291,12 +317,13 @@ class Converter:
             return []
         ys = [[self.char_index[c] for c in t] for t in texts]
         # the weights the searches use (int8 when typing), so proposals and search results compare fairly
-        return self.backend.score(ids, ys, int8=self.int8, fuse=self._fuse())
+        return self.backend.score(ids, ys, int8=self.settings.int8, fuse=self._fuse())
 
     def convert_syllables(self, syllables: list[str], top: int = 5) -> list[Candidate]:
         ids = [_TOKEN_INDEX[s] for s in syllables]
-        seg = "'".join(syllables)
-        return [Candidate(t, s, seg) for t, s in self._decode_any(ids, top, [(s,) for s in syllables])]
+        seg, read = "'".join(syllables), tuple(syllables)
+        return [Candidate(t, len(seg), read, s, "sentence", seg)
+                for t, s in self._decode_any(ids, top, [(s,) for s in syllables])]
 
     def convert_segmented(self, line: str, top: int = 5) -> list[Candidate]:
         """Space-separated syllables (``ni hao``); raises ValueError for a token that is not a syllable."""
@@ -308,8 +335,9 @@ class Converter:
             return []
         merged: dict[str, Candidate] = {}
         best_cost = None
-        limit = self.segmentations
-        for n, seg in enumerate(result.segmentations(self.segmentations + TYPO_SEGMENTATIONS)):
+        cfg = self.settings
+        limit = cfg.segmentations
+        for n, seg in enumerate(result.segmentations(cfg.segmentations + TYPO_SEGMENTATIONS)):
             if best_cost is None:
                 best_cost = seg.cost
                 # a typo often has several corrections of one cost (zhng: zhong, zheng, zhang): when the best
@@ -317,19 +345,20 @@ class Converter:
                 limit += TYPO_SEGMENTATIONS if seg.has_typo else 0
             if n >= limit:
                 break
-            if seg.cost - best_cost > self.max_cost_gap:
+            if seg.cost - best_cost > cfg.max_cost_gap:
                 break  # much less plausible readings are not worth a decode
             ids = segmentation_tokens(seg)
             if not ids:
                 continue
-            penalty = self.segmentation_weight * (seg.cost - best_cost)
-            propose = self.proposals_for == "all" or any(t.kind == INITIAL for t in seg.tokens)
+            penalty = cfg.segmentation_weight * (seg.cost - best_cost)
+            propose = cfg.proposals_for == "all" or any(t.kind == INITIAL for t in seg.tokens)
             options = [t.syllables for t in seg.tokens] if propose else None
             for variant in (ids, self._fuzzy_variant(seg, ids)):
                 if variant is None:
                     continue
                 for text, score in self._decode_any(variant, top, options, bool(merged), typed_breaks(seg)):
-                    cand = Candidate(text, score - penalty, str(seg))
+                    cand = Candidate(text, len(result.keys), seg.syllables, score - penalty,
+                                     "sentence", str(seg))
                     if text not in merged or merged[text].score < cand.score:
                         merged[text] = cand
         return sorted(merged.values(), key=lambda c: -c.score)[:top]

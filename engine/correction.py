@@ -170,19 +170,16 @@ def span_edits(converter, text: str, before: str = "", after: str = "", top: int
     syls = readings(full)
     a, b = len(lead), len(lead) + len(text)
     edits: list[Edit] = []
-    saved = converter.reuse
-    converter.reuse = None  # the whole-line search; typing's decode cache is neither used nor filled
-    try:
-        for r0, r1 in _runs(full, syls, converter.char_index):
-            lo, hi = max(r0, a), min(r1, b)
-            if lo >= hi:
-                continue
-            for s, e in chunk_spans(hi - lo, PIECE):
-                p0, p1 = lo + s, lo + e
-                w0, w1 = max(r0, p0 - CONTEXT), min(r1, p1 + CONTEXT)
-                edits += _piece_edits(converter, full, syls, w0, w1, p0, p1, top)
-    finally:
-        converter.reuse = saved
+    if converter.settings.reuse is not None:  # the whole-line search; typing's decode cache is neither used nor filled
+        converter = converter.with_settings(reuse=None)
+    for r0, r1 in _runs(full, syls, converter.char_index):
+        lo, hi = max(r0, a), min(r1, b)
+        if lo >= hi:
+            continue
+        for s, e in chunk_spans(hi - lo, PIECE):
+            p0, p1 = lo + s, lo + e
+            w0, w1 = max(r0, p0 - CONTEXT), min(r1, p1 + CONTEXT)
+            edits += _piece_edits(converter, full, syls, w0, w1, p0, p1, top)
     return [Edit(ed.start - a, ed.end - a, ed.original, ed.replacement, ed.gain, ed.strength) for ed in edits]
 
 

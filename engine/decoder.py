@@ -1,309 +1,91 @@
-"""Decoding in PyTorch: constrained beam search with the model's KV cache.
+"""The decoder: constrained beam search over the input's positions, written once for every runtime.
 
-``beam_search`` turns one sequence of input tokens into the best character sequences; every step only
-considers characters the token can spell (the model's ``allowed`` matrix); it can resume from an earlier
-keystroke's beam. ``score_sequences`` scores given texts; ``greedy`` decodes a padded batch (evaluation during
-training). ``TorchBackend`` puts them behind ``engine.converter.Converter`` (what the CLI and the engine call;
-re-exported here), beside the ONNX Runtime backend in ``engine.onnx_decoder``.
+One character per input token, left to right. At each position every hypothesis is extended by the characters
+the token may spell, each scored by what the runtime's ``Steps`` say (the Transformer decoder's
+log-probabilities in ``engine.torch_backend`` and ``engine.onnx_backend``; the emission head's in
+``engine.two_pass``'s first pass), plus ``fuse`` (the corpus LM, the user's n-gram cache); the best ``beam``
+survive. The search is plain numpy bookkeeping; the runtime keeps its own state (the decoder's keys and values)
+and reorders it when told which hypotheses survived.
+
+Typing reuses work across keystrokes: ``trace`` receives the beam after each position (a ``BeamState``) and
+``resume`` starts a later search from one, for an input that begins with the same tokens.
+
+``Steps``, what a runtime implements for one input:
+
+- ``scores(t, hyps, prev) -> (allowed, logp)``: the character ids position ``t`` allows (n,), sorted, and the
+  log-probability (B, n) of each after each hypothesis (``hyps`` (B, t) so far, ``prev`` (B,) their last
+  character, BOS at the start); ``logp`` is None when the position allows nothing;
+- ``follow(src, cols, t)``: after position ``t`` the beam kept hypotheses ``src`` extended by columns ``cols``;
+- ``snapshot(k, t)``: the runtime's state for the first ``k`` hypotheses after position ``t``, to resume from;
+- ``restore(state)``: put a ``BeamState``'s saved runtime state back (for ``resume``).
 """
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from engine.backend import BeamState, OutputCache
-from engine.model import BOS, PinyinModel, load_model
+from engine.model_spec import BOS
 
 
-class FastWeights:
-    """The model's weights laid out for inference without module calls, optionally as int8.
+@dataclass
+class BeamState:
+    """The beam after position ``len - 1``: hypotheses (k, len), their scores (numpy) and the runtime's state
+    for them (the decoder's self-attention keys/values, all layers in one array (layers, 2, k, H, len, dh), a
+    torch tensor or a numpy array as the runtime that made it uses)."""
+    hyps: np.ndarray
+    scores: np.ndarray
+    kv: Any
 
-    ``linear(x, layer)`` is ``F.linear`` with the layer's weights, or with ``int8`` PyTorch's dynamic int8
-    kernel over per-row quantized weights: on a CPU a beam step's small matrix products are bound by reading
-    the weights, and int8 reads a quarter of the bytes (about 2× faster per product here; the accuracy cost is
-    measured in ``benchmarks/latency.py``). Built once per model and kept on it."""
-
-    def __init__(self, model: PinyinModel, int8: bool = False):
-        self.int8, self.model = int8, model
-        self._w: dict[int, tuple] = {}
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.Linear):
-                self._w[id(mod)] = self._pack(mod.weight.detach(), mod.bias.detach())
-        # self-attention's query and key/value projections read the same input: one product instead of two
-        for blk in [*model.enc_blocks, *model.dec_blocks]:
-            attn = getattr(blk, "attn", None) or blk.self_attn
-            self._w[id(attn)] = self._pack(torch.cat([attn.q.weight, attn.kv.weight]).detach(),
-                                           torch.cat([attn.q.bias, attn.kv.bias]).detach())
-        self.output = OutputCache(self._output).get  # token → (allowed character ids, their embeddings (D, n))
-
-    def _pack(self, w: torch.Tensor, b: torch.Tensor) -> tuple:
-        packed = None
-        if self.int8 and w.device.type == "cpu":
-            scale = (w.abs().amax(dim=1) / 127).clamp(min=1e-8).double()
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*")
-                q = torch.quantize_per_channel(w.float(), scale, torch.zeros_like(scale, dtype=torch.long), 0,
-                                               torch.qint8)
-            packed = torch.ops.quantized.linear_prepack(q, b.float())
-        return w, b, packed
-
-    def linear(self, x: torch.Tensor, layer: torch.nn.Module) -> torch.Tensor:
-        """``layer``'s affine map of ``x``; for an attention module, its fused query + key/value projection."""
-        w, b, packed = self._w[id(layer)]
-        if packed is not None:
-            return torch.ops.quantized.linear_dynamic(x, packed)
-        return F.linear(x, w, b)
-
-    def _output(self, token: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = self.model.allowed_ids(token)
-        return idx, self.model.char_emb.weight[idx].t().contiguous()
-
-    @staticmethod
-    def of(model: PinyinModel, int8: bool = False) -> "FastWeights":
-        fast = model.__dict__.get("_fast")
-        if fast is None or fast.int8 != int8:
-            fast = model.__dict__["_fast"] = FastWeights(model, int8)
-        return fast
+    @property
+    def length(self) -> int:
+        return self.hyps.shape[1]
 
 
-def encode(model: PinyinModel, x_ids: list[int], fast: FastWeights) -> torch.Tensor:
-    """``PinyinModel.encode`` for one unpadded input, without module calls: (1, T, D)."""
-    m, lin = model, fast.linear
-    d, heads = m.cfg.d_model, m.cfg.n_heads
-    t = len(x_ids)
-    if t > m.cfg.max_len:
-        raise ValueError(f"input of {t} syllables is longer than the model's {m.cfg.max_len}")
-    x = (m.in_emb.weight[torch.tensor(x_ids, device=m.in_emb.weight.device)] + m.enc_pos.weight[:t])[None]
-    for blk in m.enc_blocks:
-        h = F.layer_norm(x, (d,), blk.ln1.weight, blk.ln1.bias, blk.ln1.eps)
-        qkv = lin(h, blk.attn).view(1, t, 3, heads, d // heads).transpose(1, 3)  # (1, H, 3, T, dh)
-        a = F.scaled_dot_product_attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2])
-        x = x + lin(a.transpose(1, 2).reshape(1, t, d), blk.attn.out)
-        h = F.layer_norm(x, (d,), blk.ln2.weight, blk.ln2.bias, blk.ln2.eps)
-        x = x + lin(F.gelu(lin(h, blk.mlp.up)), blk.mlp.down)
-    return F.layer_norm(x, (d,), m.enc_ln.weight, m.enc_ln.bias, m.enc_ln.eps)
+def top_k(total: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values of ``total`` (1-D), largest first (ties in index order)."""
+    k = min(k, total.size)
+    flat = np.argpartition(-total, k - 1)[:k] if k < total.size else np.arange(total.size)
+    return flat[np.argsort(-total[flat], kind="stable")]
 
 
-@torch.no_grad()
-def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 5,
-                resume: BeamState | None = None, trace: dict[int, BeamState] | None = None,
-                trace_from: int = 0, int8: bool = False, fuse=None,
-                gap: float | None = None) -> list[tuple[list[int], float]]:
-    """Best ``top`` character-id sequences for input token ids ``x_ids``, with their log-probabilities.
-
-    The per-step work is ``PinyinModel.step_token`` (the reference, same numbers) written with plain tensor
-    ops and preallocated key/value buffers: at this model size a step is dominated by per-call overhead, and
-    skipping module calls and ``torch.cat`` makes it about twice as fast on a CPU.
-
-    Reuse across keystrokes: ``resume`` is the beam an earlier decode had after the first L positions of an
-    input that began with the same tokens; the search continues from position L with its hypotheses, scores
-    and cached keys/values as they were (computed under the earlier input: an approximation, since the
-    encoder sees the whole input, which the caller bounds by resuming a few positions before the first
-    token that changed). ``trace``, when given, receives the beam after every position ≥ ``trace_from``.
-    ``fuse(hyps, allowed, logp) -> logp`` (numpy) mixes the corpus LM and the user's n-gram cache into each step;
-    ``gap`` drops the hypotheses that fall more than that many nats behind the best."""
-    if not x_ids:
-        return []
-    m = model
-    dev = m.allowed.device
-    n = len(x_ids)
-    d = m.cfg.d_model
-    heads = m.cfg.n_heads
-    dh = d // heads
-    fast = FastWeights.of(m, int8)
-    lin = fast.linear
-    enc = encode(m, x_ids, fast)
-    enc_in = lin(enc, m.enc_to_dec)[0] + m.dec_pos.weight[:n]  # (T, D): what each step adds to its input
-    cross = []  # per layer (1, H, T, dh) keys and values, shared by the beam
-    for blk in m.dec_blocks:
-        kv = lin(enc, blk.cross_attn.kv).view(1, n, 2, heads, dh)
-        cross.append((kv[:, :, 0].transpose(1, 2), kv[:, :, 1].transpose(1, 2)))
-    width = max(beam, 0 if resume is None else resume.hyps.shape[0])
-    # self-attention keys and values of every layer in one buffer, so following the beam is one copy per step
-    kv_self = torch.empty(len(m.dec_blocks), 2, width, heads, n, dh, device=dev, dtype=enc.dtype)
-    emb = m.char_emb.weight
-    sdpa = F.scaled_dot_product_attention
+def search(steps, n: int, beam: int, resume: BeamState | None = None, trace: dict[int, BeamState] | None = None,
+           trace_from: int = 0, fuse=None, gap: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Beam search over ``n`` positions: the surviving hypotheses (k, n) best first and their scores (k,);
+    (0, n) when a position allows no character. ``fuse(hyps, allowed, logp) -> logp`` mixes another
+    distribution into each position's log-probabilities; ``gap`` drops the hypotheses that fall more than that
+    many nats behind the best (fewer rows for the rest of the search)."""
+    hyps = np.empty((1, 0), dtype=np.int64)
+    scores = np.zeros(1, dtype=np.float32)
+    prev = np.full(1, BOS, dtype=np.int64)
     start = 0
-    scores = torch.zeros(1, device=dev)
-    hyps = torch.empty(1, 0, dtype=torch.long, device=dev)
-    prev = torch.full((1,), BOS, dtype=torch.long, device=dev)
     if resume is not None and 0 < resume.length < n:
-        start, hyps, scores = resume.length, resume.hyps, resume.scores
-        k = hyps.shape[0]
-        kv_self[:, :, :k, :, :start] = resume.kv
+        start, hyps, scores = resume.length, np.asarray(resume.hyps), np.asarray(resume.scores)
+        steps.restore(resume)
         prev = hyps[:, -1]
     for t in range(start, n):
-        b = prev.shape[0]
-        x = (emb[prev] + enc_in[t])[:, None]  # (B, 1, D)
-        for blk, (kc, vc), (ks, vs) in zip(m.dec_blocks, cross, kv_self):
-            sa, ca = blk.self_attn, blk.cross_attn
-            h = F.layer_norm(x, (d,), blk.ln1.weight, blk.ln1.bias, blk.ln1.eps)
-            qkv = lin(h, sa).view(b, 3, heads, dh)
-            q = qkv[:, 0, :, None]  # (B, H, 1, dh)
-            ks[:b, :, t] = qkv[:, 1]
-            vs[:b, :, t] = qkv[:, 2]
-            a = sdpa(q, ks[:b, :, : t + 1], vs[:b, :, : t + 1])
-            x = x + lin(a.transpose(1, 2).reshape(b, 1, d), sa.out)
-            h = F.layer_norm(x, (d,), blk.ln2.weight, blk.ln2.bias, blk.ln2.eps)
-            q = lin(h, ca.q).view(b, 1, heads, dh).transpose(1, 2)
-            a = sdpa(q, kc.expand(b, -1, -1, -1), vc.expand(b, -1, -1, -1))
-            x = x + lin(a.transpose(1, 2).reshape(b, 1, d), ca.out)
-            h = F.layer_norm(x, (d,), blk.ln3.weight, blk.ln3.bias, blk.ln3.eps)
-            x = x + lin(F.gelu(lin(h, blk.mlp.up)), blk.mlp.down)
-        h = F.layer_norm(x[:, 0], (d,), m.dec_ln.weight, m.dec_ln.bias, m.dec_ln.eps)
-        idx, out_t = fast.output(x_ids[t])
-        if idx.numel() == 0:
-            return []
-        lp = F.log_softmax((h @ out_t).float(), dim=-1)
+        allowed, logp = steps.scores(t, hyps, prev)
+        if logp is None:
+            return np.empty((0, n), dtype=np.int64), np.empty(0)
         if fuse is not None:
-            lp = torch.from_numpy(fuse(hyps.cpu().numpy(), idx.cpu().numpy(), lp.cpu().numpy())).to(lp.device)
-        total = (scores[:, None] + lp).view(-1)
-        best, flat = total.topk(min(beam, total.numel()))
-        if gap is not None:  # hypotheses this far behind the best are dropped (fewer rows from here on)
-            keep = best >= best[0] - gap
-            best, flat = best[keep], flat[keep]
-        src = flat // lp.shape[1]
-        chars = idx[flat % lp.shape[1]]
-        k = src.shape[0]
-        kv_self[:, :, :k, :, : t + 1] = kv_self[:, :, src, :, : t + 1]  # follow the surviving hypotheses
-        hyps = torch.cat([hyps[src], chars[:, None]], dim=1)
-        scores, prev = best, chars
+            logp = fuse(hyps, allowed, logp)
+        total = (scores[:, None] + logp).ravel()
+        flat = top_k(total, beam)
+        if gap is not None:
+            flat = flat[total[flat] >= total[flat[0]] - gap]
+        src, cols = flat // logp.shape[1], flat % logp.shape[1]
+        steps.follow(src, cols, t)
+        prev = allowed[cols]
+        hyps = np.concatenate([hyps[src], prev[:, None]], axis=1)
+        scores = total[flat]
         if trace is not None and trace_from <= t < n - 1:
-            trace[t + 1] = BeamState(hyps, scores, kv_self[:, :, :k, :, : t + 1].clone())
+            trace[t + 1] = BeamState(hyps, scores, steps.snapshot(len(flat), t))
+    return hyps, scores
+
+
+def beam_search(steps, n: int, beam: int = 8, top: int = 5, **kw) -> list[tuple[list[int], float]]:
+    """``search``'s best ``top`` as (character ids, log-probability) pairs (what the converter ranks)."""
+    hyps, scores = search(steps, n, beam, **kw)
     return [(h, float(s)) for h, s in zip(hyps[:top].tolist(), scores[:top].tolist())]
-
-
-@torch.no_grad()
-def score_sequences(model: PinyinModel, x_ids: list[int], y: torch.Tensor, int8: bool = False,
-                    fuse=None) -> torch.Tensor:
-    """Log-probabilities (k,) of the character sequences ``y`` (k, T) for one input ``x_ids`` (T tokens), in
-    one teacher-forced decoder pass; each position's softmax runs over the characters its token allows, as
-    in ``beam_search``, so the numbers are comparable with its scores."""
-    m = model
-    fast = FastWeights.of(m, int8)
-    lin = fast.linear
-    k, n = y.shape
-    d, heads = m.cfg.d_model, m.cfg.n_heads
-    dh = d // heads
-    enc = encode(m, x_ids, fast)
-    emb = m.char_emb.weight
-    prev = torch.cat([torch.full((k, 1), BOS, dtype=torch.long, device=y.device), y[:, :-1]], dim=1)
-    x = emb[prev] + lin(enc, m.enc_to_dec) + m.dec_pos.weight[:n]  # (k, T, D)
-    sdpa = F.scaled_dot_product_attention
-    for blk in m.dec_blocks:
-        sa, ca = blk.self_attn, blk.cross_attn
-        h = F.layer_norm(x, (d,), blk.ln1.weight, blk.ln1.bias, blk.ln1.eps)
-        qkv = lin(h, sa).view(k, n, 3, heads, dh).transpose(1, 3)  # (k, H, 3, T, dh)
-        a = sdpa(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2], is_causal=True)
-        x = x + lin(a.transpose(1, 2).reshape(k, n, d), sa.out)
-        h = F.layer_norm(x, (d,), blk.ln2.weight, blk.ln2.bias, blk.ln2.eps)
-        q = lin(h, ca.q).view(k, n, heads, dh).transpose(1, 2)
-        ckv = lin(enc, ca.kv).view(1, n, 2, heads, dh)
-        a = sdpa(q, ckv[:, :, 0].transpose(1, 2).expand(k, -1, -1, -1), ckv[:, :, 1].transpose(1, 2).expand(k, -1, -1, -1))
-        x = x + lin(a.transpose(1, 2).reshape(k, n, d), ca.out)
-        h = F.layer_norm(x, (d,), blk.ln3.weight, blk.ln3.bias, blk.ln3.eps)
-        x = x + lin(F.gelu(lin(h, blk.mlp.up)), blk.mlp.down)
-    h = F.layer_norm(x, (d,), m.dec_ln.weight, m.dec_ln.bias, m.dec_ln.eps)
-    if fuse is not None:  # per position, the mixed distribution (as beam_search sees it)
-        ys = y.cpu().numpy()
-        total = torch.zeros(k, dtype=torch.float64)
-        for t in range(n):
-            idx = m.allowed_ids(x_ids[t])
-            lp = F.log_softmax((h[:, t] @ emb[idx].t()).float(), dim=-1).cpu().numpy()
-            lp = fuse(ys[:, :t], idx.cpu().numpy(), lp)
-            allowed = idx.cpu().numpy()
-            pos = np.minimum(np.searchsorted(allowed, ys[:, t]), allowed.size - 1)
-            ok = allowed[pos] == ys[:, t]
-            total += torch.from_numpy(np.where(ok, lp[np.arange(k), pos], -np.inf))
-        return total
-    picked = (h * emb[y]).sum(-1)  # (k, T) logit of each target character
-    total = picked.float().sum(1)
-    for t in range(n):  # not through the output cache: scoring is occasional, that memory is for typing
-        total -= torch.logsumexp((h[:, t] @ emb[m.allowed_ids(x_ids[t])].t()).float(), dim=-1)
-    return total
-
-
-@torch.no_grad()
-def greedy(model: PinyinModel, x: torch.Tensor) -> torch.Tensor:
-    """Greedy decoding of a zero-padded batch (B, T) → character ids (B, T) (PAD where the input is padding)."""
-    cache = model.start(x)
-    prev = torch.full((x.shape[0],), BOS, dtype=torch.long, device=x.device)
-    out = []
-    for t in range(x.shape[1]):
-        lp = model.step(cache, prev, x[:, t])
-        prev = lp.argmax(dim=-1)
-        out.append(prev)
-    return torch.stack(out, dim=1)
-
-
-_ALLOWED_CACHE: dict[tuple, torch.Tensor] = {}
-
-
-def allowed_for(chars: list[str], model_dir: Path | str | None = None) -> torch.Tensor:
-    """The allowed matrix for a model's character list, from the readings of the lexicon it decodes with
-    (``engine.lexicon.lexicon_for``: the shipped one unless the model folder has its own)."""
-    from engine.lexicon import lexicon_for
-    from engine.model import allowed_matrix
-
-    lexicon = lexicon_for(model_dir)
-    key = (tuple(chars), id(lexicon))
-    if key not in _ALLOWED_CACHE:
-        _ALLOWED_CACHE[key] = allowed_matrix(chars, lexicon.readings)
-    return _ALLOWED_CACHE[key]
-
-
-class TorchBackend:
-    """The model in PyTorch behind ``engine.converter.Converter``: ``beam_search`` above (fp32, or int8
-    weights on a CPU), proposals scored by ``score_sequences``."""
-
-    name = "torch"
-
-    def __init__(self, model: PinyinModel, chars: list[str] | None = None):
-        self.model, self.chars = model, chars
-
-    @classmethod
-    def load(cls, directory: Path | str, device: str = "cpu") -> "TorchBackend":
-        model, meta = load_model(directory, device)
-        model.set_allowed(allowed_for(meta["chars"], directory))
-        return cls(model, meta["chars"])
-
-    @property
-    def max_len(self) -> int:
-        return self.model.cfg.max_len
-
-    @property
-    def num_params(self) -> int:
-        return self.model.num_params()
-
-    def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, **kw) -> list[tuple[list[int], float]]:
-        return beam_search(self.model, x_ids, beam, top, **kw)
-
-    @property
-    def has_head(self) -> bool:
-        return self.model.emit is not None
-
-    @torch.no_grad()
-    def emissions(self, x_ids: list[int], int8: bool = False) -> tuple[None, list[tuple[np.ndarray, np.ndarray]]]:
-        """Per position (allowed character ids, the emission head's log-probabilities over them), for
-        ``engine.two_pass`` (the encoder with the converter's weights, int8 or not; the head itself in fp32, once
-        per line)."""
-        m = self.model
-        emit = m.emit(encode(m, x_ids, FastWeights.of(m, int8)))[0]
-        out = []
-        for t, tok in enumerate(x_ids):
-            idx = m.allowed_ids(tok)
-            out.append((idx.cpu().numpy(), F.log_softmax((emit[t] @ m.char_emb.weight[idx].t()).float(), -1).cpu().numpy()))
-        return None, out
-
-    def rank(self, encoded, x_ids: list[int], ys: np.ndarray, int8: bool = False, fuse=None) -> np.ndarray:
-        """log p_model of each character sequence in ``ys`` (k, T), teacher-forced in one pass."""
-        y = torch.as_tensor(np.asarray(ys), dtype=torch.long, device=self.model.allowed.device)
-        return score_sequences(self.model, x_ids, y, int8=int8, fuse=fuse).double().cpu().numpy()
-
-    def score(self, x_ids: list[int], ys: list[list[int]], int8: bool = False, fuse=None) -> list[float]:
-        return self.rank(None, x_ids, ys, int8=int8, fuse=fuse).tolist()

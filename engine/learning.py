@@ -34,7 +34,7 @@ from dataclasses import replace
 from engine import store
 from engine.lexicon import Lexicon
 from engine.pinyin import ParseResult, Segmentation
-from engine.translator import Candidate
+from engine.candidate import Candidate
 from engine.user_lm import UserLM, fill_from_history
 
 MAX_LEARNED = 12  # characters in a learned phrase

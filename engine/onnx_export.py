@@ -1,4 +1,4 @@
-"""Export a model to the ONNX graphs ``engine.onnx_decoder`` runs: the encoder (with the emission head's
+"""Export a model to the ONNX graphs ``engine.onnx_backend`` runs: the encoder (with the emission head's
 features when the model has one), one decoder step (beam search), and the whole decoder over given texts
 (ranking candidates).
 

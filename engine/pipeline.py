@@ -16,7 +16,8 @@ from engine.learning import UserRanker
 from engine.lexicon import SHIPPED_MODEL_DIR, Lexicon, default_lexicon, factory_model_dir
 from engine.model_spec import read_meta
 from engine.pinyin import NO_FUZZY, FuzzyOptions, parse
-from engine.translator import Candidate, ModelTranslator, translate
+from engine.candidate import Candidate
+from engine.translator import ModelTranslator, translate
 
 MODEL_DIR = SHIPPED_MODEL_DIR
 # How typing reads keys unless the user's settings say otherwise: typo tolerance on (one-slip readings rank
@@ -28,26 +29,19 @@ class Pipeline:
     def __init__(self, translator: Callable, lexicon: Lexicon, ranker: UserRanker | None = None,
                  fuzzy: FuzzyOptions = NO_FUZZY, status: str = "", model_dir: Path | None = None,
                  settings: dict | None = None):
+        """``ranker``: the user's learning (None: nothing is learned); the translator's model decodes with its
+        n-gram cache (``use_ranker``)."""
         self.translator, self.lexicon, self.fuzzy = translator, lexicon, fuzzy
-        self.ranker = ranker  # attaches the user's n-gram cache to the model (see the ``ranker`` setter)
+        self.use_ranker(ranker)
         self.status = status
         self.model_dir = model_dir  # the model in use (None: lexicon only)
         self.settings = settings or {}  # how the model is run (``model_translator``'s keyword arguments)
 
-    @property
-    def ranker(self) -> UserRanker | None:
-        return self._ranker
-
-    @ranker.setter
-    def ranker(self, ranker: UserRanker | None) -> None:
-        """The user's learning; its n-gram cache is mixed into the model's decoding (None: neither)."""
-        self._ranker = ranker
-        self._attach_user_lm(self.translator)
-
-    def _attach_user_lm(self, translator) -> None:
-        converter = getattr(translator, "converter", None)
-        if converter is not None:
-            converter.user_lm = self._ranker.language_model(converter.chars) if self._ranker is not None else None
+    def use_ranker(self, ranker: UserRanker | None) -> None:
+        """Learn with ``ranker`` from now on, and decode with its n-gram cache mixed into the model (None:
+        neither): the translator's converter is replaced by one with that user LM."""
+        self.ranker = ranker
+        self.translator = with_user_lm(self.translator, ranker)
 
     def __call__(self, keys: str) -> list[Candidate]:
         result = parse(keys, self.fuzzy)
@@ -68,8 +62,7 @@ class Pipeline:
         goes on typing without a restart. Returns the new status. Raises (FileNotFoundError, ValueError,
         OSError) and keeps the current model when the new one cannot be loaded."""
         translator, status = model_translator(model_dir, self.lexicon, **self.settings)
-        self._attach_user_lm(translator)
-        self.translator = translator
+        self.translator = with_user_lm(translator, self.ranker)
         self.model_dir, self.status = Path(model_dir), status
         return status
 
@@ -84,22 +77,31 @@ def model_label(model_dir: Path | str) -> str:
     return f"model {Path(model_dir).name}"
 
 
+def with_user_lm(translator, ranker: UserRanker | None):
+    """``translator`` decoding with ``ranker``'s n-gram cache (None: without one); a translator with no model
+    is returned as it is."""
+    converter = getattr(translator, "converter", None)
+    if converter is None:
+        return translator
+    user_lm = ranker.language_model(converter.chars) if ranker is not None else None
+    return translator.with_converter(converter.with_lms(user_lm=user_lm))
+
+
 def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None = 3, device: str = "cpu",
                      threads: int = 1, beam: int | None = None, int8: bool = True,
                      runtime: str = "auto") -> tuple[ModelTranslator, str]:
     """The model in ``model_dir`` loaded and warmed up for typing, as a translator, and its status text.
     Raises FileNotFoundError/ValueError/OSError when it cannot be loaded."""
-    from engine.converter import Converter
+    from engine.converter import Converter, ConverterSettings
 
     # the lexicon's words join the model's sentences only for abbreviated input (initials), where they
     # lift dev top-1 from 21% to 29%; for full pinyin they changed nothing and cost ~30% per key
-    converter = Converter.load(model_dir, device, runtime=runtime, lexicon=lexicon, proposals=16)
-    converter.proposals_for = "initials"
+    settings = ConverterSettings(proposals=16, proposals_for="initials").interactive(reuse, beam, int8)
+    converter = Converter.load(model_dir, device, runtime=runtime, settings=settings, lexicon=lexicon)
     if converter.runtime == "torch" and threads:
         import torch
 
         torch.set_num_threads(threads)  # one thread is fastest for single-sentence decoding
-    converter.interactive(reuse, beam, int8)
     converter.convert_raw("ni", 1)  # sessions and first-call allocations now, not on the first key
     lm = f", + {converter.char_lm.order}-gram LM" if converter.char_lm is not None else ""
     lm += " + word LM" if converter.word_lm is not None else ""
@@ -114,7 +116,7 @@ def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int
                    fuzzy: FuzzyOptions = TYPING_FUZZY) -> Pipeline:
     """The model-backed pipeline; falls back to the lexicon alone (saying why in ``status``) when the model
     cannot be loaded. ``db``: an open user store for instant learning (None: nothing is learned). For the
-    user's own active model (personal or factory) see ``engine.user_models.build_user_pipeline``.
+    user's own active model (personal or factory) see ``engine.personal.loading.build_user_pipeline``.
 
     Typing defaults, chosen with ``benchmarks/latency.py`` on dev.tsv: decodes resume 3 positions before the
     first changed syllable (2 is ~1.5 ms faster per key but loses ~2.5 points of typed accuracy), int8 weights
@@ -124,13 +126,13 @@ def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int
     status = "lexicon only (no model)"
     settings = dict(reuse=reuse, device=device, threads=threads, beam=beam, int8=int8, runtime=runtime)
     loaded = None
+    ranker = UserRanker(db, lexicon) if db is not None else None
     if model_dir is not None:
         try:
             translator, status = model_translator(model_dir, lexicon, **settings)
             loaded = Path(model_dir)
         except (FileNotFoundError, ValueError, OSError) as e:
             status = f"lexicon only — the model could not be loaded: {e}"
-    ranker = UserRanker(db, lexicon) if db is not None else None
     return Pipeline(translator, lexicon, ranker, fuzzy=fuzzy, status=status, model_dir=loaded, settings=settings)
 
 

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from engine.pinyin import NO_FUZZY, FuzzyOptions, parse
-from engine.translator import Candidate
+from engine.candidate import Candidate
 
 LETTERS = set("abcdefghijklmnopqrstuvwxyz")
 PAGE_SIZE = 9

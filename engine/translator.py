@@ -9,19 +9,11 @@ ranker is a later stage that re-scores and adds sentence candidates; this stage 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 
+from engine.candidate import Candidate
 from engine.lexicon import Lexicon
 from engine.pinyin import INITIAL, NO_FUZZY, FuzzyOptions, ParseResult, parse
-
-
-@dataclass(frozen=True)
-class Candidate:
-    text: str
-    consumed: int  # how many keys (characters of the input string) this candidate converts
-    syllables: tuple[str, ...]  # the syllables the text is read with
-    score: float  # higher is better, comparable within one candidate list
-    source: str  # "word" (whole input), "prefix-word", "char"
 
 
 def translate(keys: str | ParseResult, lexicon: Lexicon, fuzzy: FuzzyOptions = NO_FUZZY,
@@ -95,7 +87,7 @@ def _score(count: int, length: int) -> float:
 class ModelTranslator:
     """Whole-input sentences ranked by the model first, then the lexicon's prefix words and characters.
 
-    ``converter`` is an ``engine.decoder.Converter``; for the keys typed it decodes the parser's best
+    ``converter`` is an ``engine.converter.Converter``; for the keys typed it decodes the parser's best
     segmentations (abbreviations and an unfinished last syllable included) and its top ``sentences`` results
     lead the list; the lexicon translator's candidates follow, without repeating a sentence.
 
@@ -111,6 +103,11 @@ class ModelTranslator:
                  abbreviation_prior: float = 6.0, unfinished_prior: float = 0.5, window: int = 24):
         self.converter, self.lexicon, self.sentences, self.fuzzy = converter, lexicon, sentences, fuzzy
         self.abbreviation_prior, self.unfinished_prior, self.window = abbreviation_prior, unfinished_prior, window
+
+    def with_converter(self, converter) -> "ModelTranslator":
+        """This translator over another converter (the same model with other LMs, say)."""
+        return ModelTranslator(converter, self.lexicon, self.sentences, self.fuzzy, self.abbreviation_prior,
+                               self.unfinished_prior, self.window)
 
     def __call__(self, keys: str | ParseResult) -> list[Candidate]:
         result = keys if isinstance(keys, ParseResult) else parse(keys, self.fuzzy)
@@ -132,11 +129,10 @@ class ModelTranslator:
         if prior:
             counts = {e.text: e.count for e in self.lexicon.words_matching([t.syllables for t in best.tokens],
                                                                            limit=None)}
-            for c in sentences:
-                c.score += prior * math.log1p(counts.get(c.text, 0))
-            sentences.sort(key=lambda c: -c.score)
-        segs = {str(s): s for s in head.segmentations(max(4, self.converter.segmentations))}
-        out = [Candidate(c.text, end, self._reading(c.text, segs.get(c.segmentation)), c.score, "sentence")
+            sentences = sorted((replace(c, score=c.score + prior * math.log1p(counts.get(c.text, 0)))
+                                for c in sentences), key=lambda c: -c.score)
+        segs = {str(s): s for s in head.segmentations(max(4, self.converter.settings.segmentations))}
+        out = [replace(c, consumed=end, syllables=self._reading(c.text, segs.get(c.segmentation)))
                for c in sentences[: self.sentences]]
         seen = {(c.text, c.consumed) for c in out}
         rest = [c for c in translate(result, self.lexicon) if (c.text, c.consumed) not in seen]

@@ -1,6 +1,6 @@
 """Whole-line conversion in two passes: the emission head and the LM propose, the decoder ranks.
 
-The beam search (``OnnxBackend.beam_search``) runs one decoder step per syllable for the whole beam: on a
+The decoder's beam search (``engine.decoder``) runs one decoder step per syllable for the whole beam: on a
 laptop CPU about a millisecond a syllable, most of it fixed per-call cost and weights read again every step,
 so a 19-syllable line took 24 ms. Here the decoder runs once per line instead:
 
@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 
 import numpy as np
+
+from engine import decoder
 
 # Tuned on the first 1,000 lines of dev.tsv (benchmarks/two_pass_sweep.py; the beam search there: 60.0% top-1,
 # 72.9% top-5, 89.02% characters, p95 29 ms): this setting 60.5% / 74.0% / 89.17%, p95 11.9 ms. Width 12 or
@@ -37,6 +40,15 @@ KEEP = 24  # characters per position the first pass considers (the head's likeli
 RANKED = 8  # proposals the decoder scores
 HEAD_WEIGHT = 0.4  # the head's log-probability against the prior's in the first pass
 OVERLAP = (os.cpu_count() or 1) > 1  # rank the first pass's proposals while the word lattice is built
+
+
+@dataclass(frozen=True)
+class TwoPassSettings:
+    """The two passes' widths (``convert``'s keyword arguments)."""
+    width: int = WIDTH
+    keep: int = KEEP
+    ranked: int = RANKED
+    head_weight: float = HEAD_WEIGHT
 
 _pool = None
 _pool_lock = threading.Lock()
@@ -53,30 +65,44 @@ def _ranker():
         return _pool
 
 
+class HeadSteps:
+    """The first pass as ``engine.decoder`` Steps: at each position the ``keep`` likeliest characters by the
+    head, each scoring ``head_weight · log p_head`` plus ``prior`` after each hypothesis; the prior each
+    surviving hypothesis has collected is kept in ``prior_sum``."""
+
+    def __init__(self, emissions, prior=None, keep: int = KEEP, head_weight: float = HEAD_WEIGHT):
+        self.prior, self.head_weight = prior, head_weight
+        self.kept = []
+        for idx, head in emissions:
+            if idx.size > keep:
+                cols = np.sort(np.argpartition(-head, keep - 1)[:keep])
+                idx, head = idx[cols], head[cols]
+            self.kept.append((idx, head))
+        self.prior_sum = np.zeros(1, dtype=np.float64)
+        self._extra = None
+
+    def scores(self, t: int, hyps: np.ndarray, prev: np.ndarray):
+        idx, head = self.kept[t]
+        if idx.size == 0:
+            return idx, None
+        b = hyps.shape[0]
+        self._extra = np.zeros((b, idx.size)) if self.prior is None else \
+            self.prior(hyps, idx, np.zeros((b, idx.size), dtype=np.float32)).astype(np.float64)
+        return idx, self.head_weight * head[None, :] + self._extra
+
+    def follow(self, src: np.ndarray, cols: np.ndarray, t: int) -> None:
+        self.prior_sum = self.prior_sum[src] + self._extra[src, cols]
+
+
 def propose(emissions: list[tuple[np.ndarray, np.ndarray]], prior=None, width: int = WIDTH, keep: int = KEEP,
             head_weight: float = HEAD_WEIGHT) -> tuple[np.ndarray, np.ndarray]:
-    """The first pass. ``emissions``: per position (allowed character ids (n,), sorted; the head's
-    log-probabilities over them (n,)); ``prior(hyps, allowed) -> (B, n)``: what each character adds after each
-    hypothesis (None: nothing). Returns the hypotheses (k, T) best first and each one's total prior (k,)."""
-    hyps = np.empty((1, 0), dtype=np.int64)
-    score = np.zeros(1, dtype=np.float64)
-    prior_sum = np.zeros(1, dtype=np.float64)
-    for idx, head in emissions:
-        if idx.size == 0:
-            return np.empty((0, len(emissions)), dtype=np.int64), np.empty(0)
-        if idx.size > keep:
-            cols = np.sort(np.argpartition(-head, keep - 1)[:keep])
-            idx, head = idx[cols], head[cols]
-        extra = np.zeros((hyps.shape[0], idx.size)) if prior is None else \
-            prior(hyps, idx, np.zeros((hyps.shape[0], idx.size), dtype=np.float32)).astype(np.float64)
-        total = (score[:, None] + head_weight * head[None, :] + extra).ravel()
-        k = min(width, total.size)
-        flat = np.argpartition(-total, k - 1)[:k] if k < total.size else np.arange(total.size)
-        flat = flat[np.argsort(-total[flat], kind="stable")]
-        src, col = flat // idx.size, flat % idx.size
-        hyps = np.concatenate([hyps[src], idx[col][:, None]], axis=1)
-        score, prior_sum = total[flat], prior_sum[src] + extra[src, col]
-    return hyps, prior_sum
+    """The first pass: ``engine.decoder``'s beam search over ``HeadSteps``. ``emissions``: per position (allowed
+    character ids (n,), sorted; the head's log-probabilities over them (n,)); ``prior(hyps, allowed, zeros) ->
+    (B, n)``: what each character adds after each hypothesis (None: nothing). Returns the hypotheses (k, T)
+    best first and each one's total prior (k,)."""
+    steps = HeadSteps(emissions, prior, keep, head_weight)
+    hyps, _ = decoder.search(steps, len(emissions), width)
+    return hyps, (steps.prior_sum if hyps.shape[0] else np.empty(0))
 
 
 def prior_of(ys: np.ndarray, emissions, prior=None) -> np.ndarray:

@@ -25,6 +25,7 @@ import json
 import re
 import sys
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -157,18 +158,18 @@ def default_model_dir() -> Path:
 
 def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = True, char_lm: bool = True,
                    beam: int | None = None, beam_search: bool = False):
-    from engine.converter import Converter
+    from engine.converter import Converter, ConverterSettings
 
-    converter = Converter.load(model_dir or default_model_dir(), runtime=runtime, char_lm=char_lm)
+    settings = ConverterSettings(int8=int8)
     if beam:
-        converter.beam = beam
+        settings = replace(settings, beam=beam)
     if beam_search:
-        converter.two_pass = None
+        settings = replace(settings, two_pass=None)
+    converter = Converter.load(model_dir or default_model_dir(), runtime=runtime, char_lm=char_lm, settings=settings)
     if converter.runtime == "torch":
         import torch
 
         torch.set_num_threads(1)  # one thread is fastest for single-sentence inference on a laptop CPU
-    converter.int8 = int8
     converter.convert_segmented("ni hao", 1)  # create the runtime's sessions now, not inside the first timing
     return converter
 
@@ -284,34 +285,35 @@ def cmd_eval(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from engine import store, user_models
+    from engine import store
+    from engine.personal import runs, versions
 
     home = store.home_dir(args.home)
     db = store.open_store(home)
     try:
         if args.action == "revert":
-            print(f"now using the {user_models.revert_to_previous(db, home).label}")
+            print(f"now using the {versions.revert_to_previous(db, home).label}")
         elif args.action == "factory":
-            print(f"now using the {user_models.use_factory(db).label}")
+            print(f"now using the {versions.use_factory(db).label}")
         elif args.action == "use":
             if not args.version:
                 raise ValueError("give the version to use, e.g. pinyin-ime models use v2 (see pinyin-ime models list)")
-            print(f"now using the {user_models.use_version(db, home, args.version).label}")
-        active = user_models.resolve_active(db, home)
+            print(f"now using the {versions.use_version(db, home, args.version).label}")
+        active = versions.resolve_active(db, home)
         if active.note:
             print(active.note, file=sys.stderr)
         if args.action != "list":
             return 0
-        rows = user_models.list_versions(db, home)
+        rows = versions.list_versions(db, home)
         if args.json:
-            _print_json({"versions": rows, "new_text": user_models.new_text_since_last_run(db)})
+            _print_json({"versions": rows, "new_text": runs.new_text_since_last_run(db)})
             return 0
         for r in rows:
             m = r["metrics"] or {}
             got = (f"  held-out {m['before']['sent_acc']:.1%} → {m['after']['sent_acc']:.1%}, general "
                    f"{m['general_after']['sent_acc']:.1%}, {m.get('lines', '?')} lines" if m.get("after") else "")
             print(f"{'*' if r['active'] else ' '} {r['version']:8s} {r['label']}{got}")
-        new = user_models.new_text_since_last_run(db)
+        new = runs.new_text_since_last_run(db)
         print(f"new since the last personalization: {new['commits']} commits, {new['chars']} characters")
         return 0
     finally:

@@ -45,7 +45,7 @@ def _general() -> tuple[int, str]:
 
 @lru_cache(maxsize=8)
 def _checksum(path: str, size: int, mtime: float) -> str:
-    from engine.onnx_decoder import checksum
+    from engine.onnx_backend import checksum
 
     return checksum(path)
 
@@ -77,12 +77,12 @@ def cache_dir(home: str | Path) -> Path:
 def known(model_dir: str | Path | None, home: str | Path | None = None) -> dict:
     """What is known of the model's accuracy with its LMs: {"general": {sent_acc, char_acc, lines} or None,
     "yours": the same on the user's held-out text or None, "source": where it came from}."""
-    from engine import user_models
+    from engine.model_spec import read_meta
 
     out: dict = {"general": None, "yours": None, "source": ""}
     if model_dir is None:
         return out
-    meta = user_models.read_meta(model_dir)
+    meta = read_meta(model_dir)
     if meta.get("kind") == "personal":
         general, yours = meta.get("general_after"), meta.get("after")
         out["yours"] = yours if isinstance(yours, dict) and "sent_acc" in yours else None
@@ -125,7 +125,7 @@ def summary(model_dir: str | Path | None, home: str | Path | None = None) -> str
 
 def explanation(model_dir: str | Path | None, home: str | Path | None = None) -> str:
     """What the figures mean (the status bar's tooltip)."""
-    from engine import user_models
+    from engine.model_spec import read_meta
 
     found = known(model_dir, home)
     if found["general"]:
@@ -138,7 +138,7 @@ def explanation(model_dir: str | Path | None, home: str | Path | None = None) ->
     else:
         text = "Its accuracy with its language models (what you get while typing) is not measured yet."
     alone = network_only(model_dir)
-    if alone and user_models.read_meta(model_dir).get("kind") != "personal":
+    if alone and read_meta(model_dir).get("kind") != "personal":
         text += (f" (The network alone, without its language models, scored {alone['sent_acc']:.1%} on "
                  f"{alone['lines']:,} dev lines while it trained.)")
     return text

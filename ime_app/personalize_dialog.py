@@ -22,7 +22,8 @@ from pathlib import Path
 from PySide6.QtCore import QProcess, QProcessEnvironment, Signal
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout
 
-from engine import store, user_models
+from engine import store
+from engine.personal import runs
 from trainer.finetune import FinetuneConfig
 from trainer.jobs import bundled_cli
 from trainer.user_text import commit_lines
@@ -61,7 +62,7 @@ def user_text(db, needed: int | None = None) -> dict:
     commit of only letters or punctuation is no line), in all and since the last run, and the lines needed.
     {"lines", "chars", "new_lines", "new_chars", "needed", "enough"}. Each commit is read once (cached)."""
     needed = FinetuneConfig.min_lines if needed is None else needed
-    last = store.get_setting(db, user_models.LAST_RUN_KEY, None) or {}
+    last = store.get_setting(db, runs.LAST_RUN_KEY, None) or {}
     after = int(last.get("commit_id", 0)) if isinstance(last, dict) else 0
     rows = store.newest_commits(db, FinetuneConfig.max_lines)
     lines = chars = new_lines = new_chars = 0

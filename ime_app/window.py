@@ -23,8 +23,10 @@ from PySide6.QtGui import QAction, QFont, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu,
                                QMessageBox, QPushButton, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
-from engine import privacy, store, user_models
+from engine import privacy, store
 from engine.learning import UserRanker
+from engine.model_spec import read_meta
+from engine.personal import loading, versions
 from engine.pipeline import MODEL_DIR, build_pipeline
 from ime_app import model_quality
 from ime_app.composer import Composer, Snapshot
@@ -50,7 +52,7 @@ def model_summary(model_dir: Path | None, home: Path | None = None) -> str:
     if model_dir is None:
         return ""
     parts = []
-    if user_models.read_meta(model_dir).get("kind") != "personal":  # a personal model's version is in its status
+    if read_meta(model_dir).get("kind") != "personal":  # a personal model's version is in its status
         try:
             config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -99,7 +101,7 @@ class MainWindow(QMainWindow):
                                     "learned this time. Fix the folder's permissions or start with --home DIR.")
         home_ok = self.db is not None
         home = self.home
-        self.composer = Composer(lambda: user_models.build_user_pipeline(store.open_store(home), home) if home_ok
+        self.composer = Composer(lambda: loading.build_user_pipeline(store.open_store(home), home) if home_ok
                                  else build_pipeline(model_dir))
         self.editor = ImeEditor(self.composer)
         self.editor.setFont(QFont("WenQuanYi Micro Hei", 14))
@@ -295,11 +297,11 @@ class MainWindow(QMainWindow):
                 ranker.db.close()
             removed.extend(privacy.delete_all_data(home))
             if ranker is not None:
-                pipeline.ranker = UserRanker(store.open_store(home), pipeline.lexicon)
+                pipeline.use_ranker(UserRanker(store.open_store(home), pipeline.lexicon))
                 in_use = getattr(pipeline, "model_dir", None)
                 if in_use is not None and Path(home).resolve() in Path(in_use).resolve().parents:
                     # a personal model was in use: its files are gone with the rest, the factory model goes on
-                    user_models.reload_active(pipeline, pipeline.ranker.db, home)
+                    loading.reload_active(pipeline, pipeline.ranker.db, home)
 
         self.composer.post("call", wipe)
         self.wait_idle()
@@ -372,7 +374,7 @@ class MainWindow(QMainWindow):
         home = self.home
 
         def swap(pipeline) -> None:
-            user_models.reload_active(pipeline, pipeline.ranker.db, home)
+            loading.reload_active(pipeline, pipeline.ranker.db, home)
 
         self.composer.post("call", swap)
 
@@ -380,8 +382,8 @@ class MainWindow(QMainWindow):
         """Back one version (an older personal model, else the factory model); the status bar says which."""
         if self.db is None or not self.revert_action.isEnabled():
             return
-        was = user_models.recorded_active(self.db, self.home).label
-        now = user_models.revert_to_previous(self.db, self.home)
+        was = versions.recorded_active(self.db, self.home).label
+        now = versions.revert_to_previous(self.db, self.home)
         self.reload_model()
         self._update_model_actions()
         self.statusBar().showMessage(f"Reverted from the {was}: now using the {now.label}.", 10000)
@@ -389,8 +391,8 @@ class MainWindow(QMainWindow):
     def use_factory_model(self) -> None:
         if self.db is None or not self.factory_action.isEnabled():
             return
-        was = user_models.recorded_active(self.db, self.home).label
-        user_models.use_factory(self.db)
+        was = versions.recorded_active(self.db, self.home).label
+        versions.use_factory(self.db)
         self.reload_model()
         self._update_model_actions()
         self.statusBar().showMessage(f"Now using the factory model instead of the {was} (it stays on disk).", 10000)
@@ -405,7 +407,7 @@ class MainWindow(QMainWindow):
         self.revert_action.setEnabled(personal)
         self.factory_action.setEnabled(personal)
         if personal:
-            older = user_models.older_versions(self.db, record)
+            older = versions.older_versions(self.db, record)
             target = f"personal model {older[-1]['version']}" if older else "the factory model"
             self.revert_action.setToolTip(f"From personal model {record['version']} back to {target}")
             self.factory_action.setToolTip(f"Use the factory model; personal model {record['version']} stays on disk")

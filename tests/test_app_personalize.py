@@ -7,18 +7,20 @@ from pathlib import Path
 from PySide6.QtCore import QProcess, Qt
 from PySide6.QtTest import QTest
 
-from engine import store, user_models
+from engine import store
+from engine.lexicon import ENV_FACTORY
+from engine.personal import files, versions
 from ime_app.personalize_dialog import user_text
 from ime_app.window import MainWindow
 from trainer.user_text import lines_from_store
 
 
 def test_personalize_button_swaps_in_the_new_model(qtbot, tmp_path, tiny, typed_home, monkeypatch):
-    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
+    monkeypatch.setenv(ENV_FACTORY, str(tiny))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     typed_home(tmp_path)  # 121 commits
     win = MainWindow(home=tmp_path)
-    win.personalize_env = {user_models.ENV_FACTORY: str(tiny), "OMP_NUM_THREADS": "1"}
+    win.personalize_env = {ENV_FACTORY: str(tiny), "OMP_NUM_THREADS": "1"}
     win.personalize_args = ["--lr", "1e-2", "--max-epochs", "12", "--replay-ratio", "0.2", "--min-lines", "50",
                             "--max-seconds", "100"]
     qtbot.addWidget(win)
@@ -56,7 +58,7 @@ def test_personalize_button_swaps_in_the_new_model(qtbot, tmp_path, tiny, typed_
     assert win.model_status.startswith("factory model")
     assert "now using the factory model" in win.statusBar().currentMessage()
     with qtbot.waitSignal(win.model_changed, timeout=30_000):
-        user_models.use_version(win.db, tmp_path, "v1")
+        versions.use_version(win.db, tmp_path, "v1")
         win.reload_model()
     assert win.model_status.startswith("personal model v1")
     with qtbot.waitSignal(win.model_changed, timeout=30_000):
@@ -67,10 +69,10 @@ def test_personalize_button_swaps_in_the_new_model(qtbot, tmp_path, tiny, typed_
 
 
 def test_a_failed_run_says_why_and_keeps_the_model(qtbot, tmp_path, tiny, typed_home, monkeypatch):
-    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
+    monkeypatch.setenv(ENV_FACTORY, str(tiny))
     typed_home(tmp_path)  # enough text: the run starts, and fails (no model to start from)
     win = MainWindow(home=tmp_path)
-    win.personalize_env = {user_models.ENV_FACTORY: str(tiny)}
+    win.personalize_env = {ENV_FACTORY: str(tiny)}
     qtbot.addWidget(win)
     win.show()
     assert win.wait_idle(60)
@@ -91,7 +93,7 @@ def test_a_failed_run_says_why_and_keeps_the_model(qtbot, tmp_path, tiny, typed_
 def test_too_little_text_is_said_up_front_and_nothing_runs(qtbot, tmp_path, tiny, monkeypatch):
     """It started a run anyway, showed a full progress bar and "no change"; and the button counted commits while
     the trainer counts lines."""
-    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
+    monkeypatch.setenv(ENV_FACTORY, str(tiny))
     db = store.open_store(tmp_path)
     for i in range(30):
         store.record_commit(db, "我们一起去吃饭", "wo men yi qi qu chi fan", "women", now=1000.0 + i)
@@ -128,15 +130,15 @@ def test_too_little_text_is_said_up_front_and_nothing_runs(qtbot, tmp_path, tiny
 
 def _install_personal(win, tiny, version: str) -> None:
     """``tiny`` installed as personal model ``version`` (what an accepted run leaves), made active."""
-    staged = user_models.new_staging_dir(win.home)
+    staged = files.new_staging_dir(win.home)
     shutil.rmtree(staged)
     shutil.copytree(tiny, staged)
-    user_models.write_meta(staged, {"kind": "personal", "version": version})
-    user_models.install(win.db, win.home, staged, version, {})
+    files.write_meta(staged, {"kind": "personal", "version": version})
+    versions.install(win.db, win.home, staged, version, {})
 
 
 def test_revert_and_factory_only_when_they_can_act_and_they_say_what_they_did(qtbot, tmp_path, tiny, monkeypatch):
-    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
+    monkeypatch.setenv(ENV_FACTORY, str(tiny))
     win = MainWindow(home=tmp_path)
     qtbot.addWidget(win)
     win.show()
@@ -166,7 +168,7 @@ def test_revert_and_factory_only_when_they_can_act_and_they_say_what_they_did(qt
     assert not win.revert_action.isEnabled() and not win.factory_action.isEnabled()
 
     with qtbot.waitSignal(win.model_changed, timeout=30_000):
-        user_models.use_version(win.db, tmp_path, "v2")
+        versions.use_version(win.db, tmp_path, "v2")
         win.reload_model()
     assert win.revert_action.isEnabled()
     with qtbot.waitSignal(win.model_changed, timeout=30_000):  # its files go with all the data: factory again

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from engine import user_models
+from engine.lexicon import ENV_FACTORY, factory_model_dir
+from engine.personal import files
 from ime_app import model_quality
 from ime_app.window import MainWindow
 from trainer import finetune
@@ -26,7 +27,7 @@ def test_the_status_bar_shows_the_accuracy_with_the_language_models(qtbot, tmp_p
     # measurement itself is stubbed: 15 s for the shipped model)
     measured = {"sent_acc": 0.692, "char_acc": 0.928, "lines": 1000, "ms_per_line": 14.4}
     monkeypatch.setattr(finetune, "line_accuracy", lambda model_dir, lines, cancelled=None: dict(measured))
-    finetune.general_accuracy(user_models.factory_model_dir(), read_lines(GENERAL_FILE), user_models.models_dir(tmp_path))
+    finetune.general_accuracy(factory_model_dir(), read_lines(GENERAL_FILE), files.models_dir(tmp_path))
     win = _window(qtbot, tmp_path)
     label = win.model_label.text()
     assert win.model_status.startswith("factory model") and "general text 69.2%" in label, label
@@ -38,14 +39,14 @@ def test_the_status_bar_shows_the_accuracy_with_the_language_models(qtbot, tmp_p
     win.db.close()
 
     fresh = _window(qtbot, tmp_path / "fresh")  # a new user: the figure shipped beside the factory model
-    assert (user_models.factory_model_dir() / model_quality.CACHE_NAME).exists()
+    assert (factory_model_dir() / model_quality.CACHE_NAME).exists()
     assert "general text 69.2%" in fresh.model_label.text() and fresh.measuring is None
     fresh.close()
     fresh.db.close()
 
 
 def test_a_model_not_measured_yet_is_measured_once_in_the_background(qtbot, tmp_path, tiny, monkeypatch):
-    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
+    monkeypatch.setenv(ENV_FACTORY, str(tiny))
     win = _window(qtbot, tmp_path, measure_accuracy=True)
     assert win.measuring is not None and "measuring its accuracy" in win.model_label.text()
     assert win.editor.isEnabled()  # (typing goes on: the measurement is another process)

@@ -142,7 +142,7 @@ def test_entry_script_and_every_data_file_exist(linux):
 
 def test_shipped_onnx_graphs_match_the_weights():
     """The bundle types with the shipped graphs; stale ones would make it export (torch) on first start."""
-    from engine.onnx_decoder import is_current
+    from engine.onnx_backend import is_current
 
     assert is_current(REPO / "assets" / "model"), "assets/model/onnx is stale: run python -m assets.build_model"
 
@@ -157,16 +157,16 @@ def test_hidden_imports_resolve_and_cover_our_packages(linux):
         assert found is not None, f"hidden import {name} does not exist"
     assert {"onnxruntime.quantization", "fusion_utils"} <= set(hidden)  # exporting a model you trained
     for package in ("engine", "trainer", "ime_app"):
-        for path in (REPO / package).glob("*.py"):
-            if path.stem != "__init__":
-                assert f"{package}.{path.stem}" in hidden
+        for path in (REPO / package).rglob("*.py"):  # subpackages' modules too (engine.store.database, ...)
+            parts = path.relative_to(REPO).with_suffix("").parts
+            assert ".".join(parts[:-1] if parts[-1] == "__init__" else parts) in hidden
 
 
 def _imported_modules() -> set[str]:
     """Every module our code imports (top-level names, and PySide6.X)."""
     found = set()
     for package in ("engine", "trainer", "ime_app"):  # not assets/: its build scripts are not shipped
-        for path in (REPO / package).glob("*.py"):
+        for path in (REPO / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 names = []
                 if isinstance(node, ast.Import):

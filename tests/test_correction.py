@@ -58,13 +58,11 @@ def test_traditional_text_is_read_as_simplified_and_answered_in_traditional(conv
     assert fix is not None and fix.text == "我們一起去公園"
 
 
-def test_typing_settings_are_left_as_they_were(conv):
-    conv.reuse = 3
-    try:
-        correction.propose(conv, "我们一起去公圆")
-        assert conv.reuse == 3
-    finally:
-        conv.reuse = None
+def test_a_typing_converter_is_left_as_it_was(conv):
+    typing = conv.with_settings(reuse=3)
+    fix = correction.propose(typing, "我们一起去公圆")
+    assert fix is not None and fix.text == "我们一起去公园"
+    assert typing.settings.reuse == 3
 
 
 def test_a_high_margin_proposes_nothing(conv):

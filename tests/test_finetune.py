@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from engine import store, user_models
+from engine import store
+from engine.lexicon import ENV_FACTORY
+from engine.model_spec import read_meta
+from engine.personal import files, loading, runs, versions
 
 REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def factory(tiny, monkeypatch):
-    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
-    monkeypatch.setenv(user_models.ENV_FACTORY, str(tiny))
+    monkeypatch.setenv(ENV_FACTORY, str(tiny))
+    monkeypatch.setenv(ENV_FACTORY, str(tiny))
     return tiny
 
 
@@ -28,7 +31,7 @@ def finetune_cmd(home: Path, *extra: str) -> list[str]:
 
 
 def env(factory_dir: Path) -> dict:
-    return dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", **{user_models.ENV_FACTORY: str(factory_dir)})
+    return dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", **{ENV_FACTORY: str(factory_dir)})
 
 
 def copy_model(src: Path, dst: Path) -> Path:
@@ -39,12 +42,12 @@ def copy_model(src: Path, dst: Path) -> Path:
 
 
 def install_copy(db, home: Path, tiny: Path, metrics: dict | None = None) -> str:
-    version = user_models.next_version(db, home)
-    staged = user_models.new_staging_dir(home)
+    version = versions.next_version(db, home)
+    staged = files.new_staging_dir(home)
     staged.rmdir()
     copy_model(tiny, staged)
-    user_models.write_meta(staged, {"kind": "personal", "version": version})
-    user_models.install(db, home, staged, version, metrics or {})
+    files.write_meta(staged, {"kind": "personal", "version": version})
+    versions.install(db, home, staged, version, metrics or {})
     return version
 
 
@@ -72,15 +75,15 @@ def test_cli_finetune_installs_a_better_model_that_hot_swaps(factory, personaliz
     assert done["accepted"], done["reason"]
     assert done["after"]["sent_acc"] > done["before"]["sent_acc"] and done["version"] == "v1"
     model_dir = Path(done["model_dir"])
-    assert (model_dir / "onnx" / "step.int8.onnx").is_file() and user_models.read_meta(model_dir)["version"] == "v1"
+    assert (model_dir / "onnx" / "step.int8.onnx").is_file() and read_meta(model_dir)["version"] == "v1"
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".staging")]
 
     db = store.open_store(home)
-    active = user_models.resolve_active(db, home)
+    active = versions.resolve_active(db, home)
     assert (active.kind, active.version, active.path) == ("personal", "v1", model_dir)
-    assert user_models.new_text_since_last_run(db)["commits"] == 0
+    assert runs.new_text_since_last_run(db)["commits"] == 0
     store.record_commit(db, "你好", "ni hao", "nihao")
-    new = user_models.new_text_since_last_run(db)
+    new = runs.new_text_since_last_run(db)
     assert (new["commits"], new["chars"]) == (1, 2) and new["last_run"] is not None
 
     # hot swap: a session typing on the factory model goes on with the personal one, without a restart
@@ -89,7 +92,7 @@ def test_cli_finetune_installs_a_better_model_that_hot_swaps(factory, personaliz
     session = Session(pipe, on_commit=pipe.commit)
     for key in "womenyiqi":
         session.press(key)
-    assert "personal model v1" in user_models.reload_active(pipe, db, home)
+    assert "personal model v1" in loading.reload_active(pipe, db, home)
     for key in "quchifan":
         session.press(key)
     assert session.candidates[0].text == "我们一起去吃饭"
@@ -104,7 +107,7 @@ def test_cli_finetune_installs_a_better_model_that_hot_swaps(factory, personaliz
     listed = json.loads(run("list", "--json").stdout)
     assert [(v["version"], v["active"]) for v in listed["versions"]] == [("factory", False), ("v1", True)]
     assert "factory model" in run("revert").stdout
-    assert user_models.resolve_active(db, home).kind == "factory"
+    assert versions.resolve_active(db, home).kind == "factory"
     assert "personal model v1" in run("use", "v1").stdout
     db.close()
 
@@ -127,7 +130,7 @@ def test_a_killed_or_cancelled_run_leaves_the_current_model_active(factory, type
     out, _ = proc.communicate(timeout=120)
     done = json.loads(out.splitlines()[-1])
     assert proc.returncode == 3 and done["event"] == "done" and "cancelled" in done["reason"]
-    assert not staging() and user_models.resolve_active(db, home).version == "v1"
+    assert not staging() and versions.resolve_active(db, home).version == "v1"
 
     # killed while the new model is being written: the old one stays active and loads
     proc = subprocess.Popen(finetune_cmd(home, "--max-epochs", "1"), env=env(factory), stdout=subprocess.DEVNULL,
@@ -138,10 +141,10 @@ def test_a_killed_or_cancelled_run_leaves_the_current_model_active(factory, type
     proc.kill()
     proc.wait()
     assert staging(), "the run ended before it wrote anything"
-    active = user_models.resolve_active(db, home)
+    active = versions.resolve_active(db, home)
     assert (active.version, active.note) == ("v1", "")
     assert "personal model v1" in pipeline.build_pipeline(active.path).status
-    user_models.prune(db, home)  # what the killed run left behind goes at the next install
+    versions.prune(db, home)  # what the killed run left behind goes at the next install
     assert not staging()
     db.close()
 
@@ -180,7 +183,7 @@ def test_a_worse_model_is_rejected_and_the_current_one_stays(factory, personaliz
     done = finetune.personalize(cfg, lambda *a, **k: None, home=home, base=factory)
     assert done["train"]["steps"] > 0 and not done["accepted"] and done["version"] is None
     assert "does not beat the personal model v1" in done["reason"], done["reason"]
-    assert user_models.resolve_active(db, home).version == "v1"
+    assert versions.resolve_active(db, home).version == "v1"
     assert sorted(p.name for p in (home / "models").iterdir() if p.is_dir()) == ["v1"]
     db.close()
 
@@ -188,27 +191,27 @@ def test_a_worse_model_is_rejected_and_the_current_one_stays(factory, personaliz
 def test_versions_prune_revert_factory_and_a_broken_model(factory, tmp_path):
     home = tmp_path / "home"
     db = store.open_store(home)
-    assert user_models.resolve_active(db, home).kind == "factory"
-    versions = [install_copy(db, home, factory) for _ in range(4)]
-    assert versions == ["v1", "v2", "v3", "v4"]
-    assert [v["version"] for v in user_models.list_versions(db, home)] == ["factory", "v2", "v3", "v4"]  # 3 kept
+    assert versions.resolve_active(db, home).kind == "factory"
+    installed = [install_copy(db, home, factory) for _ in range(4)]
+    assert installed == ["v1", "v2", "v3", "v4"]
+    assert [v["version"] for v in versions.list_versions(db, home)] == ["factory", "v2", "v3", "v4"]  # 3 kept
     assert not (home / "models" / "v1").exists()
-    assert user_models.revert_to_previous(db, home).version == "v3"
-    assert user_models.revert_to_previous(db, home).version == "v2"
-    assert user_models.revert_to_previous(db, home).kind == "factory"
-    assert user_models.use_version(db, home, "v4").version == "v4"
+    assert versions.revert_to_previous(db, home).version == "v3"
+    assert versions.revert_to_previous(db, home).version == "v2"
+    assert versions.revert_to_previous(db, home).kind == "factory"
+    assert versions.use_version(db, home, "v4").version == "v4"
     with pytest.raises(ValueError, match="no personal model"):
-        user_models.use_version(db, home, "v9")
+        versions.use_version(db, home, "v9")
     # a damaged active model: the factory model takes over, the files are kept aside, the user is told
     (home / "models" / "v4" / "config.json").write_text("{broken")
-    active = user_models.resolve_active(db, home)
+    active = versions.resolve_active(db, home)
     assert active.kind == "factory" and "personal model v4" in active.note and "broken" in active.note
     assert [p.name.split("-")[0] for p in (home / "models" / "broken").iterdir()] == ["v4"]
-    assert [v["version"] for v in user_models.list_versions(db, home)] == ["factory", "v2", "v3"]
-    assert user_models.next_version(db, home) == "v5"  # a version name is never reused
+    assert [v["version"] for v in versions.list_versions(db, home)] == ["factory", "v2", "v3"]
+    assert versions.next_version(db, home) == "v5"  # a version name is never reused
     # a folder renamed into place whose record never got written (killed in between) is removed by prune
     (home / "models" / "v5").mkdir()
-    user_models.prune(db, home)
+    versions.prune(db, home)
     assert not (home / "models" / "v5").exists()
     db.close()
 
@@ -297,7 +300,7 @@ def test_a_full_disk_while_saving_the_model_keeps_the_current_one_and_says_so(fa
     code = finetune.main(finetune_cmd(home, "--max-epochs", "1")[4:])
     done = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 1 and done["event"] == "done" and "disk is full" in done["reason"]
-    assert user_models.resolve_active(db, home).version == "v1"
+    assert versions.resolve_active(db, home).version == "v1"
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".staging")]  # nothing left behind
     db.close()
 

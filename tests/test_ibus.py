@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import store, user_models
+from engine import store
+from engine.personal import files, versions
 from engine.pipeline import build_pipeline
 from ime_app.ibus import keys
 from ime_app.ibus.backend import ImeBackend, Shared
@@ -151,14 +152,14 @@ def test_backend_picks_up_what_the_app_changed(tmp_path, tiny):
 
     app = store.open_store(tmp_path)
     store.delete_all_phrases(app)
-    version = user_models.next_version(app, tmp_path)
-    staged = user_models.new_staging_dir(tmp_path)
+    version = versions.next_version(app, tmp_path)
+    staged = files.new_staging_dir(tmp_path)
     staged.rmdir()
     import shutil
 
     shutil.copytree(tiny, staged)
-    user_models.write_meta(staged, {"kind": "personal", "version": version})
-    user_models.install(app, tmp_path, staged, version, {})
+    files.write_meta(staged, {"kind": "personal", "version": version})
+    versions.install(app, tmp_path, staged, version, {})
     app.close()
 
     status = shared.sync()

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.converter import Converter
-from engine.decoder import beam_search, greedy
+from engine.converter import Converter, ConverterSettings
+from engine.torch_backend import beam_search, greedy
 from engine.lexicon import default_lexicon
 from engine.model import (
     BOS, SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, load_model, save_model,
@@ -106,7 +106,7 @@ def test_save_load_roundtrip_and_bad_files(model, vocab, tmp_path):
 
 def test_raw_keys_decode_over_several_segmentations(model, vocab):
     chars, _ = vocab
-    conv = Converter(model, chars, segmentations=3, max_cost_gap=2.0)
+    conv = Converter(model, chars, ConverterSettings(segmentations=3, max_cost_gap=2.0))
     cands = conv.convert_raw("xian", top=10)
     assert {len(c.text) for c in cands} == {1, 2}  # xian and xi'an both decoded
     assert conv.convert_raw("iiii") == []
@@ -169,7 +169,7 @@ def test_int8_weights_keep_the_decode_close(model):
 
 def test_interactive_converter_reuses_earlier_keystrokes(model, vocab):
     chars, _ = vocab
-    conv = Converter(model, chars).interactive(reuse=2)
+    conv = Converter(model, chars, ConverterSettings().interactive(reuse=2))
     steps = []
     real = beam_search
 
@@ -178,7 +178,7 @@ def test_interactive_converter_reuses_earlier_keystrokes(model, vocab):
         steps.append(len(ids) - (r.length if r is not None else 0))
         return real(model, ids, *a, **k)
 
-    conv.search = counting
+    conv.backend.beam_search = counting
     keys = "zhongguorenminyinhang"
     for i in range(1, len(keys) + 1):
         conv.convert_raw(keys[:i], top=5)
@@ -190,7 +190,7 @@ def test_interactive_converter_reuses_earlier_keystrokes(model, vocab):
 
 def test_onnx_runtime_decodes_like_pytorch(model, vocab, tmp_path):
     pytest.importorskip("onnxruntime")
-    from engine.onnx_decoder import OnnxBackend, is_current
+    from engine.onnx_backend import OnnxBackend, is_current
 
     chars, _ = vocab
     save_model(model, tmp_path, chars)
@@ -277,7 +277,7 @@ def test_two_pass_ranks_by_the_beam_search_objective(headed, vocab, tmp_path, ru
     chars, _ = vocab
     save_model(headed, tmp_path, chars)
     conv = Converter.load(tmp_path, runtime=runtime)
-    assert conv.two_pass == {}
+    assert conv.uses_two_pass and conv.settings.two_pass == two_pass.TwoPassSettings()
     x_ids = [TOK[s] for s in ("ta", "men", "hao")]
     prior = lambda h, a, lp: lp - 0.01 * (a[None, :] % 7) - 0.1 * (h.shape[1] and (h[:, -1:] % 3 == 0))  # noqa: E731
     beam = conv.backend.beam_search(x_ids, beam=4, top=4, fuse=prior)
@@ -341,7 +341,7 @@ def test_a_new_onnx_export_takes_the_old_ones_place_whole(model, vocab, tmp_path
     import shutil
 
     from engine import onnx_export
-    from engine.onnx_decoder import is_current
+    from engine.onnx_backend import is_current
 
     chars, _ = vocab
     save_model(model, tmp_path, chars)

@@ -133,7 +133,7 @@ def test_head_only_gives_a_model_without_a_head_one_and_leaves_the_rest(cache, t
     from engine.converter import Converter
 
     conv = Converter.load(headed)
-    assert conv.two_pass == {} and len(conv.convert_segmented("ni hao", top=1)[0].text) == 2
+    assert conv.uses_two_pass and len(conv.convert_segmented("ni hao", top=1)[0].text) == 2
     meta = json.loads((headed / "config.json").read_text())
     assert meta["training"]["steps"] == 3 and meta["head_training"]["steps"] == 6  # both runs recorded
     bad = subprocess.run(pretrain_cmd(tmp_path / "x", cache, 2, "--head-only"), env=env(), capture_output=True,

@@ -34,7 +34,8 @@ def _mode(path: Path) -> int:
 # ---------------------------------------------------------------- location / open
 
 def test_home_dir_resolution_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(store.platformdirs, "user_data_dir", lambda name, appauthor=None: str(tmp_path / "pd" / name))
+    monkeypatch.setattr(store.opening.platformdirs, "user_data_dir",
+                        lambda name, appauthor=None: str(tmp_path / "pd" / name))
     monkeypatch.delenv("PINYIN_IME_HOME", raising=False)
     assert store.home_dir() == tmp_path / "pd" / "pinyin-ime"
     monkeypatch.setenv("PINYIN_IME_HOME", str(tmp_path / "env"))
@@ -80,7 +81,7 @@ def test_reopen_does_not_rerun_migrations(tmp_path, monkeypatch):
     def boom(conn):
         raise AssertionError("migration re-run")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [boom] * store.SCHEMA_VERSION)
+    monkeypatch.setattr(store.migrations, "MIGRATIONS", [boom] * store.SCHEMA_VERSION)
     db = store.open_store(home)
     assert [c["id"] for c in store.list_commits(db)] == [cid]
     db.close()
@@ -91,7 +92,7 @@ def test_failed_migration_leaves_db_untouched(tmp_path, monkeypatch):
         conn.execute("CREATE TABLE half (x)")
         raise RuntimeError("crash mid-migration")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [half_done])
+    monkeypatch.setattr(store.migrations, "MIGRATIONS", [half_done])
     with pytest.raises(RuntimeError):
         store.open_store(tmp_path)
     conn = sqlite3.connect(tmp_path / "user.db")
@@ -175,7 +176,7 @@ def test_settings_are_json(db):
 def test_failed_write_rolls_back(db):
     store.record_commit(db, "之前")
     with pytest.raises(RuntimeError):
-        with store._write(db) as conn:
+        with store.database.write(db) as conn:
             conn.execute("INSERT INTO commits(text, created_at) VALUES ('一半', 1)")
             raise RuntimeError("crash")
     assert [r["text"] for r in store.list_commits(db)] == ["之前"]
@@ -404,10 +405,10 @@ def test_a_damaged_store_is_kept_aside_and_a_fresh_one_opens(tmp_path, damage):
 
 
 def test_only_corruption_moves_a_store_aside():
-    assert store._is_corruption(sqlite3.DatabaseError("file is not a database"))
-    assert store._is_corruption(sqlite3.DatabaseError("database disk image is malformed"))
-    assert not store._is_corruption(sqlite3.OperationalError("database is locked"))
-    assert not store._is_corruption(sqlite3.OperationalError("unable to open database file"))
+    assert store.opening._is_corruption(sqlite3.DatabaseError("file is not a database"))
+    assert store.opening._is_corruption(sqlite3.DatabaseError("database disk image is malformed"))
+    assert not store.opening._is_corruption(sqlite3.OperationalError("database is locked"))
+    assert not store.opening._is_corruption(sqlite3.OperationalError("unable to open database file"))
 
 
 def test_crash_safety_benchmark_runs_and_finds_nothing_lost(tmp_path):

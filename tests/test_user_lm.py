@@ -76,7 +76,7 @@ def test_committed_words_win_inside_new_sentences(tiny, tmp_path, runtime):
     tokens = segmentation_tokens(parse(keys).best())
     assert conv.score_texts(tokens, ["我们去吃饭"])[0] == pytest.approx(after[0].score, abs=1e-2)  # int8 vs fp32
 
-    pipe.ranker = None  # no learning: the model alone again
+    pipe.use_ranker(None)  # no learning: the model alone again
     assert pipe(keys)[0].text == before
 
 

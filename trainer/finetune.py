@@ -17,8 +17,9 @@
    ``general_tolerance`` (1 point) on ``assets/personalize/general.tsv`` against the model it was trained from.
    A model that beats the current one but fails the general check is merged back towards the base model
    (WiSE-FT: ``base + alpha · change``, ``merge_alphas``) and checked again, while time allows.
-4. Install (``engine.user_models.install``): written and exported into a staging folder, fsynced, renamed into
-   ``<home>/models/vN`` and made active in one store transaction; versions beyond the last 3 are pruned.
+4. Install (``engine.personal.versions.install``): written and exported into a staging folder, fsynced,
+   renamed into ``<home>/models/vN`` and made active in one store transaction; versions beyond the last 3 are
+   pruned.
    With ``--out DIR`` (needed with ``--tsv``) an accepted model is written there instead (atomically).
 
 A kill at any moment leaves the old model active; SIGTERM/SIGINT cancel cleanly (staging removed, old model
@@ -46,8 +47,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine import store, user_models
-from engine.model_spec import PAD, read_config
+from engine import store
+from engine.lexicon import factory_model_dir
+from engine.model_spec import PAD, read_config, read_meta
+from engine.personal import files, runs, versions
+from engine.personal.run_lock import run_lock
 from trainer.user_text import GENERAL_FILE, REPLAY_FILE, Line, lines_from_store, read_lines, split_held_out
 
 LEARNING_RATES = {"full": 1e-4, "lora": 1e-3, "top": 1e-3}  # per method, chosen on the tuning streams
@@ -113,11 +117,10 @@ def line_accuracy(model_dir: Path | str, lines: list[Line], cancelled=lambda: Fa
     """Top-1 whole-line sentence and character accuracy of the model in ``model_dir``, as the CLI's
     ``convert --segmented`` converts (ONNX Runtime, int8 weights; the two passes of ``engine.two_pass`` when
     the model has an emission head, else the beam search)."""
-    from engine.converter import Converter
+    from engine.converter import Converter, ConverterSettings
     from trainer.evaluate import char_accuracy
 
-    converter = Converter.load(model_dir, runtime="onnx")
-    converter.int8 = True
+    converter = Converter.load(model_dir, runtime="onnx", settings=ConverterSettings(int8=True))
     guesses = []
     t0 = time.perf_counter()
     for text, syllables in lines:
@@ -135,7 +138,7 @@ def general_accuracy(model_dir: Path, lines: list[Line], cache_dir: Path | None)
     """``line_accuracy`` on the general check set, cached per model and check set in ``cache_dir``."""
     import hashlib
 
-    from engine.onnx_decoder import checksum
+    from engine.onnx_backend import checksum
 
     lines_key = hashlib.sha256("\n".join(t for t, _ in lines).encode()).hexdigest()[:12]
     key = f"{checksum(model_dir)}-{len(lines)}-{lines_key}"
@@ -404,7 +407,7 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
     ValueError for unusable input and Cancelled when ``cancelled()`` turns true."""
     t_start = time.time()
     deadline = t_start + cfg.max_seconds
-    base = Path(base) if base else user_models.factory_model_dir()
+    base = Path(base) if base else factory_model_dir()
     read_config(base)  # a clear error now rather than after minutes
     install = out is None  # into the user's models (and make it active); else write it to ``out``
     if install and home is None:
@@ -417,9 +420,9 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
         else:
             lines, last_commit = read_lines(tsv)[-cfg.max_lines:], 0
         if db is not None:
-            current = user_models.resolve_active(db, home)
+            current = versions.resolve_active(db, home)
             current_dir, current_label = current.path, current.label
-            cache_dir = user_models.models_dir(home)
+            cache_dir = files.models_dir(home)
         else:
             current_dir, current_label, cache_dir = base, f"base model {base}", None
         if len(lines) < cfg.min_lines:
@@ -430,7 +433,7 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
 
         import torch
 
-        from engine.decoder import allowed_for
+        from engine.torch_backend import allowed_for
         from engine.model import load_model, save_model
         from engine.onnx_export import export
         from trainer.pretrain import pick_device
@@ -446,7 +449,7 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
         before = line_accuracy(current_dir, held, cancelled)
         general_base = general_accuracy(base, general, cache_dir)
         same = Path(current_dir).resolve() == base.resolve()
-        general_before = (general_base if same else user_models.read_meta(current_dir).get("general_after")
+        general_before = (general_base if same else read_meta(current_dir).get("general_after")
                           or general_accuracy(current_dir, general, cache_dir))
         report("eval", phase="current", held=before, general=general_before)
         # one check of a new model: its export and its two checks at the rate just measured; training leaves
@@ -477,7 +480,7 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
                 break
             report("phase", phase="export", alpha=alpha)
             model.load_state_dict(merged(base_state, tuned_state, alpha))
-            staging = user_models.new_staging_dir(home) if install else _staging_next_to(out)
+            staging = files.new_staging_dir(home) if install else _staging_next_to(out)
             save_model(model, staging, meta["chars"], {"finetune": {"base": str(base), "alpha": alpha,
                                                                      **asdict(result)}})
             with contextlib.redirect_stdout(sys.stderr):
@@ -499,13 +502,13 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
             meta_out = {"kind": "personal" if install else "fine-tuned", "base": str(base), "created_at": time.time(),
                         **{k: v for k, v in done.items() if k != "model_dir"}}
             if install:
-                version = user_models.next_version(db, home)
-                user_models.write_meta(staging, {**meta_out, "version": version})
-                user_models.install(db, home, staging, version, {k: done[k] for k in (
+                version = versions.next_version(db, home)
+                files.write_meta(staging, {**meta_out, "version": version})
+                versions.install(db, home, staging, version, {k: done[k] for k in (
                     "before", "after", "general_before", "general_after", "alpha", "lines", "method", "device")})
-                done["model_dir"], done["version"] = str(user_models.models_dir(home) / version), version
+                done["model_dir"], done["version"] = str(files.models_dir(home) / version), version
             else:
-                user_models.write_meta(staging, meta_out)
+                files.write_meta(staging, meta_out)
                 _replace_dir(staging, out)
                 done["model_dir"] = str(out)
             staging = None
@@ -519,7 +522,7 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
 
 def _finish_run(done: dict, db, install: bool, last_commit: int, t_start: float) -> dict:
     if install:
-        user_models.mark_run(db, last_commit, done["accepted"], done["version"])
+        runs.mark_run(db, last_commit, done["accepted"], done["version"])
     done["seconds"] = round(time.time() - t_start, 1)
     return done
 
@@ -535,7 +538,7 @@ def _staging_next_to(out: Path) -> Path:
 
 def _replace_dir(staged: Path, out: Path) -> None:
     """Put ``staged`` at ``out`` (a previous model there is moved aside first and removed after)."""
-    user_models.fsync_tree(staged)
+    files.fsync_tree(staged)
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     if out.exists():
         os.replace(out, old)
@@ -614,7 +617,7 @@ def main(argv=None) -> int:
 
     try:
         home = store.home_dir(args.home) if args.tsv is None else None
-        with user_models.run_lock(home) if home is not None else contextlib.nullcontext():
+        with run_lock(home) if home is not None else contextlib.nullcontext():
             done = personalize(cfg, report, home=home, tsv=args.tsv, base=args.base, out=args.out,
                                device_name=args.device, cancelled=cancelled)
     except Cancelled:

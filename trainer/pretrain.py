@@ -33,7 +33,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.lexicon import default_lexicon
-from engine.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, save_model
+from engine.model import (SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, read_config,
+                          save_model)
 from trainer import checkpoint
 from trainer.options import build_args
 from trainer.batches import BatchConfig, BatchMaker
@@ -80,7 +81,7 @@ def load_eval(path: Path, limit: int) -> list[tuple[str, list[str]]]:
 @torch.no_grad()
 def evaluate(model: PinyinModel, lines: list[tuple[str, list[str]]], chars: list[str], device, batch: int = 256) -> dict:
     """Greedy top-1 sentence and character accuracy on (text, syllables) lines."""
-    from engine.decoder import greedy
+    from engine.torch_backend import greedy
 
     if not lines:
         return {}
@@ -144,7 +145,9 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     lexicon = default_lexicon()
-    chars = char_vocab(lexicon.characters)
+    # a new model's output vocabulary is the lexicon's characters; a continued one keeps its own (the lexicon
+    # may have grown since: a character it lacks cuts the clause there, as any out-of-vocabulary one does)
+    chars = read_config(args.init_from)["chars"] if args.init_from else char_vocab(lexicon.characters)
     corpus = build_corpus(args.corpus, args.cache, max_lines_per_file=args.max_lines, log=log)
     batches = BatchMaker(corpus, chars, BatchConfig(tokens=args.tokens), seed=args.seed)
     if args.head_only and (args.init_from is None or args.no_emission_head):
@@ -171,8 +174,8 @@ def main(argv=None) -> int:
         init, init_meta = load_model(args.init_from)
         if init_meta["chars"] != chars or replace(init.cfg, dropout=cfg.dropout,
                                                   emission_head=cfg.emission_head) != cfg:
-            raise ValueError(f"--init-from {args.init_from}: its size or vocabulary differs from --size {args.size} "
-                             f"with this lexicon; pick the matching --size")
+            raise ValueError(f"--init-from {args.init_from}: its size differs from --size {args.size}; pick the "
+                             f"matching --size")
         model.load_state_dict(init.state_dict(), strict=False)  # a model without a head: the head starts fresh
         log(f"initialised from {args.init_from} ({init_meta.get('training', {}).get('tokens', 0) / 1e6:.1f} M tokens)")
     if args.resume:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from engine import store, user_models
+from engine import store
+from engine.personal import loading
 from engine.pipeline import Pipeline, settle_memory
 from engine.prediction import PipelinePredictor
 from engine.session import Session
@@ -49,7 +50,7 @@ class Shared:
     """The engine process's pipeline and store, shared by every input field."""
 
     def __init__(self, home: str | Path | None = None,
-                 build: Callable[..., Pipeline] = user_models.build_user_pipeline) -> None:
+                 build: Callable[..., Pipeline] = loading.build_user_pipeline) -> None:
         """``build(db, home)`` makes the pipeline (default: the user's active model with their learning)."""
         self.home = store.home_dir(home)
         self.db = store.open_store(self.home)
@@ -101,7 +102,7 @@ class Shared:
             if active == self._active:
                 return None
             self._active = active
-            return user_models.reload_active(self.pipeline, self.db, self.home)
+            return loading.reload_active(self.pipeline, self.db, self.home)
         except (sqlite3.Error, OSError, ValueError) as e:
             self.warning = f"拼音 IME could not read your data ({e}); typing goes on"
             return None

@@ -1,5 +1,5 @@
-"""The same beam search as ``engine.decoder.beam_search``, with the encoder and one decoder step run by ONNX
-Runtime and the beam's bookkeeping in numpy — and no PyTorch import.
+"""The model on ONNX Runtime as a runtime: ``engine.decoder``'s beam search with the encoder and one decoder step
+run by ONNX Runtime (``OnnxSteps``), the whole decoder for ranking — and no PyTorch import.
 
 Why: at this model size a PyTorch decoder step is ~80 small operator calls, each with microseconds of
 dispatch overhead that the arithmetic cannot hide on a laptop CPU; ONNX Runtime runs the whole step as one
@@ -16,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.backend import BeamState, OutputCache
+from engine.backend import Backend, OutputCache
+from engine.decoder import BeamState
 from engine.onnx_manifest import EXPORT_VERSION, checksum, is_current  # noqa: F401 (also imported from here)
 from engine.model_spec import BOS, allowed_ids, read_config
 
-class OnnxBackend:
-    """A saved model run by ONNX Runtime, behind ``engine.converter.Converter``: ``beam_search`` with the
-    signature and results (within float rounding; with ``int8`` the int8-weight graphs, close but not equal)
-    of ``engine.decoder.beam_search``, and ``score`` for given texts."""
+class OnnxBackend(Backend):
+    """A saved model run by ONNX Runtime, behind ``engine.converter.Converter``: ``OnnxSteps`` for the beam
+    search, with the results of ``engine.torch_backend.TorchSteps`` (within float rounding; with ``int8`` the
+    int8-weight graphs, close but not equal), and ``score`` for given texts."""
 
     name = "onnx"
 
@@ -134,56 +135,44 @@ class OnnxBackend:
         idx = self.allowed[token]
         return idx, np.ascontiguousarray(self.emb[idx].T)
 
-    def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, resume: BeamState | None = None,
-                    trace: dict[int, BeamState] | None = None, trace_from: int = 0,
-                    int8: bool = False, fuse=None, gap: float | None = None) -> list[tuple[list[int], float]]:
-        """``fuse(hyps, allowed, logp) -> logp``: mixes another distribution into each step's log-probabilities
-        (the corpus LM and the user's n-gram cache); the hypotheses' scores include it. ``gap``: drop the
-        hypotheses that fall more than this many nats behind the best (fewer rows for the rest of the search)."""
-        if not x_ids:
-            return []
-        n = len(x_ids)
-        step = self.session("step", int8)
-        enc_in, cross = self.encode(x_ids, int8)[:2]
-        width = max(beam, 0 if resume is None else resume.hyps.shape[0])
-        kv = np.empty((self.layers, 2, width, self.heads, n, self.dh), dtype=np.float32)
-        start = 0
-        scores = np.zeros(1, dtype=np.float32)
-        hyps = np.empty((1, 0), dtype=np.int64)
-        prev = np.full(1, BOS, dtype=np.int64)
-        if resume is not None and 0 < resume.length < n:
-            start, hyps, scores = resume.length, np.asarray(resume.hyps), np.asarray(resume.scores)
-            kv[:, :, : hyps.shape[0], :, :start] = np.asarray(resume.kv)
-            prev = hyps[:, -1]
-        for t in range(start, n):
-            b = prev.shape[0]
-            idx, out_t = self.output(x_ids[t])
-            if idx.size == 0:
-                return []
-            logp, new = step.run(None, {"x": self.emb[prev] + enc_in[t], "past": kv[:, :, :b, :, :t].copy(),
-                                        "cross": cross, "out_t": out_t})
-            kv[:, :, :b, :, t] = new[:, :, :, :, 0]
-            if fuse is not None:
-                logp = fuse(hyps, idx, logp)
-            total = (scores[:, None] + logp).ravel()
-            k = min(beam, total.size)
-            flat = np.argpartition(-total, k - 1)[:k] if k < total.size else np.arange(total.size)
-            flat = flat[np.argsort(-total[flat], kind="stable")]
-            if gap is not None:
-                flat = flat[total[flat] >= total[flat[0]] - gap]
-                k = flat.size
-            src, chars = flat // logp.shape[1], idx[flat % logp.shape[1]]
-            kv[:, :, :k, :, : t + 1] = kv[:, :, src, :, : t + 1]
-            hyps = np.concatenate([hyps[src], chars[:, None]], axis=1)
-            scores, prev = total[flat], chars
-            if trace is not None and trace_from <= t < n - 1:
-                trace[t + 1] = BeamState(hyps, scores, kv[:, :, :k, :, : t + 1].copy())
-        return [(h, float(s)) for h, s in zip(hyps[:top].tolist(), scores[:top].tolist())]
+    def steps(self, x_ids: list[int], width: int, int8: bool = False) -> "OnnxSteps":
+        return OnnxSteps(self, x_ids, width, int8)
 
     def score(self, x_ids: list[int], ys: list[list[int]], int8: bool = False, fuse=None) -> list[float]:
         """Log-probability of each character sequence in ``ys`` (each as long as ``x_ids``): the numbers
         ``beam_search`` gives those sequences (within float rounding), from one whole-decoder call."""
         return self.rank(self.encode(x_ids, int8), x_ids, np.asarray(ys, dtype=np.int64), int8, fuse).tolist()
+
+
+class OnnxSteps:
+    """``engine.decoder``'s Steps on ONNX Runtime for one input: the encoder graph once, then per position the
+    step graph for the whole beam, its self-attention keys/values in one numpy buffer."""
+
+    def __init__(self, backend: OnnxBackend, x_ids: list[int], width: int, int8: bool = False):
+        self.backend, self.x_ids = backend, x_ids
+        self.step = backend.session("step", int8)
+        self.enc_in, self.cross = backend.encode(x_ids, int8)[:2]
+        self.kv = np.empty((backend.layers, 2, width, backend.heads, len(x_ids), backend.dh), dtype=np.float32)
+
+    def restore(self, state: BeamState) -> None:
+        self.kv[:, :, : state.hyps.shape[0], :, : state.length] = np.asarray(state.kv)
+
+    def scores(self, t: int, hyps: np.ndarray, prev: np.ndarray):
+        idx, out_t = self.backend.output(self.x_ids[t])
+        if idx.size == 0:
+            return idx, None
+        b = prev.shape[0]
+        logp, new = self.step.run(None, {"x": self.backend.emb[prev] + self.enc_in[t],
+                                         "past": self.kv[:, :, :b, :, :t].copy(), "cross": self.cross,
+                                         "out_t": out_t})
+        self.kv[:, :, :b, :, t] = new[:, :, :, :, 0]
+        return idx, logp
+
+    def follow(self, src: np.ndarray, cols: np.ndarray, t: int) -> None:
+        self.kv[:, :, : src.shape[0], :, : t + 1] = self.kv[:, :, src, :, : t + 1]
+
+    def snapshot(self, k: int, t: int) -> np.ndarray:
+        return self.kv[:, :, :k, :, : t + 1].copy()
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
