@@ -41,7 +41,7 @@ def held_out_texts(first: int = 1500, later: int = 500) -> list[str]:
 
 def main(argv=None) -> int:
     from assets.build_model import corpus_sha256
-    from engine.model_spec import read_config
+    from engine.runtime.model_spec import read_config
     from trainer import ngram
     from trainer.corpus import DEFAULT_CORPUS, build_corpus
 
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     st = built["stats"]
     ngram.write_note(args.out, "CHAR_LM.md", "The corpus character LM (`char_lm.safetensors`)",
                      f"Interpolated modified Kneser-Ney character {args.order}-gram over the annotated corpus, fused into "
-                     "every step\nof the model's searches (`engine/char_lm.py`; its weight tuned on held-out shards).", "assets.build_char_lm",
+                     "every step\nof the model's searches (`engine/lm/char_lm.py`; its weight tuned on held-out shards).", "assets.build_char_lm",
                      argv if argv is not None else sys.argv[1:], [
         ("corpus", f"`{args.corpus}` — SHA-256 over names and bytes `{sha}`, {len(corpus.chars):,} characters"),
         ("held out", f"{len(set(exclude)):,} distinct clauses: `assets/personalize/general.tsv` and the "

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         print(f"{run} holds no finished model (config.json missing)", file=sys.stderr)
         return 2
     package(run, args.corpus)
-    from engine.onnx_export import export_dir
+    from engine.runtime.onnx_export import export_dir
 
     export_dir(MODEL_DIR)  # the ONNX graphs the app decodes with
     return 0

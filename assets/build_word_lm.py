@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     st = built["stats"]
     ngram.write_note(args.out, "WORD_LM.md", "The word LM (`word_lm.safetensors`)",
                      f"Interpolated modified Kneser-Ney word {args.order}-gram over the corpus cut into lexicon words\n"
-                     "(`trainer/word_ngram.py`), added to each ranked candidate's score (`engine/word_lm.py`).", "assets.build_word_lm",
+                     "(`trainer/word_ngram.py`), added to each ranked candidate's score (`engine/lm/word_lm.py`).", "assets.build_word_lm",
                      argv if argv is not None else sys.argv[1:], [
         ("corpus", f"`{args.corpus}` — SHA-256 `{corpus_sha256(args.corpus)}`, {len(corpus.chars):,} characters"),
         ("vocabulary", f"{len(words) - 2:,} words and characters: `assets/words.tsv`, `assets/chars.tsv`, "

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fp32", action="store_true", help="full-precision weights (default: int8, as the app types)")
     ap.add_argument("--no-lm", action="store_true", help="the model alone, without the corpus character LM")
     ap.add_argument("--beam-search", action="store_true",
-                    help="whole lines by the decoder's beam search, not the two passes (engine/two_pass.py)")
+                    help="whole lines by the decoder's beam search, not the two passes (engine/runtime/two_pass.py)")
     ap.add_argument("--peers", nargs="*", default=None, metavar="ENGINE",
                     help="score these peers (default all four) in this same run first (benchmarks/peers.py)")
     args = ap.parse_args(argv)

@@ -1,5 +1,5 @@
 """Correction benchmark (issue 22, item 2): homophone slips injected into dev lines, found and fixed by
-``engine.correction``; precision and recall SIGHAN style, the false-alarm rate on clean lines, time per line.
+``engine.ime.correction``; precision and recall SIGHAN style, the false-alarm rate on clean lines, time per line.
 
     python -m benchmarks.correction [--file ../shared/data/eval/dev.tsv] [--lines 400] [--seed 22]
                                     [--target 0.85] [--model DIR] [--out benchmarks/results/correction_dev.json]
@@ -36,7 +36,7 @@ Scores (margin m: edits gaining more than m nats are proposed)
   when moreover the text equals the clean line; precision = such versions among those with any proposal (clean
   ones included), recall = among those with slips.
 * false-alarm rate: clean lines that get any proposal.
-* time: p50/p95 of ``engine.correction.span_edits`` per line (the margin's test is free), with the model run
+* time: p50/p95 of ``engine.ime.correction.span_edits`` per line (the margin's test is free), with the model run
   as the app runs it (ONNX Runtime where available, int8 weights; ``--fp32`` for full precision).
 
 Choosing the margin: every version's candidate edits are computed once with their strengths, then margins
@@ -104,7 +104,7 @@ def versions(lines: list[tuple[str, list[str]]], seed: int, lexicon, vocab) -> l
 
 def run(converter, items: list[dict], label: str) -> None:
     """Adds each version's candidate edits (all gains) and the time they took."""
-    from engine.correction import span_edits
+    from engine.ime.correction import span_edits
 
     t_start = time.perf_counter()
     for n, item in enumerate(items, 1):
@@ -181,8 +181,8 @@ def line(name: str, row: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from engine import correction
-    from engine.converter import Converter, ConverterSettings
+    from engine.ime import correction
+    from engine.ime.converter import Converter, ConverterSettings
     from engine.lexicon import default_lexicon
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -2,7 +2,7 @@
 
 Each trial starts a child process on one data folder (kept across trials) that types like a user through the
 real session and pipeline: random pinyin, random candidate picks, commits that go to the SQLite store and
-teach phrases and pairs (``engine.learning``). After each commit returns, the child prints ``ACK <text>``.
+teach phrases and pairs (``engine.ime.learning``). After each commit returns, the child prints ``ACK <text>``.
 The parent SIGKILLs it after a random delay (seeded), then checks, with a fresh connection:
 - the store opens and ``PRAGMA integrity_check`` says ok;
 - every acknowledged commit is there (per text, at least as many rows as acknowledgements);
@@ -58,8 +58,8 @@ def child(home: str, seed: int, finetune: bool) -> int:
 
 
 def type_forever(home: str, rng: random.Random) -> None:
-    from engine.pipeline import build_pipeline
-    from engine.session import Session
+    from engine.ime.pipeline import build_pipeline
+    from engine.ime.session import Session
     from engine.store import open_store
 
     db = open_store(home)
@@ -80,7 +80,6 @@ def type_forever(home: str, rng: random.Random) -> None:
 
 def check(home: str, acked: collections.Counter, models: bool) -> list[str]:
     from engine import store
-
     problems = []
     try:
         db = store.open_store(home)
@@ -99,7 +98,7 @@ def check(home: str, acked: collections.Counter, models: bool) -> list[str]:
         store.set_setting(db, "crash_check", time.time())
         if models:  # the active model (personal or factory) loads and converts, without anything set aside
             from engine.personal import versions
-            from engine.converter import Converter
+            from engine.ime.converter import Converter
 
             active = versions.resolve_active(db, home)
             if active.note:
@@ -118,8 +117,8 @@ def tiny_factory(where: Path) -> Path:
     import torch
 
     from engine.lexicon import default_lexicon
-    from engine.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
-    from engine.onnx_export import export
+    from engine.runtime.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
+    from engine.runtime.onnx_export import export
 
     out = where / "tiny-factory"
     if not (out / "onnx").exists():

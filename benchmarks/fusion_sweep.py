@@ -6,7 +6,7 @@
 
 Whole-line conversion as ``pinyin-ime convert`` does it (int8 ONNX graphs, no reuse across keys), one JSON line
 per setting: top-1/top-5 sentence and character accuracy, p50/p95 ms. Tune on dev only; report on test with
-``benchmarks/accuracy.py``. ``engine/char_lm.py`` holds the chosen ``WEIGHT`` and ``NORMALIZE``.
+``benchmarks/accuracy.py``. ``engine/lm/char_lm.py`` holds the chosen ``WEIGHT`` and ``NORMALIZE``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from benchmarks._common import dev_sweep_args, machine
 
 
 def main(argv=None) -> int:
-    from engine.char_lm import FILE_NAME, CharLM
-    from engine.converter import Converter, ConverterSettings
+    from engine.lm.char_lm import FILE_NAME, CharLM
+    from engine.ime.converter import Converter, ConverterSettings
     from trainer.evaluate import read_tsv, score
 
     ap = dev_sweep_args(__doc__.split("\n")[0])

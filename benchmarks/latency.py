@@ -5,7 +5,7 @@ one key in 15) a wrong letter goes in and is taken back with backspace. Every ke
 ``Session.press`` with the app's translator (the shipped model, reusing work across keystrokes, plus the
 lexicon), and the time of each press is recorded. After the last key the first candidate is compared with the
 line's text ("typed top-1"), then space commits the first candidate, the predictions that follow a commit are
-computed (``engine.prediction``, as the app's worker does right after delivering the commit) and escape
+computed (``engine.ime.prediction``, as the app's worker does right after delivering the commit) and escape
 dismisses them; nothing is learned, so lines stay independent. The commit key's time includes its predictions
 (``--no-predict`` leaves them out, as the setting does).
 
@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
 
-    from engine.pipeline import build_pipeline
-    from engine.session import Session
+    from engine.ime.pipeline import build_pipeline
+    from engine.ime.session import Session
 
     t0 = time.perf_counter()
     db = None
@@ -73,13 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     translator = build_pipeline(reuse=None if args.reuse < 0 else args.reuse, beam=args.beam or None,
                                 int8=not args.fp32, runtime=args.runtime, db=db)
     status = translator.status
-    from engine.pipeline import settle_memory
+    from engine.ime.pipeline import settle_memory
 
     settle_memory()  # as the app and the IBus engine do after loading
     load_s = time.perf_counter() - t0
     predictor = None
     if not args.no_predict:
-        from engine.prediction import Predictor
+        from engine.ime.prediction import Predictor
 
         predictor = Predictor.for_pipeline(translator)
     session = Session(translator, predictor=predictor, prediction=predictor is not None)

@@ -38,7 +38,7 @@ SHARDS = ["reviews_waimai", "chat_tatoeba_cmn", "story_cmrc2019", "tech_oiwiki",
 GENRES = {"reviews_waimai": "reviews", "chat_tatoeba_cmn": "chat", "story_cmrc2019": "stories",
           "tech_oiwiki": "tech", "encyclopedia_drcd": "encyclopedic", "web_zhihu_hot": "web"}
 RESULTS = REPO / "benchmarks" / "results" / "out_of_domain.json"
-# what each part adds: ours with parts switched off (engine.converter.word_lm_enabled, engine.lexicon.PRUNE_READINGS)
+# what each part adds: ours with parts switched off (engine.ime.converter.word_lm_enabled, engine.lexicon.PRUNE_READINGS)
 ABLATIONS = {"no word LM": {"PINYIN_IME_WORD_LM": "0"},
              "no word LM, all readings": {"PINYIN_IME_WORD_LM": "0", "PINYIN_IME_ALL_READINGS": "1"}}
 

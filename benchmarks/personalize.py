@@ -11,17 +11,17 @@ conversational setting (a tech newsletter, a programming guide, knowledge-ground
 that before any number was measured on them (``--streams`` takes any shard name).
 
 A real user's text is not in our corpus, but these shards are: so each stream runs on a factory model whose
-corpus character LM (``engine.char_lm``) is rebuilt without the stream's whole shard (``factory_without``:
+corpus character LM (``engine.lm.char_lm``) is rebuilt without the stream's whole shard (``factory_without``:
 the shipped weights, that LM beside them; cached under ``--work``). The Transformer itself did see the
 shards in pretraining (it cannot be retrained per stream here), which flatters our starting point.
 
 For each stream, top-1 whole-line conversion of the later lines, segmented (the keys are the syllables joined
 with apostrophes, run through the engine pipeline as ``pinyin-ime convert`` converts a line: no reuse across
-keys, int8 ONNX, the two passes of ``engine.two_pass`` when the model has an emission head), in four settings:
+keys, int8 ONNX, the two passes of ``engine.runtime.two_pass`` when the model has an emission head), in four settings:
 
 * base: the factory model;
 * instant: the first lines typed through the pipeline into a fresh store, picking the reference candidate by
-  candidate as a user would (``engine.learning.UserRanker`` learns the phrases and pairs);
+  candidate as a user would (``engine.ime.learning.UserRanker`` learns the phrases and pairs);
 * finetuned: ``python -m trainer.finetune --home H --progress-json`` on that store (the app's button), timed;
 * combined: the fine-tuned model with the instant learning (the product).
 
@@ -162,7 +162,7 @@ def test_accuracy(model_dir: Path, cache: dict) -> dict:
 def run_stream(name: str, args, work: Path, test_cache: dict) -> dict:
     from engine import store
     from engine.personal import loading
-    from engine.pipeline import build_pipeline
+    from engine.ime.pipeline import build_pipeline
 
     lines = make_stream(name, args.first + args.later)
     first, later = lines[:args.first], lines[args.first:]

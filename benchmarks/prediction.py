@@ -5,7 +5,7 @@
 
 Tuned on dev.tsv only (test.tsv is never read here). Each line is cut into the words a user would commit one
 at a time: greedily, the longest lexicon word (2–4 汉字) at each point, else one character. After every word
-boundary but the line's start (nothing committed yet: no prediction), ``engine.prediction.Predictor`` gets
+boundary but the line's start (nothing committed yet: no prediction), ``engine.ime.prediction.Predictor`` gets
 the text so far (no user history: the factory predictor) and:
 
 * **hit@1 / hit@5**: its first / one of its first five predictions is what comes next — the prediction is a
@@ -16,7 +16,7 @@ the text so far (no user history: the factory predictor) and:
   pick itself is one key);
 * **p50 / p95 ms**: the time of every predictor call made.
 
-Several ``--bonus`` values (the ranking's length bonus, ``engine.prediction.LENGTH_BONUS``) give a sweep; the
+Several ``--bonus`` values (the ranking's length bonus, ``engine.ime.prediction.LENGTH_BONUS``) give a sweep; the
 JSON keeps each.
 """
 
@@ -56,7 +56,7 @@ def words_of(text: str, words: frozenset[str], start: int = 0) -> list[int]:
 
 
 def evaluate(predictor, lines: list[str], page: int) -> dict:
-    from engine.prediction import word_index
+    from engine.ime.prediction import word_index
 
     words = word_index(predictor.lexicon)[2]
     times: list[float] = []
@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     if "test" in args.file.name:
         ap.error("tune on dev only: test.tsv is for the final accuracy numbers, never for prediction tuning")
 
-    from engine import char_lm
+    from engine.lm import char_lm
     from engine.lexicon import lexicon_for
-    from engine.prediction import LENGTH_BONUS, Predictor
+    from engine.ime.prediction import LENGTH_BONUS, Predictor
 
     info = machine()
     print(f"machine: {info['cpu']} ({info['cores']} cores), Python {info['python']}, commit {info['commit']}")

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from engine.lexicon import default_lexicon
-    from engine.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens
+    from engine.runtime.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens
     from trainer.batches import BatchConfig, BatchMaker
     from trainer.corpus import build_corpus
     from trainer.pretrain import autocast, pick_device

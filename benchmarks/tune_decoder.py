@@ -14,7 +14,7 @@ import json
 import torch
 
 from benchmarks._common import EVAL_DIR, REPO, machine
-from engine.converter import Converter
+from engine.ime.converter import Converter
 from engine.lexicon import SHIPPED_MODEL_DIR
 from trainer.evaluate import read_tsv, score
 

@@ -7,7 +7,7 @@
 Whole-line conversion as ``pinyin-ime convert`` does it (int8 ONNX graphs, the model's corpus LM), one JSON
 line per setting: top-1/top-5 sentence and character accuracy, p50/p95 ms. ``--beam-search`` adds the
 decoder's beam search (what typing runs) as the baseline. Tune on dev only; report on test with
-``benchmarks/accuracy.py``. ``engine/two_pass.py`` holds the chosen values.
+``benchmarks/accuracy.py``. ``engine/runtime/two_pass.py`` holds the chosen values.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from benchmarks._common import dev_sweep_args, machine
 
 
 def main(argv=None) -> int:
-    from engine import two_pass
-    from engine.converter import Converter, ConverterSettings
-    from engine.two_pass import TwoPassSettings
+    from engine.runtime import two_pass
+    from engine.ime.converter import Converter, ConverterSettings
+    from engine.runtime.two_pass import TwoPassSettings
     from trainer.evaluate import read_tsv, score
 
     ap = dev_sweep_args(__doc__.split("\n")[0])

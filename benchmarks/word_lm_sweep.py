@@ -6,7 +6,7 @@
 Whole-line conversion as ``pinyin-ime convert`` does it (int8 ONNX, the model's character LM, no reuse), one
 JSON line per weight (0: without the word LM). ``--model`` may be a ``trainer.held_out`` folder (counts
 without a shard, e.g. ``build/out_of_domain/factory-without-SHARD`` with its held-out ``SHARD.tsv`` as
-``--file``): tune on shards other than those ``benchmarks/out_of_domain.py`` reports. ``engine/word_lm.py``
+``--file``): tune on shards other than those ``benchmarks/out_of_domain.py`` reports. ``engine/lm/word_lm.py``
 holds the chosen ``WEIGHT``.
 """
 
@@ -20,15 +20,15 @@ from benchmarks._common import dev_sweep_args, machine
 
 
 def main(argv=None) -> int:
-    from engine.converter import Converter, ConverterSettings
-    from engine.word_lm import FILE_NAME, WordLM, find
+    from engine.ime.converter import Converter, ConverterSettings
+    from engine.lm.word_lm import FILE_NAME, WordLM, find
     from trainer.evaluate import read_tsv, score
 
     ap = dev_sweep_args(__doc__.split("\n")[0])
     ap.add_argument("--word-lm", type=Path, default=None, help=f"default: the model's {FILE_NAME}")
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.2, 0.3, 0.5])
     ap.add_argument("--proposals", choices=["on", "off", "both"], default="both",
-                    help="the word lattice's proposals (engine.word_proposals) beside the first pass's")
+                    help="the word lattice's proposals (engine.runtime.word_proposals) beside the first pass's")
     args = ap.parse_args(argv)
     if "test" in args.file.name:
         print("note: tune on dev; test is for reporting", flush=True)

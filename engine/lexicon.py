@@ -175,7 +175,7 @@ class Lexicon:
 
     def word_lines(self) -> list[str]:
         """The lines of ``words.tsv`` (``acronym<TAB>syllables<TAB>word<TAB>count…``, sorted), for one pass over
-        every word (``engine.prediction``'s word index); not to be changed."""
+        every word (``engine.ime.prediction``'s word index); not to be changed."""
         return self._lines
 
     def __len__(self) -> int:

@@ -55,7 +55,7 @@ def cmd_parse(args) -> int:
 def cmd_lookup(args) -> int:
     from engine.lexicon import default_lexicon
     from engine.pinyin import FuzzyOptions, parse
-    from engine.translator import translate
+    from engine.ime.translator import translate
 
     result = parse(args.keys, FuzzyOptions.of(*args.fuzzy))
     if not result.ok:
@@ -94,7 +94,6 @@ def _list_delete_clear(args, db, what: str, list_fn, delete_fn, clear_fn, show) 
 
 def _open_store(home):
     from engine import store
-
     db = store.open_store(home)
     if db.recovered_from is not None:
         print(f"note: your data file was damaged ({db.recovery_reason}); it was kept as {db.recovered_from} and a "
@@ -104,7 +103,6 @@ def _open_store(home):
 
 def cmd_history(args) -> int:
     from engine import store
-
     db = _open_store(args.home)
     if _list_delete_clear(args, db, "history", store.list_commits, store.delete_commit, store.delete_all_commits,
                           lambda r: f"{r['id']:6d}  {r['text']}  [{r['pinyin']}]"):
@@ -127,7 +125,6 @@ def cmd_history(args) -> int:
 
 def cmd_phrases(args) -> int:
     from engine import store
-
     db = _open_store(args.home)
 
     def clear(db) -> int:
@@ -158,7 +155,7 @@ def default_model_dir() -> Path:
 
 def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = True, char_lm: bool = True,
                    beam: int | None = None, beam_search: bool = False):
-    from engine.converter import Converter, ConverterSettings
+    from engine.ime.converter import Converter, ConverterSettings
 
     settings = ConverterSettings(int8=int8)
     if beam:

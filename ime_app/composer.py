@@ -1,7 +1,7 @@
 """The composition worker: the engine's session runs on its own thread so typing never waits for the model.
 
 The UI thread only posts keys (``post_key``) and draws what comes back. The worker thread owns the
-``engine.session.Session``, the pipeline (model + lexicon + the user's learning) and its own connection to the
+``engine.ime.session.Session``, the pipeline (model + lexicon + the user's learning) and its own connection to the
 user store; it drains every key that has arrived, translates once for a run of editing keys (letters,
 backspace…) instead of once per key, and sends one ``Snapshot`` back through a Qt signal (queued to the UI
 thread). A snapshot carries the effects for the editor in key order: text to commit and keys the session did
@@ -10,11 +10,11 @@ exactly what a synchronous IME would have done, just a few milliseconds later.
 
 Loading the model also happens on the worker, so the window is up before the model is.
 
-Prediction (``engine.prediction``) never delays typing: a commit is delivered first, in the snapshot of the
+Prediction (``engine.ime.prediction``) never delays typing: a commit is delivered first, in the snapshot of the
 batch that made it, marked ``prediction_pending``; when no key is waiting the worker then computes the
 predictions (~1–2 ms) and sends them in a second snapshot (``predicting``). The UI counts the worker as busy
 until then, so keys typed meanwhile still go to the session, which drops the predictions they were too quick
-for. Traditional output (``engine.script``) is applied here, on the way out: the snapshot's candidates and
+for. Traditional output (``engine.ime.script``) is applied here, on the way out: the snapshot's candidates and
 preedit and the committed text are converted, while the session, the store and the learning see simplified.
 
 The user's settings that the engine reads (fuzzy pinyin and typo tolerance, the page size, prediction, the
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.session import LETTERS, Session
+from engine.ime.session import LETTERS, Session
 
 # keys that edit the composition and translate it again; a run of them needs one translation, after the last
 _RETRANSLATE = LETTERS | {"'", "backspace", "delete"}
@@ -141,19 +141,19 @@ class Composer(QObject):
         try:
             self.pipeline = self._build()
         except Exception as e:  # the UI must hear about it, and typing must not die with it
-            from engine.pipeline import build_pipeline
+            from engine.ime.pipeline import build_pipeline
 
             error = f"the model pipeline could not be built ({e}); using the lexicon only"
             self.pipeline = build_pipeline(model_dir=None)
-        from engine.pipeline import settle_memory
+        from engine.ime.pipeline import settle_memory
 
         settle_memory()  # the loaded model out of the garbage collector's way while typing
         self.session = Session(self._translate, on_commit=self._on_commit, fuzzy=self.pipeline.fuzzy,
                                predictor=self._predict, defer_prediction=True)
-        from engine.prediction import PipelinePredictor
+        from engine.ime.prediction import PipelinePredictor
 
         self._predictor = PipelinePredictor(self.pipeline)
-        self._script = None  # engine.script.ScriptFilter when the output is traditional
+        self._script = None  # engine.ime.script.ScriptFilter when the output is traditional
         self._skip = False
         self._translate_ms = 0.0
         self._last_key_id = 0
@@ -239,7 +239,7 @@ class Composer(QObject):
             if not s.prediction:
                 s.dismiss_predictions()
         if "traditional" in change:
-            from engine.script import ScriptFilter
+            from engine.ime.script import ScriptFilter
 
             self._script = ScriptFilter() if change["traditional"] else None
         if s.keys and not s.latin and "fuzzy" in change:  # the candidates shown were read the old way
@@ -250,7 +250,7 @@ class Composer(QObject):
         effects.extend(("commit", out(text)) for text in self.session.take_committed())
 
     def _predict(self, context: str) -> list[str]:
-        """The session's predictor (``engine.prediction.PipelinePredictor``), a page of them."""
+        """The session's predictor (``engine.ime.prediction.PipelinePredictor``), a page of them."""
         return self._predictor(context, limit=self.session.page_size)
 
     def _translate(self, keys: str):

@@ -18,7 +18,7 @@ from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QInputMethodEvent, QKeyEvent, QTextCharFormat
 from PySide6.QtWidgets import QPlainTextEdit
 
-from engine.session import LETTERS, PUNCTUATION, QUOTES
+from engine.ime.session import LETTERS, PUNCTUATION, QUOTES
 from ime_app.candidate_window import CandidateWindow
 from ime_app.composer import Composer, Snapshot
 from ime_app.correction_popup import CorrectionPopup
@@ -253,7 +253,7 @@ class ImeEditor(QPlainTextEdit):
             if converter is None:
                 relay.done.emit((check, start, end, revision, None, "no model loaded: nothing to check with"))
                 return
-            from engine.correction import propose as correct
+            from engine.ime.correction import propose as correct
 
             try:
                 relay.done.emit((check, start, end, revision, correct(converter, text, before, after), ""))

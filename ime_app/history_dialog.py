@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QFileDialo
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from engine import store
-
 SHOWN = 500  # rows listed at once (search narrows it down)
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 PRIVACY = "Everything here stays on this computer: nothing you type is sent anywhere."

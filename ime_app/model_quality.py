@@ -45,7 +45,7 @@ def _general() -> tuple[int, str]:
 
 @lru_cache(maxsize=8)
 def _checksum(path: str, size: int, mtime: float) -> str:
-    from engine.onnx_backend import checksum
+    from engine.runtime.onnx_backend import checksum
 
     return checksum(path)
 
@@ -77,7 +77,7 @@ def cache_dir(home: str | Path) -> Path:
 def known(model_dir: str | Path | None, home: str | Path | None = None) -> dict:
     """What is known of the model's accuracy with its LMs: {"general": {sent_acc, char_acc, lines} or None,
     "yours": the same on the user's held-out text or None, "source": where it came from}."""
-    from engine.model_spec import read_meta
+    from engine.runtime.model_spec import read_meta
 
     out: dict = {"general": None, "yours": None, "source": ""}
     if model_dir is None:
@@ -125,7 +125,7 @@ def summary(model_dir: str | Path | None, home: str | Path | None = None) -> str
 
 def explanation(model_dir: str | Path | None, home: str | Path | None = None) -> str:
     """What the figures mean (the status bar's tooltip)."""
-    from engine.model_spec import read_meta
+    from engine.runtime.model_spec import read_meta
 
     found = known(model_dir, home)
     if found["general"]:

@@ -4,7 +4,7 @@ read them alike; ``ime_app.settings_dialog`` edits them).
 What there is: typo tolerance (one-slip readings, on by default), fuzzy pinyin pairs (z=zh, in=ing …, all off by
 default), how many candidates a page holds (3–9), the candidate window's font size and its orientation
 (horizontal rows, or one candidate per row), prediction of the next words after a commit (on by default,
-``engine.prediction``) and traditional-character output (off by default, ``engine.script``: shown and committed
+``engine.ime.prediction``) and traditional-character output (off by default, ``engine.ime.script``: shown and committed
 in 繁體, learned and kept in simplified).
 
 They live in the user store (``engine.store`` settings, JSON values, one key each) and are read at start

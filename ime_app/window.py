@@ -23,11 +23,13 @@ from PySide6.QtGui import QAction, QFont, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QMenu,
                                QMessageBox, QPushButton, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
-from engine import privacy, store
-from engine.learning import UserRanker
-from engine.model_spec import read_meta
+from engine.personal import privacy
+
+from engine import store
+from engine.ime.learning import UserRanker
+from engine.runtime.model_spec import read_meta
 from engine.personal import loading, versions
-from engine.pipeline import MODEL_DIR, build_pipeline
+from engine.ime.pipeline import MODEL_DIR, build_pipeline
 from ime_app import model_quality
 from ime_app.composer import Composer, Snapshot
 from ime_app.document import DocumentError, load_text, save_text
@@ -266,7 +268,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def delete_all_data(self, confirm: bool = True) -> list[Path]:
-        """One action: close the store on both threads, delete the data (``engine.privacy``), start fresh."""
+        """One action: close the store on both threads, delete the data (``engine.personal.privacy``), start fresh."""
         if self.db is None:
             return []
         if confirm and QMessageBox.question(

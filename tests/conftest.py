@@ -21,8 +21,8 @@ def tiny(tmp_path_factory):
     import torch
 
     from engine.lexicon import default_lexicon
-    from engine.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
-    from engine.onnx_export import export
+    from engine.runtime.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
+    from engine.runtime.onnx_export import export
 
     torch.manual_seed(0)
     chars = char_vocab(default_lexicon().characters)
@@ -37,7 +37,6 @@ def _typed_home(path: Path, repeats: int = 20) -> Path:
     """A data folder whose store holds SENTENCES typed ``repeats`` times (shuffled) and one line with
     punctuation (read with pypinyin)."""
     from engine import store
-
     db = store.open_store(path)
     typed = SENTENCES * repeats
     random.Random(0).shuffle(typed)  # not in a cycle: every held-out sentence is also among the trained lines

@@ -142,7 +142,7 @@ def test_entry_script_and_every_data_file_exist(linux):
 
 def test_shipped_onnx_graphs_match_the_weights():
     """The bundle types with the shipped graphs; stale ones would make it export (torch) on first start."""
-    from engine.onnx_backend import is_current
+    from engine.runtime.onnx_backend import is_current
 
     assert is_current(REPO / "assets" / "model"), "assets/model/onnx is stale: run python -m assets.build_model"
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.char_lm import CharLM
+from engine.lm.char_lm import CharLM
 from trainer import ngram
 from trainer.corpus import Corpus
 
@@ -111,8 +111,7 @@ def test_held_out_clauses_are_left_out():
 def test_personal_models_find_their_base_lm_and_a_damaged_one_is_skipped(tmp_path):
     import json
 
-    from engine import char_lm
-
+    from engine.lm import char_lm
     base = tmp_path / "factory"
     base.mkdir()
     built = ngram.build(CHARS, corpus_of(TEXTS), 3, 1, log=lambda m: None)
@@ -152,8 +151,7 @@ def test_sequence_logprobs_add_up_what_fuse_adds_position_by_position(tmp_path):
 def test_answers_kept_between_steps_are_the_answers_looked_up_afresh(tmp_path, monkeypatch):
     """A keystroke decodes the same beams again: the kept answers must equal fresh lookups, per allowed set,
     and the cache must empty itself when it is full (and still answer right after)."""
-    from engine import char_lm
-
+    from engine.lm import char_lm
     lm, _ = load(tmp_path)
     fresh, _ = load(tmp_path)
     sets = [np.arange(2, len(CHARS)), np.array(ids("国人学")), np.array(ids("中学老"))]

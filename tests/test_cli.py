@@ -29,7 +29,6 @@ def test_bad_keys_are_a_clear_error(tmp_path):
 
 def test_history_roundtrip_through_the_store(tmp_path):
     from engine import store
-
     db = store.open_store(tmp_path)
     store.record_commit(db, "你好", "ni hao", "nihao")
     db.close()
@@ -56,7 +55,7 @@ def test_learned_phrases_can_be_added_edited_and_cleared(tmp_path):
     rows = json.loads(run("phrases", "list", "--json", home=tmp_path).stdout)
     assert [(p["text"], p["pinyin"], p["count"]) for p in rows] == [("王晓明", "wang xiao ming", 2)]
     from engine import store
-    from engine.pipeline import build_pipeline
+    from engine.ime.pipeline import build_pipeline
 
     pipe = build_pipeline(model_dir=None, db=store.open_store(tmp_path))  # the engine sees the edit
     assert pipe("wangxiaoming")[0].text == "王晓明"

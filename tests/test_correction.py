@@ -3,8 +3,8 @@ kept, any length worked on clause by clause."""
 
 import pytest
 
-from engine import correction
-from engine.converter import Converter
+from engine.ime import correction
+from engine.ime.converter import Converter
 from engine.lexicon import ASSETS_DIR
 
 

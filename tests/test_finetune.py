@@ -13,7 +13,7 @@ import pytest
 
 from engine import store
 from engine.lexicon import ENV_FACTORY
-from engine.model_spec import read_meta
+from engine.runtime.model_spec import read_meta
 from engine.personal import files, loading, runs, versions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,8 +61,8 @@ def personalized(tiny, typed_home, tmp_path_factory):
 
 
 def test_cli_finetune_installs_a_better_model_that_hot_swaps(factory, personalized):
-    from engine.pipeline import build_pipeline
-    from engine.session import Session
+    from engine.ime.pipeline import build_pipeline
+    from engine.ime.session import Session
 
     home, stdout = personalized
     events = [json.loads(line) for line in stdout.splitlines()]
@@ -113,8 +113,7 @@ def test_cli_finetune_installs_a_better_model_that_hot_swaps(factory, personaliz
 
 
 def test_a_killed_or_cancelled_run_leaves_the_current_model_active(factory, typed_home, tmp_path):
-    from engine import pipeline
-
+    from engine.ime import pipeline
     home = typed_home(tmp_path / "home")
     db = store.open_store(home)
     install_copy(db, home, factory)  # v1 is active
@@ -217,7 +216,7 @@ def test_versions_prune_revert_factory_and_a_broken_model(factory, tmp_path):
 
 
 def test_hot_swap_keeps_the_old_model_when_the_new_one_cannot_load(factory, tmp_path):
-    from engine.pipeline import build_pipeline
+    from engine.ime.pipeline import build_pipeline
 
     pipe = build_pipeline(factory)
     before = pipe.translator
@@ -244,7 +243,7 @@ def test_user_lines_keep_the_picked_pinyin_or_read_the_text(tmp_path):
 def test_lora_adapters_merge_into_the_same_function():
     import torch
 
-    from engine.model import SIZES, ModelConfig, PinyinModel, input_tokens
+    from engine.runtime.model import SIZES, ModelConfig, PinyinModel, input_tokens
     from trainer.lora import add_adapters, merge_adapters
 
     torch.manual_seed(0)
@@ -266,7 +265,7 @@ def test_benchmark_streams_and_typing_a_line_as_a_user_would(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO))  # benchmarks/ is not an installed package
     from benchmarks.personalize import accuracy, type_line
     from trainer.held_out import make_stream
-    from engine.pipeline import build_pipeline
+    from engine.ime.pipeline import build_pipeline
 
     data = Path(__file__).resolve().parent / "data"
     lines = make_stream("tiny_corpus", 30, start=0.5, corpus=data)
@@ -285,7 +284,7 @@ def test_a_full_disk_while_saving_the_model_keeps_the_current_one_and_says_so(fa
                                                                              monkeypatch, capsys):
     import errno
 
-    import engine.model
+    import engine.runtime.model
     from trainer import finetune
 
     home = typed_home(tmp_path / "home")
@@ -295,7 +294,7 @@ def test_a_full_disk_while_saving_the_model_keeps_the_current_one_and_says_so(fa
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(engine.model, "save_model", full)
+    monkeypatch.setattr(engine.runtime.model, "save_model", full)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     code = finetune.main(finetune_cmd(home, "--max-epochs", "1")[4:])
     done = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -310,7 +309,7 @@ def test_a_model_with_an_emission_head_trains_it_on_the_users_text_when_all_weig
     import torch
 
     from engine.lexicon import default_lexicon
-    from engine.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens
+    from engine.runtime.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens
     from trainer.finetune import FinetuneConfig, train
     from trainer.user_text import read_lines
 

@@ -57,7 +57,7 @@ def test_held_out_clauses_come_from_the_shard_and_occur_once():
 def test_factory_without_a_shard_is_a_model_folder_the_converter_uses(tmp_path, monkeypatch):
     """A real (tiny) corpus of two shards: the folder's LMs and counts leave shard b out, the converter
     finds them there, and a second call builds nothing."""
-    from engine.converter import Converter
+    from engine.ime.converter import Converter
     from engine.lexicon import lexicon_for
     from trainer.held_out import factory_without
 

@@ -13,7 +13,7 @@ import pytest
 
 from engine import store
 from engine.personal import files, versions
-from engine.pipeline import build_pipeline
+from engine.ime.pipeline import build_pipeline
 from ime_app.ibus import keys
 from ime_app.ibus.backend import ImeBackend, Shared
 from ime_app.ibus.gi_loader import available

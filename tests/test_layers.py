@@ -7,6 +7,11 @@
     benchmarks: import engine, trainer and ime_app (never assets: build scripts and benchmarks share code
               through trainer)
 
+Inside engine, the sub-packages are layers too (``engine/__init__.py`` says what each holds), lowest first:
+
+    engine.pinyin, engine.lexicon, engine.candidate  →  engine.store  →  engine.runtime  →  engine.lm
+    →  engine.ime  →  engine.personal
+
 Every import counts, also one inside a function (a lazy import still ties the modules together); for the
 layers, so does starting another layer's module as a program (``-m ime_app.cli`` from trainer).
 """
@@ -26,6 +31,16 @@ MAY_IMPORT = {
     "benchmarks": {"engine", "trainer", "ime_app"},
 }
 
+ENGINE_LAYERS = ("engine", "engine.store", "engine.runtime", "engine.lm", "engine.ime", "engine.personal")
+
+
+def engine_layer(module: str) -> int:
+    """The engine layer of an engine module: its sub-package's place in ``ENGINE_LAYERS`` (0: the modules
+    directly in engine)."""
+    parts = module.split(".")
+    sub = ".".join(parts[:2]) if len(parts) > 2 or module in ENGINE_LAYERS else "engine"
+    return ENGINE_LAYERS.index(sub) if sub in ENGINE_LAYERS else 0
+
 
 def import_graph(root: Path, packages=PACKAGES, launches: bool = True) -> dict[str, set[str]]:
     """module → the project modules it imports (anywhere in it) and, with ``launches``, those it starts as a
@@ -44,7 +59,7 @@ def import_graph(root: Path, packages=PACKAGES, launches: bool = True) -> dict[s
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            elif launches and isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.count(".") == 1 \
+            elif launches and isinstance(node, ast.Constant) and isinstance(node.value, str) and "." in node.value \
                     and node.value.split(".")[0] in packages and " " not in node.value:
                 targets = [node.value]  # a module name as a string: "-m", "ime_app.cli"
             for t in targets:
@@ -96,6 +111,8 @@ def against_layers(graph: dict[str, set[str]]) -> list[str]:
             other = dep.split(".")[0]
             if other != layer and other not in MAY_IMPORT[layer]:
                 bad.append(f"{module} → {dep}")
+            elif layer == other == "engine" and engine_layer(dep) > engine_layer(module):
+                bad.append(f"{module} → {dep}")
     return bad
 
 
@@ -113,7 +130,7 @@ def private_imports(root: Path, packages=PACKAGES) -> list[str]:
 
 def test_the_project_has_no_import_cycles_and_keeps_its_layers():
     imports = import_graph(REPO, launches=False)
-    assert "engine.onnx_backend" in imports["engine.converter"]  # lazy imports count
+    assert "engine.runtime.onnx_backend" in imports["engine.ime.converter"]  # lazy imports count
     assert cycles(imports) == []
     assert against_layers(import_graph(REPO)) == []
     assert private_imports(REPO) == []
@@ -132,3 +149,21 @@ def test_the_check_finds_a_new_cycle_and_a_layer_broken(tmp_path):
     assert cycles(import_graph(tmp_path, ("engine", "trainer", "ime_app"), launches=False)) == [
         ["engine.a", "engine.b"]]  # the lazy import inside f() closes it
     assert against_layers(graph) == ["engine.c → trainer.t", "trainer.t → ime_app.cli"]
+
+
+def test_the_check_finds_an_engine_layer_broken(tmp_path):
+    """Inside engine: the runtime may read the store, never the IME pipeline above it (a lazy import too)."""
+    for path, text in {"engine/__init__.py": "", "engine/pinyin.py": "",
+                       "engine/store/__init__.py": "", "engine/store/commits.py": "from engine import pinyin\n",
+                       "engine/runtime/__init__.py": "",
+                       "engine/runtime/decoder.py": "from engine.store import commits\n"
+                                                    "def f():\n    from engine.ime import pipeline\n",
+                       "engine/ime/__init__.py": "", "engine/ime/pipeline.py": "from engine.runtime import decoder\n",
+                       "engine/personal/__init__.py": "", "engine/personal/loading.py": "import engine.ime.pipeline\n"}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    graph = import_graph(tmp_path, ("engine",))
+    assert against_layers(graph) == ["engine.runtime.decoder → engine.ime",  # the package, then its module
+                                     "engine.runtime.decoder → engine.ime.pipeline"]
+    assert engine_layer("engine.pinyin") == 0 and engine_layer("engine.store") == 1
+    assert engine_layer("engine.personal.loading") == 5

@@ -4,8 +4,8 @@ import pytest
 
 from engine import store
 from engine.lexicon import default_lexicon
-from engine.pipeline import build_pipeline
-from engine.session import Session
+from engine.ime.pipeline import build_pipeline
+from engine.ime.session import Session
 
 
 @pytest.fixture

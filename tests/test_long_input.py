@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.converter import Converter, chunk_spans, join_best
+from engine.ime.converter import Converter, chunk_spans, join_best
 
 MODEL = Path(__file__).resolve().parent.parent / "assets" / "model"
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.converter import Converter, ConverterSettings
-from engine.torch_backend import beam_search, greedy
+from engine.ime.converter import Converter, ConverterSettings
+from engine.runtime.torch_backend import beam_search, greedy
 from engine.lexicon import default_lexicon
-from engine.model import (
+from engine.runtime.model import (
     BOS, SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, load_model, save_model,
 )
 
@@ -190,7 +190,7 @@ def test_interactive_converter_reuses_earlier_keystrokes(model, vocab):
 
 def test_onnx_runtime_decodes_like_pytorch(model, vocab, tmp_path):
     pytest.importorskip("onnxruntime")
-    from engine.onnx_backend import OnnxBackend, is_current
+    from engine.runtime.onnx_backend import OnnxBackend, is_current
 
     chars, _ = vocab
     save_model(model, tmp_path, chars)
@@ -272,8 +272,7 @@ def test_two_pass_ranks_by_the_beam_search_objective(headed, vocab, tmp_path, ru
     """Exhaustive first pass on a short input: the two passes find the best text under model + LM prior, so
     their top score is at least the beam search's, and a text both find gets the same score from both."""
     pytest.importorskip("onnxruntime")
-    from engine import two_pass
-
+    from engine.runtime import two_pass
     chars, _ = vocab
     save_model(headed, tmp_path, chars)
     conv = Converter.load(tmp_path, runtime=runtime)
@@ -308,8 +307,7 @@ def test_two_pass_overlapped_with_the_word_lattice_ranks_as_one_call(headed, voc
     built (``rank_later``); with fp32 weights every proposal gets the score the single call gives it, and a
     failing lattice lets the call finish and raises."""
     pytest.importorskip("onnxruntime")
-    from engine import two_pass
-
+    from engine.runtime import two_pass
     chars, _ = vocab
     save_model(headed, tmp_path, chars)
     conv = Converter.load(tmp_path, runtime="onnx")
@@ -340,8 +338,8 @@ def test_a_new_onnx_export_takes_the_old_ones_place_whole(model, vocab, tmp_path
     pytest.importorskip("onnxruntime")
     import shutil
 
-    from engine import onnx_export
-    from engine.onnx_backend import is_current
+    from engine.runtime import onnx_export
+    from engine.runtime.onnx_backend import is_current
 
     chars, _ = vocab
     save_model(model, tmp_path, chars)
@@ -361,3 +359,24 @@ def test_a_new_onnx_export_takes_the_old_ones_place_whole(model, vocab, tmp_path
     onnx_export.export_dir(tmp_path)
     assert seen == [files]  # when the old export went, the whole new one was already in place
     assert is_current(tmp_path) and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("onnx")) == ["onnx"]
+
+
+def test_converter_settings_are_frozen_and_changes_make_another_converter(model, vocab):
+    import dataclasses
+
+    chars, _ = vocab
+    conv = Converter(model, chars, ConverterSettings(beam=4))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        conv.settings.beam = 8
+    with pytest.raises(AttributeError):
+        conv.char_lm = object()  # LMs are given when a converter is made (with_lms), not set on it
+    wide = conv.with_settings(beam=8)
+    assert (conv.settings.beam, wide.settings.beam) == (4, 8) and wide.backend is conv.backend
+    lexicon = default_lexicon()
+    with_lexicon = conv.with_lms(lexicon=lexicon)
+    assert conv.lexicon is None and with_lexicon.lexicon is lexicon and with_lexicon.settings == conv.settings
+    with pytest.raises(TypeError, match="not a language model"):
+        conv.with_lms(beam=3)
+    x_ids = [TOK[s] for s in ["ni", "hao", "shi", "jie"]]
+    assert [c.text for c in wide.convert_syllables(["ni", "hao", "shi", "jie"], 3)] == \
+        ["".join(chars[i] for i in h) for h, _ in beam_search(model, x_ids, beam=8, top=3)]

@@ -175,7 +175,7 @@ def test_abbreviations_stay_abbreviations_and_interjection_splits_cost_more():
 
 
 def test_typo_tokens_are_model_inputs():
-    from engine.converter import segmentation_tokens
+    from engine.ime.converter import segmentation_tokens
 
     best = parse("zhognguo", TYPOS).best()
     assert segmentation_tokens(best) is not None and best.syllables == ("zhong", "guo")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from engine.pipeline import build_pipeline
-from engine.session import Session
+from engine.ime.pipeline import build_pipeline
+from engine.ime.session import Session
 
 
 @pytest.fixture(scope="module")

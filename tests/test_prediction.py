@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from engine.char_lm import CharLM
+from engine.lm.char_lm import CharLM
 from engine.lexicon import ASSETS_DIR, default_lexicon
-from engine.prediction import MAX_LEN, Predictor
-from engine.user_lm import UserLM
+from engine.ime.prediction import MAX_LEN, Predictor
+from engine.lm.user_lm import UserLM
 
 MODEL = ASSETS_DIR / "model"
 
@@ -68,7 +68,7 @@ def test_fast(predictor):
 
 
 def test_for_pipeline_needs_a_character_lm():
-    from engine.pipeline import build_pipeline
+    from engine.ime.pipeline import build_pipeline
 
     assert Predictor.for_pipeline(build_pipeline(model_dir=None)) is None  # lexicon only: nothing to predict from
 

@@ -42,7 +42,7 @@ def straight_run(tmp_path_factory, cache):
 
 
 def test_pretrain_writes_a_loadable_model_and_metrics(straight_run):
-    from engine.converter import Converter
+    from engine.ime.converter import Converter
 
     meta = json.loads((straight_run / "config.json").read_text())
     assert meta["training"]["steps"] == 12 and meta["training"]["tokens"] > 0
@@ -130,7 +130,7 @@ def test_head_only_gives_a_model_without_a_head_one_and_leaves_the_rest(cache, t
     losses = [json.loads(line)["loss"] for line in (headed / "metrics.jsonl").read_text().splitlines()
               if "loss" in json.loads(line)]
     assert losses[-1] < losses[0]
-    from engine.converter import Converter
+    from engine.ime.converter import Converter
 
     conv = Converter.load(headed)
     assert conv.uses_two_pass and len(conv.convert_segmented("ni hao", top=1)[0].text) == 2

@@ -3,8 +3,8 @@
 import pytest
 
 from engine.lexicon import default_lexicon
-from engine.session import Session
-from engine.translator import translate
+from engine.ime.session import Session
+from engine.ime.translator import translate
 
 
 @pytest.fixture
@@ -304,9 +304,9 @@ def test_the_preedit_splits_keys_as_the_engine_reads_them():
 def shipped_predictor():
     import json
 
-    from engine.char_lm import CharLM
+    from engine.lm.char_lm import CharLM
     from engine.lexicon import ASSETS_DIR
-    from engine.prediction import Predictor
+    from engine.ime.prediction import Predictor
 
     model = ASSETS_DIR / "model"
     chars = json.loads((model / "config.json").read_text(encoding="utf-8"))["chars"]

@@ -15,13 +15,13 @@ MODEL = REPO / "assets" / "model"
 
 @pytest.fixture(scope="module")
 def converter():
-    from engine.converter import Converter
+    from engine.ime.converter import Converter
 
     return Converter.load_with_lexicon(MODEL)
 
 
 def test_loads_in_under_a_second_and_is_small():
-    from engine.converter import Converter
+    from engine.ime.converter import Converter
 
     Converter.load(MODEL)  # warm the file cache and the shared allowed matrix
     times = []
@@ -65,7 +65,7 @@ def test_convert_cli_answers_every_line_in_order():
 
 def test_abbreviations_get_the_lexicon_prior_in_the_ime_ranking(converter):
     from engine.lexicon import default_lexicon
-    from engine.translator import ModelTranslator
+    from engine.ime.translator import ModelTranslator
 
     translate = ModelTranslator(converter, default_lexicon())
     assert translate("bjdx")[0].text == "北京大学"
@@ -80,7 +80,7 @@ def test_abbreviations_get_the_lexicon_prior_in_the_ime_ranking(converter):
 def test_shipped_model_decodes_with_its_character_lm(converter):
     """The corpus 4-gram is part of the shipped model: loaded with it, and it changes what the model alone
     would rank first on a line where the model alone is wrong (dev.tsv, not test)."""
-    from engine.converter import Converter
+    from engine.ime.converter import Converter
 
     assert converter.char_lm is not None and converter.char_lm.order == 4
     alone = Converter.load(MODEL, char_lm=False)

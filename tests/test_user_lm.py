@@ -1,4 +1,4 @@
-"""The user's n-gram cache (engine.user_lm): its numbers, and its effect through the real pipeline, store and
+"""The user's n-gram cache (engine.lm.user_lm): its numbers, and its effect through the real pipeline, store and
 (tiny, untrained) model in both runtimes."""
 
 import math
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from engine import store
-from engine.converter import segmentation_tokens
+from engine.ime.converter import segmentation_tokens
 from engine.pinyin import parse
-from engine.pipeline import build_pipeline
-from engine.user_lm import UserLM
+from engine.ime.pipeline import build_pipeline
+from engine.lm.user_lm import UserLM
 
 CHARS = ["<pad>", "<bos>", "子", "自", "集", "己", "空", "非"]
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from engine.model_spec import BOS
-from engine.word_lm import WordLM
+from engine.runtime.model_spec import BOS
+from engine.lm.word_lm import WordLM
 from tests.test_held_out import corpus_of
 from trainer import word_ngram
 
@@ -63,9 +63,9 @@ def test_excluding_a_shard_leaves_its_words_out(tmp_path):
 
 def test_the_word_lattice_proposes_lexicon_words_the_head_alone_would_not(tmp_path):
     """Per character the head prefers 唱片点 (点 over 店), but 店 after 唱片 is what the corpus's words say."""
-    from engine import two_pass, word_proposals
+    from engine.runtime import two_pass, word_proposals
     from engine.lexicon import Lexicon
-    from engine.model_spec import input_tokens
+    from engine.runtime.model_spec import input_tokens
 
     words, built = word_ngram.build(corpus(), order=2, min_count=[1], cache_dir=tmp_path, workers=1,
                                     log=lambda m: None, vocab=vocab())
@@ -92,8 +92,7 @@ def test_the_word_lattice_proposes_lexicon_words_the_head_alone_would_not(tmp_pa
 def test_scores_kept_between_calls_equal_scores_from_scratch(tmp_path, monkeypatch):
     """Typing scores texts that extend the last keystroke's: the states kept for their prefixes must give
     exactly the scores a fresh search gives, also after the cache emptied itself."""
-    from engine import word_lm
-
+    from engine.lm import word_lm
     words, built = word_ngram.build(corpus(), order=3, min_count=[1, 1], cache_dir=tmp_path, workers=1,
                                     log=lambda m: None, vocab=vocab())
     path = tmp_path / "word_lm.safetensors"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from engine.model import input_tokens
+from engine.runtime.model import input_tokens
 from engine.pinyin import SYLLABLES, initial_of
 from trainer.corpus import Corpus
 

@@ -49,7 +49,7 @@ import numpy as np
 
 from engine import store
 from engine.lexicon import factory_model_dir
-from engine.model_spec import PAD, read_config, read_meta
+from engine.runtime.model_spec import PAD, read_config, read_meta
 from engine.personal import files, runs, versions
 from engine.personal.run_lock import run_lock
 from trainer.user_text import GENERAL_FILE, REPLAY_FILE, Line, lines_from_store, read_lines, split_held_out
@@ -115,9 +115,9 @@ class Reporter:
 
 def line_accuracy(model_dir: Path | str, lines: list[Line], cancelled=lambda: False) -> dict:
     """Top-1 whole-line sentence and character accuracy of the model in ``model_dir``, as the CLI's
-    ``convert --segmented`` converts (ONNX Runtime, int8 weights; the two passes of ``engine.two_pass`` when
+    ``convert --segmented`` converts (ONNX Runtime, int8 weights; the two passes of ``engine.runtime.two_pass`` when
     the model has an emission head, else the beam search)."""
-    from engine.converter import Converter, ConverterSettings
+    from engine.ime.converter import Converter, ConverterSettings
     from trainer.evaluate import char_accuracy
 
     converter = Converter.load(model_dir, runtime="onnx", settings=ConverterSettings(int8=True))
@@ -138,7 +138,7 @@ def general_accuracy(model_dir: Path, lines: list[Line], cache_dir: Path | None)
     """``line_accuracy`` on the general check set, cached per model and check set in ``cache_dir``."""
     import hashlib
 
-    from engine.onnx_backend import checksum
+    from engine.runtime.onnx_backend import checksum
 
     lines_key = hashlib.sha256("\n".join(t for t, _ in lines).encode()).hexdigest()[:12]
     key = f"{checksum(model_dir)}-{len(lines)}-{lines_key}"
@@ -433,9 +433,9 @@ def personalize(cfg: FinetuneConfig, report, *, home: Path | None = None, tsv: P
 
         import torch
 
-        from engine.torch_backend import allowed_for
-        from engine.model import load_model, save_model
-        from engine.onnx_export import export
+        from engine.runtime.torch_backend import allowed_for
+        from engine.runtime.model import load_model, save_model
+        from engine.runtime.onnx_export import export
         from trainer.pretrain import pick_device
 
         device = pick_device(device_name)

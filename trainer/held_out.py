@@ -11,7 +11,7 @@ and graphs (linked; it was trained on every shard, which no CPU session can redo
 * ``chars.tsv`` recounted without the shard (same characters and readings, corpus counts as
   ``assets/build_lexicon.py`` counts them), ``words.tsv`` from the shipped lexicon;
 
-which ``engine.char_lm.find`` and ``engine.lexicon.lexicon_for`` pick up from the folder.
+which ``engine.lm.char_lm.find`` and ``engine.lexicon.lexicon_for`` pick up from the folder.
 ``held_out_clauses`` picks a shard's clauses the way the eval sets were made. Used by
 ``benchmarks/out_of_domain.py`` and ``benchmarks/personalize.py``.
 """
@@ -77,9 +77,9 @@ def lm_settings(path: Path) -> tuple[int, list[int]]:
 def factory_without(shard: str, work: Path, corpus=None, log=None) -> Path:
     """The folder ``work/factory-without-SHARD`` described above, built once (again when the shipped LM's
     settings or the corpus change)."""
-    from engine.char_lm import FILE_NAME
-    from engine.model_spec import read_config
-    from engine.word_lm import FILE_NAME as WORD_FILE
+    from engine.lm.char_lm import FILE_NAME
+    from engine.runtime.model_spec import read_config
+    from engine.lm.word_lm import FILE_NAME as WORD_FILE
     from trainer import ngram
     from trainer.corpus import build_corpus
     from trainer.evaluate import read_tsv

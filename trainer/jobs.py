@@ -25,7 +25,6 @@ import sys
 from pathlib import Path
 
 from engine import store
-
 ACTIVE = ("running", "pausing", "cancelling")
 STOP_FILE = "STOP"
 

@@ -1,7 +1,7 @@
 """Corpus → a character n-gram language model (interpolated modified Kneser-Ney), for shallow fusion.
 
 The Transformer is small and has seen the corpus less than once; a count-based model remembers every phrase
-the corpus holds at the cost of a table lookup. ``engine.char_lm.CharLM`` mixes its log-probabilities into
+the corpus holds at the cost of a table lookup. ``engine.lm.char_lm.CharLM`` mixes its log-probabilities into
 each step of the beam search; this module counts and estimates it.
 
 Everything is numpy over the annotated corpus (``trainer.corpus``): each clause becomes ``<bos> c1 … cn`` in
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.char_lm import FORMAT
+from engine.lm.char_lm import FORMAT
 from engine.lexicon import SHIPPED_MODEL_DIR
-from engine.model_spec import BOS
+from engine.runtime.model_spec import BOS
 
 BITS = 13  # bits per token in a key: vocabularies up to 8,192 ids (4 tokens fit an int64)
 
@@ -101,7 +101,7 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray, default: fl
 
 
 def estimate(seq: np.ndarray, vocab_size: int, order: int = 4, min_count=2, log=print, bits: int = BITS) -> dict:
-    """Count and estimate; returns the tensors ``engine.char_lm`` reads (``keys{k}``, ``logp{k}`` and its
+    """Count and estimate; returns the tensors ``engine.lm.char_lm`` reads (``keys{k}``, ``logp{k}`` and its
     ``_scale`` for k = 1..order, ``bow{k}`` and its ``_scale`` below the top order, ``bos_bow``) and stats.
     ``min_count``: an n-gram of order k ≥ 2 is kept when seen at least this often (one number, alone or in a
     list, for orders ≥ 3 with bigrams all kept; or a list with one count per order from 2 on). A context keeps
@@ -285,7 +285,7 @@ def write_note(lm_path: Path, note: str, title: str, intro: str, script: str, ar
 
 
 def main(argv=None) -> int:
-    from engine.model_spec import read_config
+    from engine.runtime.model_spec import read_config
     from trainer.corpus import DEFAULT_CORPUS, build_corpus
 
     ap = argparse.ArgumentParser(prog="python -m trainer.ngram", description=__doc__.split("\n")[0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.model_spec import SIZES
+from engine.runtime.model_spec import SIZES
 from trainer.corpus import DEFAULT_CORPUS, DEFAULT_EVAL_DIR
 
 

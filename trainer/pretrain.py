@@ -11,7 +11,7 @@ and model, optimizer, schedule and RNG state are restored. Progress goes to stde
 ``metrics.jsonl`` in ``--out`` gets one JSON object per log/eval line (the app plots it). The finished model is
 ``--out``/model.safetensors + config.json, the format the engine loads.
 
-New models carry an emission head (``engine.model.EmissionHead``), trained beside the decoder on the same
+New models carry an emission head (``engine.runtime.model.EmissionHead``), trained beside the decoder on the same
 encoder pass (the two cross-entropies summed); ``--head-only`` trains just the head of an ``--init-from``
 model, the rest frozen, which is how a model trained before the head existed gets one.
 """
@@ -33,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.lexicon import default_lexicon
-from engine.model import (SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, read_config,
+from engine.runtime.model import (SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, read_config,
                           save_model)
 from trainer import checkpoint
 from trainer.options import build_args
@@ -81,7 +81,7 @@ def load_eval(path: Path, limit: int) -> list[tuple[str, list[str]]]:
 @torch.no_grad()
 def evaluate(model: PinyinModel, lines: list[tuple[str, list[str]]], chars: list[str], device, batch: int = 256) -> dict:
     """Greedy top-1 sentence and character accuracy on (text, syllables) lines."""
-    from engine.torch_backend import greedy
+    from engine.runtime.torch_backend import greedy
 
     if not lines:
         return {}
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
                                   fused=device.type == "cuda")
     state = {"step": 0, "tokens": 0, "elapsed": 0.0}
     if args.init_from and not (args.resume and checkpoint.find(args.out)):
-        from engine.model import load_model
+        from engine.runtime.model import load_model
 
         init, init_meta = load_model(args.init_from)
         if init_meta["chars"] != chars or replace(init.cfg, dropout=cfg.dropout,

@@ -14,7 +14,7 @@ never wrote the three together. Steps:
 3. **Estimation**: ``trainer.ngram.estimate`` over the word-id sequence (the same interpolated modified KN as
    the character LM, with wider keys), saved as safetensors with the word list in its metadata.
 
-``engine.word_lm.WordLM`` reads it.
+``engine.lm.word_lm.WordLM`` reads it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.model_spec import BOS
+from engine.runtime.model_spec import BOS
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 LEXICON_DIR = ASSETS.parent.parent / "shared" / "data" / "lexicon"

@@ -1,4 +1,4 @@
-"""The user's personal models: on disk, in the store, and in the running app (no torch).
+"""The user's personal models and data: on disk, in the store, and in the running app (no torch).
 
 A personal model is a folder ``<home>/models/<version>/`` (``v1``, ``v2`` …) holding ``model.safetensors``,
 ``config.json``, ``onnx/`` (the graphs the typing path runs, so no torch is needed to use it) and ``meta.json``
@@ -28,5 +28,6 @@ The modules:
   ``revert_to_previous``, ``prune``, ``fall_back_to_factory``, ``ActiveModel``;
 * ``run_lock``: one personalization run at a time per home;
 * ``runs``: what the last personalization run saw (``new_text_since_last_run``, ``mark_run``);
-* ``loading``: the app's pipeline with the user's active model (``build_user_pipeline``, ``reload_active``).
+* ``loading``: the app's pipeline with the user's active model (``build_user_pipeline``, ``reload_active``);
+* ``privacy``: delete all my data (the store, personal models, jobs, caches) in one call.
 """

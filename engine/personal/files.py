@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from engine.model_spec import META
+from engine.runtime.model_spec import META
 
 MODELS = "models"
 STAGING_PREFIX = ".staging-"
@@ -87,8 +87,8 @@ def write_meta(model_dir: str | Path, meta: dict) -> None:
 def check_model_dir(model_dir: str | Path) -> None:
     """Raise ValueError/FileNotFoundError (saying what is wrong) unless ``model_dir`` holds a model the typing
     path can load without torch: a valid config, the weights, and ONNX graphs exported from those weights."""
-    from engine.model_spec import read_config
-    from engine.onnx_manifest import is_current
+    from engine.runtime.model_spec import read_config
+    from engine.runtime.onnx_manifest import is_current
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():

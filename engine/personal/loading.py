@@ -10,9 +10,9 @@ from engine.personal.versions import fall_back_to_factory, resolve_active
 
 
 def build_user_pipeline(db, home: str | Path, **kw):
-    """``engine.pipeline.build_pipeline`` with the user's active model and store; when that model loads
+    """``engine.ime.pipeline.build_pipeline`` with the user's active model and store; when that model loads
     but fails to run, it is put aside and the factory model is used (the status says so)."""
-    from engine.pipeline import build_pipeline
+    from engine.ime.pipeline import build_pipeline
 
     active = resolve_active(db, home)
     pipe = build_pipeline(active.path, db=db, **kw)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 from engine import store
-
 LAST_RUN_KEY = "personalize.last_run"
 
 

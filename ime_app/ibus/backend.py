@@ -12,8 +12,8 @@ What it honours:
   writes with SQLite's ``data_version``, re-reads the learned phrases and the settings, and hot-swaps the
   active model when Personalize, Revert or Use factory changed it;
 - the app's settings (``ime_app.settings``, the same store keys): fuzzy pairs and typo tolerance, the page
-  size, prediction after a commit (``engine.prediction``, the lookup table shows the next words) and
-  traditional output (``engine.script``: shown and committed in 繁體, recorded in simplified). The candidate
+  size, prediction after a commit (``engine.ime.prediction``, the lookup table shows the next words) and
+  traditional output (``engine.ime.script``: shown and committed in 繁體, recorded in simplified). The candidate
   window's font and orientation are IBus's panel's own settings.
 """
 
@@ -26,9 +26,9 @@ from typing import Callable
 
 from engine import store
 from engine.personal import loading
-from engine.pipeline import Pipeline, settle_memory
-from engine.prediction import PipelinePredictor
-from engine.session import Session
+from engine.ime.pipeline import Pipeline, settle_memory
+from engine.ime.prediction import PipelinePredictor
+from engine.ime.session import Session
 from ime_app.settings import Settings, load_settings
 
 
@@ -61,7 +61,7 @@ class Shared:
         self._active = self._active_id()
         self.settings = Settings()
         self.settings_version = 0  # moves when ``settings`` changed: each field's backend applies them again
-        self.script = None  # engine.script.ScriptFilter while the output is traditional
+        self.script = None  # engine.ime.script.ScriptFilter while the output is traditional
         self.predict = PipelinePredictor(self.pipeline)  # (context, limit) → the next words
         self._read_settings()
 
@@ -73,7 +73,7 @@ class Shared:
         self.settings_version += 1
         self.pipeline.fuzzy = settings.fuzzy_options()
         if settings.traditional and self.script is None:
-            from engine.script import ScriptFilter
+            from engine.ime.script import ScriptFilter
 
             self.script = ScriptFilter()
         elif not settings.traditional:

@@ -1,4 +1,4 @@
-"""IBus key events (X keysyms and modifier masks) → the key names ``engine.session.Session.press`` takes.
+"""IBus key events (X keysyms and modifier masks) → the key names ``engine.ime.session.Session.press`` takes.
 
 The numbers are X11's keysyms and IBus's ``ModifierType`` bits, fixed by the X protocol, so this module needs
 no IBus import and the mapping is tested on any machine.

@@ -2,8 +2,8 @@
 
 One character per input token, left to right. At each position every hypothesis is extended by the characters
 the token may spell, each scored by what the runtime's ``Steps`` say (the Transformer decoder's
-log-probabilities in ``engine.torch_backend`` and ``engine.onnx_backend``; the emission head's in
-``engine.two_pass``'s first pass), plus ``fuse`` (the corpus LM, the user's n-gram cache); the best ``beam``
+log-probabilities in ``engine.runtime.torch_backend`` and ``engine.runtime.onnx_backend``; the emission head's in
+``engine.runtime.two_pass``'s first pass), plus ``fuse`` (the corpus LM, the user's n-gram cache); the best ``beam``
 survive. The search is plain numpy bookkeeping; the runtime keeps its own state (the decoder's keys and values)
 and reorders it when told which hypotheses survived.
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.model_spec import BOS
+from engine.runtime.model_spec import BOS
 
 
 @dataclass

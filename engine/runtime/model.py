@@ -12,7 +12,7 @@ abbreviation) or an unfinished syllable (``zho``, only last). Output: one charac
   syllable it cannot be read as. Training can use the same restriction (``restrict_train``).
 * Emission head (optional, ``cfg.emission_head``): a residual MLP over each encoder position whose output,
   against the same character embeddings, gives p(character | whole pinyin input) per position with no
-  decoder: the cheap first pass of whole-line conversion (``engine.two_pass``), which the decoder then
+  decoder: the cheap first pass of whole-line conversion (``engine.runtime.two_pass``), which the decoder then
   rescores. Trained beside the decoder (``emission_loss``), or alone on a finished model (``pretrain
   --head-only``).
 * Incremental decoding: ``DecoderCache`` keeps self-attention keys/values per layer and the cross-attention
@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine.model_spec import (  # noqa: F401 (re-exported: the vocabularies and config live there)
+from engine.runtime.model_spec import (  # noqa: F401 (re-exported: the vocabularies and config live there)
     BOS, FORMAT_VERSION, N_SPECIAL_CHARS, PAD, SIZES, ModelConfig, char_vocab, input_tokens, read_config, token_for,
     token_syllables,
 )

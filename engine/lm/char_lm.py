@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.model_spec import BOS
+from engine.runtime.model_spec import BOS
 
 FORMAT = "pinyin-ime-char-lm-2"
 WEIGHT = 0.8  # held-out shards (crosswoz, leetcode, thucnews titles; LM without the shard, word LM on): top-1 0.5: 60.4, 0.65: 61.0, 0.8: 61.2, 1.0: 60.5, 1.2: 60.2% on average
@@ -246,7 +246,7 @@ class CharLM:
     def fuse(self, hyps: np.ndarray, allowed: np.ndarray, logp: np.ndarray, mix=None) -> np.ndarray:
         """One beam-search step (the ``fuse`` hook of the backends): ``logp`` (B, n) plus the LM's share.
         ``mix(hyps, allowed, lm_logp) -> lm_logp``: adapts the LM's answer first (the user's n-gram cache,
-        ``engine.user_lm.UserLM.mix``)."""
+        ``engine.lm.user_lm.UserLM.mix``)."""
         if not self.weight or allowed.size == 0:
             return logp
         hyps = np.asarray(hyps)
@@ -260,7 +260,7 @@ class CharLM:
 
 
 def find(model_dir: Path | str, file_name: str = FILE_NAME) -> Path | None:
-    """The LM a model uses (``file_name``: this one, or ``engine.word_lm``'s): the one next to it; for a
+    """The LM a model uses (``file_name``: this one, or ``engine.lm.word_lm``'s): the one next to it; for a
     fine-tuned (personal) model, its base model's, or the factory model's when the base has moved; None when
     there is none (the model decodes alone)."""
     model_dir = Path(model_dir)

@@ -7,7 +7,7 @@ split into vocabulary words (any character is a one-character word), with the la
 state. The candidates of one input all have one character per syllable, so they are scored together,
 position by position, with one batched lookup per position.
 
-``engine.two_pass`` adds ``weight · score`` to each ranked proposal's total, beside the model and the
+``engine.runtime.two_pass`` adds ``weight · score`` to each ranked proposal's total, beside the model and the
 character LM (the weight is tuned on held-out shards, ``benchmarks/out_of_domain.py``).
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.char_lm import FORMAT, CharLM
-from engine.model_spec import BOS
+from engine.lm.char_lm import FORMAT, CharLM
+from engine.runtime.model_spec import BOS
 
 FILE_NAME = "word_lm.safetensors"
 MAX_WORD = 8
@@ -56,7 +56,7 @@ class WordLM:
         return self.lm.nbytes
 
     def pair_logprobs(self, ctx: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """log p(w[i] | ctx[i]) per row (``engine.char_lm.CharLM.pair_logprobs`` over word ids)."""
+        """log p(w[i] | ctx[i]) per row (``engine.lm.char_lm.CharLM.pair_logprobs`` over word ids)."""
         return self.lm.pair_logprobs(ctx, w)
 
     def score(self, texts: list[str]) -> np.ndarray:
@@ -125,8 +125,8 @@ class WordLM:
 
 
 def find(model_dir: Path | str) -> Path | None:
-    """The word LM a model uses: found as ``engine.char_lm.find`` finds the character LM."""
-    from engine.char_lm import find as find_lm
+    """The word LM a model uses: found as ``engine.lm.char_lm.find`` finds the character LM."""
+    from engine.lm.char_lm import find as find_lm
 
     return find_lm(model_dir, FILE_NAME)
 

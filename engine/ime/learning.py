@@ -16,7 +16,7 @@ holds them in memory (loaded once from the store, updated on every commit) and r
 * A pinned phrase (``pinyin-ime phrases edit ID --pin``) always comes first for its pinyin and is never
   reordered by later picks; pausing recording stops all learning and reordering from new picks.
 
-* The user's committed text also feeds a character n-gram cache (``engine.user_lm``) that the pipeline mixes
+* The user's committed text also feeds a character n-gram cache (``engine.lm.user_lm``) that the pipeline mixes
   into the model's beam search, so words the user writes win inside longer sentences too (``language_model``).
 
 What is not learned (the junk guard): raw letters committed with Enter; text with a character outside the
@@ -35,7 +35,7 @@ from engine import store
 from engine.lexicon import Lexicon
 from engine.pinyin import ParseResult, Segmentation
 from engine.candidate import Candidate
-from engine.user_lm import UserLM, fill_from_history
+from engine.lm.user_lm import UserLM, fill_from_history
 
 MAX_LEARNED = 12  # characters in a learned phrase
 CONFIRMED = 2  # picks before a learned phrase may take the first place

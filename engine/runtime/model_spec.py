@@ -1,7 +1,7 @@
 """What a model is, apart from its arithmetic: vocabularies, the config dataclass, reading ``config.json``.
 
 No PyTorch here, so the typing path (ONNX Runtime) can load a model without importing torch.
-``engine.model`` re-exports all of it.
+``engine.runtime.model`` re-exports all of it.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ class ModelConfig:
     d_ff: int = 768
     max_len: int = 64
     dropout: float = 0.0
-    # a per-position classifier over the encoder output (``engine.model.EmissionHead``): what whole-line
-    # conversion's first pass reads (``engine.two_pass``); models without one decode by beam search alone
+    # a per-position classifier over the encoder output (``engine.runtime.model.EmissionHead``): what whole-line
+    # conversion's first pass reads (``engine.runtime.two_pass``); models without one decode by beam search alone
     emission_head: bool = False
 
     @classmethod
@@ -134,7 +134,7 @@ def char_vocab(lexicon_chars) -> list[str]:
 
 def allowed_ids(chars: list[str], readings: dict[str, tuple[str, ...]]) -> list[np.ndarray]:
     """For each input token, the ids of the characters it may become (sorted), by any reading of them; the
-    list form of ``engine.model.allowed_matrix``."""
+    list form of ``engine.runtime.model.allowed_matrix``."""
     by_syllable: dict[str, list[int]] = {}
     for j, ch in enumerate(chars):
         if j < N_SPECIAL_CHARS:

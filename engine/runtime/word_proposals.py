@@ -1,6 +1,6 @@
 """Word-lattice proposals for whole-line conversion: sentences built from lexicon words, scored by the word LM.
 
-The first pass of ``engine.two_pass`` proposes character by character (the emission head and the character
+The first pass of ``engine.runtime.two_pass`` proposes character by character (the emission head and the character
 4-gram), so a word it has never seen together, or whose characters are each unlikely alone, can fall out of
 its beam before the decoder sees it. Here the same emissions feed a search over words instead, as libime's
 lattice does: at each position the lexicon's words that the next syllables can spell (any length up to
@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from engine.model_spec import BOS, input_tokens, token_syllables
+from engine.runtime.model_spec import BOS, input_tokens, token_syllables
 
 MAX_WORD = 6
 WIDTH = 8  # lattice states kept per position
@@ -35,7 +35,7 @@ def _token_options(token_id: int) -> tuple[str, ...]:
 def propose(x_ids: list[int], emissions, lexicon, word_lm, chars: list[str], char_index: dict[str, int],
             head_weight: float, width: int | None = None, top: int | None = None) -> list[list[int]]:
     """Up to ``top`` character-id sequences, best first. ``emissions``: per position (allowed character ids
-    (n,), sorted; the head's log-probabilities over them), as ``engine.two_pass.propose`` takes them;
+    (n,), sorted; the head's log-probabilities over them), as ``engine.runtime.two_pass.propose`` takes them;
     ``chars``/``char_index``: the model's characters and their ids."""
     width, top = width or WIDTH, top or TOP
     n = len(x_ids)

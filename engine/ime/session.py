@@ -2,7 +2,7 @@
 
 Keys in (``press("n")``, ``press("space")`` …), state out (``preedit``/``display``, ``candidates`` with the
 ``highlight``, ``committed``). The app and the tests drive the same object. Candidates come from a pluggable
-``translate`` function (``engine.pipeline.Pipeline`` in the app: model + lexicon + the user's learning);
+``translate`` function (``engine.ime.pipeline.Pipeline`` in the app: model + lexicon + the user's learning);
 ``on_commit(text, picks, keys)`` hears about every commit (the pipeline stores and learns from it).
 
 Keys while composing:
@@ -20,7 +20,7 @@ key is not the session's (``press`` returns False and the editor handles it). In
 (``chinese = False``) no key is the session's.
 
 Prediction (as fcitx5's): after a Chinese commit, when ``prediction`` is on and a ``predictor`` is given, the
-next words the user is likely to type (``engine.prediction.Predictor``: the text committed before them in, up
+next words the user is likely to type (``engine.ime.prediction.Predictor``: the text committed before them in, up
 to a page of continuations out) are shown as the candidates while nothing is composing (``predicting``).
 ``1``–``9`` pick one (it is committed, and predictions follow again after it), up/down move the highlight,
 pageup/pagedown page, escape dismisses them; any other key dismisses them and is then handled exactly as
@@ -326,7 +326,7 @@ class Session:
 
     def _punctuation(self, key: str) -> bool:
         if key in PUNCTUATION or key in QUOTES:
-            self.dismiss_predictions()  # after a mark nothing is predicted (engine.prediction says why)
+            self.dismiss_predictions()  # after a mark nothing is predicted (engine.ime.prediction says why)
         if key in PUNCTUATION:
             self._add_committed(PUNCTUATION[key])
             return True

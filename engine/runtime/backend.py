@@ -1,9 +1,9 @@
-"""The model runtimes' one interface (``engine.torch_backend.TorchBackend`` in PyTorch,
-``engine.onnx_backend.OnnxBackend`` on ONNX Runtime), so ``engine.converter.Converter`` and the searches use
+"""The model runtimes' one interface (``engine.runtime.torch_backend.TorchBackend`` in PyTorch,
+``engine.runtime.onnx_backend.OnnxBackend`` on ONNX Runtime), so ``engine.ime.converter.Converter`` and the searches use
 either, and what they share: the per-token cache of the characters a token allows.
 
-A backend implements ``steps(x_ids, width, int8)`` (the decoder's side of ``engine.decoder``'s one beam
-search), ``score`` and, with an emission head, ``emissions`` and ``rank`` for ``engine.two_pass``; ``chars``,
+A backend implements ``steps(x_ids, width, int8)`` (the decoder's side of ``engine.runtime.decoder``'s one beam
+search), ``score`` and, with an emission head, ``emissions`` and ``rank`` for ``engine.runtime.two_pass``; ``chars``,
 ``max_len``, ``has_head``, ``num_params`` describe the model. ``Backend.beam_search`` runs the search.
 """
 
@@ -13,8 +13,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from engine import decoder
-from engine.decoder import BeamState
+from engine.runtime import decoder
+from engine.runtime.decoder import BeamState
 
 OUTPUT_CACHE_BYTES = 6 << 20  # per backend: cached embeddings of the characters each token allows
 
@@ -32,7 +32,7 @@ class OutputCache:
         self._lock = threading.Lock()
 
     def get(self, token: int) -> tuple[Any, Any]:
-        with self._lock:  # whole-line conversion ranks on two threads at once (engine.two_pass)
+        with self._lock:  # whole-line conversion ranks on two threads at once (engine.runtime.two_pass)
             hit = self._items.get(token)
             if hit is None:
                 hit = self._items[token] = self.build(token)
@@ -46,21 +46,21 @@ class OutputCache:
 
 class Backend:
     """What a runtime implements (see the module's docstring); the beam search is written once, here and in
-    ``engine.decoder``."""
+    ``engine.runtime.decoder``."""
 
     name = "?"
     chars: list[str]
     has_head = False
 
     def steps(self, x_ids: list[int], width: int, int8: bool = False):
-        """The decoder's ``engine.decoder`` Steps for one input, room for ``width`` hypotheses."""
+        """The decoder's ``engine.runtime.decoder`` Steps for one input, room for ``width`` hypotheses."""
         raise NotImplementedError
 
     def beam_search(self, x_ids: list[int], beam: int = 8, top: int = 5, resume: BeamState | None = None,
                     trace: dict[int, BeamState] | None = None, trace_from: int = 0, int8: bool = False,
                     fuse=None, gap: float | None = None) -> list[tuple[list[int], float]]:
         """Best ``top`` character-id sequences for input token ids ``x_ids`` with their log-probabilities
-        (``engine.decoder.search``: ``resume``/``trace`` reuse beams across keystrokes, ``fuse`` mixes the LMs
+        (``engine.runtime.decoder.search``: ``resume``/``trace`` reuse beams across keystrokes, ``fuse`` mixes the LMs
         into each step, ``gap`` prunes by score). ``int8``: the int8-weight decoder."""
         if not x_ids:
             return []

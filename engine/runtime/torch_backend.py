@@ -1,7 +1,7 @@
-"""The model in PyTorch as a runtime: ``TorchBackend`` behind ``engine.converter.Converter`` (training, GPUs,
-and where ONNX Runtime is missing), beside the ONNX Runtime backend in ``engine.onnx_backend``.
+"""The model in PyTorch as a runtime: ``TorchBackend`` behind ``engine.ime.converter.Converter`` (training, GPUs,
+and where ONNX Runtime is missing), beside the ONNX Runtime backend in ``engine.runtime.onnx_backend``.
 
-``TorchSteps`` is the decoder's side of ``engine.decoder``'s one beam search, with the model's KV cache (every
+``TorchSteps`` is the decoder's side of ``engine.runtime.decoder``'s one beam search, with the model's KV cache (every
 step only considers characters the token can spell: the model's ``allowed`` matrix). ``score_sequences``
 scores given texts; ``greedy`` decodes a padded batch (evaluation during training).
 """
@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.backend import Backend, OutputCache
-from engine.decoder import BeamState
-from engine.model import BOS, PinyinModel, load_model
+from engine.runtime.backend import Backend, OutputCache
+from engine.runtime.decoder import BeamState
+from engine.runtime.model import BOS, PinyinModel, load_model
 
 
 class FastWeights:
@@ -90,7 +90,7 @@ def encode(model: PinyinModel, x_ids: list[int], fast: FastWeights) -> torch.Ten
 
 
 class TorchSteps:
-    """``engine.decoder``'s Steps in PyTorch for one input: the encoder run once, then per position one decoder
+    """``engine.runtime.decoder``'s Steps in PyTorch for one input: the encoder run once, then per position one decoder
     step for the whole beam, ``PinyinModel.step_token`` (the reference, same numbers) written with plain tensor
     ops and preallocated key/value buffers: at this model size a step is dominated by per-call overhead, and
     skipping module calls and ``torch.cat`` makes it about twice as fast on a CPU."""
@@ -153,7 +153,7 @@ class TorchSteps:
 
 def beam_search(model: PinyinModel, x_ids: list[int], beam: int = 8, top: int = 5,
                 **kw) -> list[tuple[list[int], float]]:
-    """``engine.decoder``'s beam search with this model in PyTorch (``TorchBackend.beam_search``)."""
+    """``engine.runtime.decoder``'s beam search with this model in PyTorch (``TorchBackend.beam_search``)."""
     return TorchBackend(model).beam_search(x_ids, beam, top, **kw)
 
 
@@ -227,7 +227,7 @@ def allowed_for(chars: list[str], model_dir: Path | str | None = None) -> torch.
     """The allowed matrix for a model's character list, from the readings of the lexicon it decodes with
     (``engine.lexicon.lexicon_for``: the shipped one unless the model folder has its own)."""
     from engine.lexicon import lexicon_for
-    from engine.model import allowed_matrix
+    from engine.runtime.model import allowed_matrix
 
     lexicon = lexicon_for(model_dir)
     key = (tuple(chars), id(lexicon))
@@ -237,7 +237,7 @@ def allowed_for(chars: list[str], model_dir: Path | str | None = None) -> torch.
 
 
 class TorchBackend(Backend):
-    """The model in PyTorch behind ``engine.converter.Converter``: ``TorchSteps`` for the beam search (fp32, or
+    """The model in PyTorch behind ``engine.ime.converter.Converter``: ``TorchSteps`` for the beam search (fp32, or
     int8 weights on a CPU), proposals scored by ``score_sequences``."""
 
     name = "torch"
@@ -269,7 +269,7 @@ class TorchBackend(Backend):
     @torch.no_grad()
     def emissions(self, x_ids: list[int], int8: bool = False) -> tuple[None, list[tuple[np.ndarray, np.ndarray]]]:
         """Per position (allowed character ids, the emission head's log-probabilities over them), for
-        ``engine.two_pass`` (the encoder with the converter's weights, int8 or not; the head itself in fp32, once
+        ``engine.runtime.two_pass`` (the encoder with the converter's weights, int8 or not; the head itself in fp32, once
         per line)."""
         m = self.model
         emit = m.emit(encode(m, x_ids, FastWeights.of(m, int8)))[0]

@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from engine.learning import UserRanker
+from engine.ime.learning import UserRanker
 from engine.lexicon import SHIPPED_MODEL_DIR, Lexicon, default_lexicon, factory_model_dir
-from engine.model_spec import read_meta
+from engine.runtime.model_spec import read_meta
 from engine.pinyin import NO_FUZZY, FuzzyOptions, parse
 from engine.candidate import Candidate
-from engine.translator import ModelTranslator, translate
+from engine.ime.translator import ModelTranslator, translate
 
 MODEL_DIR = SHIPPED_MODEL_DIR
 # How typing reads keys unless the user's settings say otherwise: typo tolerance on (one-slip readings rank
@@ -92,7 +92,7 @@ def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None 
                      runtime: str = "auto") -> tuple[ModelTranslator, str]:
     """The model in ``model_dir`` loaded and warmed up for typing, as a translator, and its status text.
     Raises FileNotFoundError/ValueError/OSError when it cannot be loaded."""
-    from engine.converter import Converter, ConverterSettings
+    from engine.ime.converter import Converter, ConverterSettings
 
     # the lexicon's words join the model's sentences only for abbreviated input (initials), where they
     # lift dev top-1 from 21% to 29%; for full pinyin they changed nothing and cost ~30% per key

@@ -1,6 +1,6 @@
 """The user's own language: a character n-gram cache over what they committed, mixed into the model's beam search.
 
-Instant learning (``engine.learning``) remembers whole phrases; this remembers how the user's text goes on
+Instant learning (``engine.ime.learning``) remembers whole phrases; this remembers how the user's text goes on
 inside a sentence. It counts the characters the user committed after each context of up to ``order - 1``
 characters, and at every step of the beam search mixes that distribution into the model's (a cache language
 model, shallow fusion):
@@ -13,7 +13,7 @@ weights, longest first. Where the user has never typed any character that fits t
 the model decides alone. Linear mixing never takes more than ``-log(1 - weight)`` from what the model
 believes, so a rare slip in the history cannot bury the model's clear favourite.
 
-With the corpus character LM (``engine.char_lm``) in the search, the user's counts adapt the corpus LM's
+With the corpus character LM (``engine.lm.char_lm``) in the search, the user's counts adapt the corpus LM's
 distribution instead (``mix``), inside the characters the position's pinyin allows, in two steps:
 
 * order 0, which of those characters the user writes at all: ``q ← (1 - λ) · q_corpus + λ · p_user(c)``,
@@ -300,7 +300,6 @@ class UserLM:
 def fill_from_history(lm: UserLM, db, limit: int = MAX_COMMITS) -> UserLM:
     """``lm`` cleared and refilled from the newest ``limit`` commits in the store ``db``."""
     from engine import store
-
     lm.clear()
     for row in reversed(store.list_commits(db, limit=limit)):
         lm.add(row["text"])

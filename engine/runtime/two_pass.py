@@ -1,6 +1,6 @@
 """Whole-line conversion in two passes: the emission head and the LM propose, the decoder ranks.
 
-The decoder's beam search (``engine.decoder``) runs one decoder step per syllable for the whole beam: on a
+The decoder's beam search (``engine.runtime.decoder``) runs one decoder step per syllable for the whole beam: on a
 laptop CPU about a millisecond a syllable, most of it fixed per-call cost and weights read again every step,
 so a 19-syllable line took 24 ms. Here the decoder runs once per line instead:
 
@@ -15,7 +15,7 @@ so a 19-syllable line took 24 ms. Here the decoder runs once per line instead:
 The widths are tuned on dev.tsv (``benchmarks/two_pass_sweep.py``); the decoder's beam search stays
 for typing, where each keystroke resumes an earlier key's beam.
 
-With word proposals (``engine.word_proposals``) and more than one core, the decoder's call for the first
+With word proposals (``engine.runtime.word_proposals``) and more than one core, the decoder's call for the first
 pass's proposals runs on a second thread (``backend.rank_later``: ONNX Runtime holds no Python lock while it
 computes) while this thread builds the word lattice's proposals, which are ranked in a second, smaller call:
 the lattice's Python work and the decoder's matrix work overlap instead of following each other (``OVERLAP``).
@@ -29,8 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine import decoder
-
+from engine.runtime import decoder
 # Tuned on the first 1,000 lines of dev.tsv (benchmarks/two_pass_sweep.py; the beam search there: 60.0% top-1,
 # 72.9% top-5, 89.02% characters, p95 29 ms): this setting 60.5% / 74.0% / 89.17%, p95 11.9 ms. Width 12 or
 # 16, keep 16 or 40, head weight 0.3–0.8 were all within 0.6 points of it on top-1; weight 1.0 was 0.7 worse;
@@ -66,7 +65,7 @@ def _ranker():
 
 
 class HeadSteps:
-    """The first pass as ``engine.decoder`` Steps: at each position the ``keep`` likeliest characters by the
+    """The first pass as ``engine.runtime.decoder`` Steps: at each position the ``keep`` likeliest characters by the
     head, each scoring ``head_weight · log p_head`` plus ``prior`` after each hypothesis; the prior each
     surviving hypothesis has collected is kept in ``prior_sum``."""
 
@@ -96,7 +95,7 @@ class HeadSteps:
 
 def propose(emissions: list[tuple[np.ndarray, np.ndarray]], prior=None, width: int = WIDTH, keep: int = KEEP,
             head_weight: float = HEAD_WEIGHT) -> tuple[np.ndarray, np.ndarray]:
-    """The first pass: ``engine.decoder``'s beam search over ``HeadSteps``. ``emissions``: per position (allowed
+    """The first pass: ``engine.runtime.decoder``'s beam search over ``HeadSteps``. ``emissions``: per position (allowed
     character ids (n,), sorted; the head's log-probabilities over them (n,)); ``prior(hyps, allowed, zeros) ->
     (B, n)``: what each character adds after each hypothesis (None: nothing). Returns the hypotheses (k, T)
     best first and each one's total prior (k,)."""
@@ -125,7 +124,7 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
     """Both passes for input token ids ``x_ids``: up to ``top`` (character ids, score), best first, scored as
     the beam search scores its results. ``fuse`` is the beam search's hook (``logp`` plus the prior); every
     use of it here is additive, so it is called with zeros for the prior alone. ``words(x_ids, emissions,
-    head_weight) -> [character ids]``: more proposals (``engine.word_proposals``), ranked beside the first
+    head_weight) -> [character ids]``: more proposals (``engine.runtime.word_proposals``), ranked beside the first
     pass's; ``sequence_prior(ys) -> (k,)``: the prior of whole sequences in one call, where ``fuse`` is the
     character LM alone (``CharLM.sequence_logprobs``), else the prior is summed position by position.
     ``overlap``: rank the first pass's proposals on the second thread while ``words`` runs (default

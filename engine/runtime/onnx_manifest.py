@@ -1,6 +1,6 @@
 """The manifest of a model's ONNX export (``model_dir/onnx/export.json``): which export format wrote it and from
-which weights, so a stale or half-written export is never run. Written by ``engine.onnx_export``, read by
-``engine.onnx_backend`` and ``engine.personal.files``; no torch, no ONNX Runtime here.
+which weights, so a stale or half-written export is never run. Written by ``engine.runtime.onnx_export``, read by
+``engine.runtime.onnx_backend`` and ``engine.personal.files``; no torch, no ONNX Runtime here.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def _score(count: int, length: int) -> float:
 class ModelTranslator:
     """Whole-input sentences ranked by the model first, then the lexicon's prefix words and characters.
 
-    ``converter`` is an ``engine.converter.Converter``; for the keys typed it decodes the parser's best
+    ``converter`` is an ``engine.ime.converter.Converter``; for the keys typed it decodes the parser's best
     segmentations (abbreviations and an unfinished last syllable included) and its top ``sentences`` results
     lead the list; the lexicon translator's candidates follow, without repeating a sentence.
 

@@ -1,4 +1,4 @@
-"""Export a model to the ONNX graphs ``engine.onnx_backend`` runs: the encoder (with the emission head's
+"""Export a model to the ONNX graphs ``engine.runtime.onnx_backend`` runs: the encoder (with the emission head's
 features when the model has one), one decoder step (beam search), and the whole decoder over given texts
 (ranking candidates).
 
@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine import onnx_manifest
-from engine.model import PinyinModel, load_model
+from engine.runtime import onnx_manifest
+from engine.runtime.model import PinyinModel, load_model
 
 
 class _Encoder(nn.Module):

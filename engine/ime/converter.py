@@ -3,11 +3,11 @@
 ``Converter`` decodes the parser's best few segmentations of raw keys (charging each its parser cost),
 merges them, lets the lexicon propose words for abbreviations, and — for typing — reuses the previous
 keystroke's beams (``interactive``). A whole line is decoded in two passes when the model has an emission
-head (``engine.two_pass``: the head and the LM propose, the whole decoder ranks in one call), else by the
+head (``engine.runtime.two_pass``: the head and the LM propose, the whole decoder ranks in one call), else by the
 beam search typing uses. Input longer than the model reads at once (``max_len`` tokens, 64 for the shipped
 model) is decoded in even pieces, cut where the user typed a separator when there is one near, and the
 pieces' best results joined (``chunk_spans``, ``join_best``). The model itself runs in a backend:
-``engine.torch_backend.TorchBackend`` (PyTorch) or ``engine.onnx_backend.OnnxBackend``
+``engine.runtime.torch_backend.TorchBackend`` (PyTorch) or ``engine.runtime.onnx_backend.OnnxBackend``
 (the same search on ONNX Runtime). No PyTorch import here: typing with the ONNX backend never loads torch.
 """
 
@@ -18,12 +18,12 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from engine import two_pass, word_proposals
+from engine.runtime import two_pass, word_proposals
 from engine.candidate import Candidate
-from engine.decoder import BeamState
-from engine.model_spec import input_tokens, token_for
+from engine.runtime.decoder import BeamState
+from engine.runtime.model_spec import input_tokens, token_for
 from engine.pinyin import FULL, INITIAL, ParseResult, Segmentation, parse, split_syllables
-from engine.two_pass import TwoPassSettings
+from engine.runtime.two_pass import TwoPassSettings
 
 _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
 GAP = None  # beam pruning by score gap (None: off); see benchmarks/fusion_sweep.py --gaps
@@ -100,7 +100,7 @@ class ConverterSettings:
     reuse: int | None = None
     gap: float | None = GAP  # nats behind the best at which a hypothesis leaves the beam
     int8: bool = False  # the int8-weight graphs (typing) instead of fp32
-    # whole-line conversion (reuse off) in two passes when the model has an emission head (``engine.two_pass``);
+    # whole-line conversion (reuse off) in two passes when the model has an emission head (``engine.runtime.two_pass``);
     # None: the beam search, as typing uses
     two_pass: TwoPassSettings | None = TwoPassSettings()
     # what replaces ``two_pass``'s widths for raw keys' less likely segmentations: they seldom win, and on dev
@@ -119,19 +119,19 @@ class Converter:
     into ranked candidates. Settings and LMs are given when it is made; ``with_settings`` and ``with_lms`` make
     another converter over the same loaded model (nothing is loaded again).
 
-    ``backend`` runs the model: ``engine.torch_backend.TorchBackend`` (PyTorch; training, GPUs) or
-    ``engine.onnx_backend.OnnxBackend`` (ONNX Runtime; typing on a CPU, no torch import). A ``PinyinModel``
+    ``backend`` runs the model: ``engine.runtime.torch_backend.TorchBackend`` (PyTorch; training, GPUs) or
+    ``engine.runtime.onnx_backend.OnnxBackend`` (ONNX Runtime; typing on a CPU, no torch import). A ``PinyinModel``
     given instead is wrapped in a ``TorchBackend``. The LMs: ``char_lm`` the corpus character n-gram
-    (``engine.char_lm.CharLM``) and ``user_lm`` the user's n-gram cache (``engine.user_lm.UserLM``), each mixed
-    into every step of the searches; ``word_lm`` the word n-gram (``engine.word_lm.WordLM``), which adds
+    (``engine.lm.char_lm.CharLM``) and ``user_lm`` the user's n-gram cache (``engine.lm.user_lm.UserLM``), each mixed
+    into every step of the searches; ``word_lm`` the word n-gram (``engine.lm.word_lm.WordLM``), which adds
     weight · log p(best word segmentation) to every result's score before they are ordered, with
-    ``word_lexicon`` the lexicon whose words the word lattice proposes (``engine.word_proposals``); ``lexicon``
+    ``word_lexicon`` the lexicon whose words the word lattice proposes (``engine.runtime.word_proposals``); ``lexicon``
     proposes whole-input words (``ConverterSettings.proposals``)."""
 
     def __init__(self, backend, chars: list[str], settings: ConverterSettings = ConverterSettings(), *,
                  lexicon=None, char_lm=None, user_lm=None, word_lm=None, word_lexicon=None, runtime_note: str = ""):
         if not hasattr(backend, "beam_search"):
-            from engine.torch_backend import TorchBackend
+            from engine.runtime.torch_backend import TorchBackend
 
             backend = TorchBackend(backend)
         self.backend, self.chars = backend, chars
@@ -175,14 +175,13 @@ class Converter:
         """``runtime``: "torch", "onnx" (ONNX Runtime for the encoder and decoder steps; exports the model next
         to its weights the first time, which needs torch), or "auto" (onnx on a CPU when onnxruntime is
         installed and the export is there or can be written; torch otherwise, saying why in
-        ``runtime_note``). ``char_lm``: fuse the model's corpus character LM (``engine.char_lm.find``) and its
+        ``runtime_note``). ``char_lm``: fuse the model's corpus character LM (``engine.lm.char_lm.find``) and its
         word LM when it has them. ``settings``: ``ConverterSettings`` (default: its defaults); ``lms``: more
         of ``with_lms``'s keywords (``lexicon``, ``user_lm``)."""
         backend, note = cls._load_backend(directory, device, runtime)
         notes = [note]
         if char_lm:
-            from engine import char_lm as char_lm_module, word_lm
-
+            from engine.lm import char_lm as char_lm_module, word_lm
             lms["char_lm"], lm_note = char_lm_module.load_for(directory, backend.chars)
             lms["word_lm"], word_note = word_lm.load_for(directory) if word_lm_enabled() else (None, "")
             if lms["word_lm"] is not None:
@@ -198,7 +197,7 @@ class Converter:
         note = ""
         if runtime == "onnx" or (runtime == "auto" and str(device) == "cpu"):
             try:
-                from engine.onnx_backend import OnnxBackend
+                from engine.runtime.onnx_backend import OnnxBackend
 
                 return OnnxBackend(directory), ""
             except (FileNotFoundError, ValueError):
@@ -207,7 +206,7 @@ class Converter:
                 if runtime == "onnx":
                     raise
                 note = f"ONNX Runtime unavailable ({e}); decoding with PyTorch"
-        from engine.torch_backend import TorchBackend
+        from engine.runtime.torch_backend import TorchBackend
 
         return TorchBackend.load(directory, device), note
 

@@ -1,4 +1,4 @@
-"""The model on ONNX Runtime as a runtime: ``engine.decoder``'s beam search with the encoder and one decoder step
+"""The model on ONNX Runtime as a runtime: ``engine.runtime.decoder``'s beam search with the encoder and one decoder step
 run by ONNX Runtime (``OnnxSteps``), the whole decoder for ranking — and no PyTorch import.
 
 Why: at this model size a PyTorch decoder step is ~80 small operator calls, each with microseconds of
@@ -6,7 +6,7 @@ dispatch overhead that the arithmetic cannot hide on a laptop CPU; ONNX Runtime 
 call on a fused graph (2-4x faster per decode here), and a typing process that never imports torch starts
 faster and uses ~200 MB less memory. ``benchmarks/latency.py --runtime onnx|torch`` measures it.
 
-The graphs come from ``engine.onnx_export`` (run automatically, with torch, when they are missing or stale).
+The graphs come from ``engine.runtime.onnx_export`` (run automatically, with torch, when they are missing or stale).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.backend import Backend, OutputCache
-from engine.decoder import BeamState
-from engine.onnx_manifest import EXPORT_VERSION, checksum, is_current  # noqa: F401 (also imported from here)
-from engine.model_spec import BOS, allowed_ids, read_config
+from engine.runtime.backend import Backend, OutputCache
+from engine.runtime.decoder import BeamState
+from engine.runtime.onnx_manifest import EXPORT_VERSION, checksum, is_current  # noqa: F401 (also imported from here)
+from engine.runtime.model_spec import BOS, allowed_ids, read_config
 
 class OnnxBackend(Backend):
-    """A saved model run by ONNX Runtime, behind ``engine.converter.Converter``: ``OnnxSteps`` for the beam
-    search, with the results of ``engine.torch_backend.TorchSteps`` (within float rounding; with ``int8`` the
+    """A saved model run by ONNX Runtime, behind ``engine.ime.converter.Converter``: ``OnnxSteps`` for the beam
+    search, with the results of ``engine.runtime.torch_backend.TorchSteps`` (within float rounding; with ``int8`` the
     int8-weight graphs, close but not equal), and ``score`` for given texts."""
 
     name = "onnx"
@@ -35,7 +35,7 @@ class OnnxBackend(Backend):
         model_dir = Path(model_dir)
         meta = read_config(model_dir)  # validates the config before anything runs
         if not is_current(model_dir):
-            from engine.onnx_export import export_dir
+            from engine.runtime.onnx_export import export_dir
 
             export_dir(model_dir)
         if readings is None:
@@ -52,7 +52,7 @@ class OnnxBackend(Backend):
         if self.emb.shape != (len(self.chars), cfg.d_model):
             raise ValueError(f"model weights in {model_dir} do not match its config (char_emb {self.emb.shape})")
         self.allowed = allowed_ids(self.chars, readings)
-        self.has_head = cfg.emission_head  # whole-line conversion can take the two passes (engine.two_pass)
+        self.has_head = cfg.emission_head  # whole-line conversion can take the two passes (engine.runtime.two_pass)
         self.layers, self.heads = cfg.n_dec, cfg.n_heads
         self.dh = cfg.d_model // self.heads
         self.output = OutputCache(self._output).get  # token → (allowed character ids, their embeddings (D, n))
@@ -76,7 +76,7 @@ class OnnxBackend(Backend):
 
     def emissions(self, x_ids: list[int], int8: bool = False) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
         """(the encoder's outputs, per position (allowed character ids, the emission head's log-probabilities
-        over them)), for ``engine.two_pass``."""
+        over them)), for ``engine.runtime.two_pass``."""
         encoded = self.encode(x_ids, int8)
         emit = encoded[2]
         out = []
@@ -145,7 +145,7 @@ class OnnxBackend(Backend):
 
 
 class OnnxSteps:
-    """``engine.decoder``'s Steps on ONNX Runtime for one input: the encoder graph once, then per position the
+    """``engine.runtime.decoder``'s Steps on ONNX Runtime for one input: the encoder graph once, then per position the
     step graph for the whole beam, its self-attention keys/values in one numpy buffer."""
 
     def __init__(self, backend: OnnxBackend, x_ids: list[int], width: int, int8: bool = False):

@@ -4,12 +4,12 @@
 (1–4 汉字 each, distinct, best first). No model decode: everything is a lookup in tables that are already in
 memory for typing, so a call costs about a millisecond (``benchmarks/prediction.py`` measures it):
 
-* The corpus character n-gram (``engine.char_lm.CharLM``) stores each order's n-grams as sorted keys with the
+* The corpus character n-gram (``engine.lm.char_lm.CharLM``) stores each order's n-grams as sorted keys with the
   context in the high bits, so every character ever seen after a context is one contiguous slice: two
   ``searchsorted`` calls per context length give the candidates for the next character, and one batched
   ``pair_logprobs`` call scores them (and, later, every character of every longer candidate) with the LM's
   real backoff.
-* The user's own n-gram cache (``engine.user_lm.UserLM``, the counts of what they committed) adapts each of
+* The user's own n-gram cache (``engine.lm.user_lm.UserLM``, the counts of what they committed) adapts each of
   those probabilities much as the beam search's cache does (a Dirichlet prior with the corpus LM as its mean):
   ``q ← (count(context, c) + τ · q) / (count(context) + τ)`` after the last one, then two characters, with
   ``τ = TAU · (distinct characters the user wrote after the context)``, so a context the user always
@@ -49,7 +49,7 @@ LENGTH_BONUS = 0.0  # nats per character beyond the first. dev.tsv, 300 lines (b
 # keystroke saving: 0 → 27.1 / 16.9%, 1 → 24.1 / 15.2%, 1.5 → 20.6 / 13.1%, 3 → 9.0 / 6.8%; -1 ≈ 0 (200 lines)
 TAU = 30.0  # the corpus LM's pseudo-count per distinct character the user wrote after a context. dev.tsv, 200
 # lines predicted with 2,000 other dev lines as the history (the harsh case: history unrelated to the text),
-# hit@1 / hit@5 / keystroke saving; no history: 11.8 / 26.9 / 16.3%. A flat pseudo-count (engine.user_lm's
+# hit@1 / hit@5 / keystroke saving; no history: 11.8 / 26.9 / 16.3%. A flat pseudo-count (engine.lm.user_lm's
 # TAU, fit for decoding, where the keys already restrict the characters) of 2 → 6.7 / 14.6 / 8.5% (300
 # lines), 50 → 10.7 / 23.9 / 14.4, 200 → 11.3 / 27.0 / 16.7; per distinct continuation 3 → 9.6 / 22.3 / 13.3,
 # 10 → 11.8 / 25.9 / 15.8, 30 → 12.6 / 26.7 / 16.4%. Per continuation, a context the user always ends the
@@ -278,7 +278,7 @@ class Predictor:
 
     def _adapt(self, p: np.ndarray, contexts: list[tuple[int, ...]], targets: list[int]) -> np.ndarray:
         """``p`` (the corpus LM's probability of each target after its context) moved towards what the user
-        wrote after the context's last one, then two characters (``engine.user_lm``'s MAP step)."""
+        wrote after the context's last one, then two characters (``engine.lm.user_lm``'s MAP step)."""
         user = self.user_lm
         if not user:
             return p

@@ -16,7 +16,7 @@ How, step by step (``span_edits``):
 2. **Pieces**: only characters the model can write and whose syllable it reads are considered; everything
    else (punctuation, Latin, digits, spaces, rare characters) is kept as it is and splits the text, so a long
    selection is worked on clause by clause (runs longer than ``PIECE`` characters are cut in even pieces, as
-   ``engine.converter.chunk_spans`` cuts long input).
+   ``engine.ime.converter.chunk_spans`` cuts long input).
 3. **Context**: each piece is converted and scored inside a window that reaches up to ``CONTEXT`` characters
    further on each side *within the same clause*: the rest of the clause around a selection (``before`` /
    ``after``: the text just outside it) and the neighbouring piece of a long run. Edits are only made inside
@@ -43,8 +43,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from engine.converter import chunk_spans
-from engine.model_spec import input_tokens
+from engine.ime.converter import chunk_spans
+from engine.runtime.model_spec import input_tokens
 
 MARGIN = 10.5  # nats per changed character an edit must gain; chosen on the tuning half of dev (benchmarks/correction.py)
 TOP = 5  # the re-conversion's best texts whose differences are considered
