@@ -15,7 +15,6 @@ Writes the LM with its stats and a ``CHAR_LM.md`` note (command, corpus checksum
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -62,20 +61,16 @@ def main(argv=None) -> int:
     seconds = round(time.time() - t0, 1)
     sha = corpus_sha256(args.corpus)
     ngram.save(args.out, chars, built, {"seconds": seconds, "corpus_sha256": sha, "held_out_texts": len(set(exclude))})
-    size = args.out.stat().st_size
-    st = built["stats"]
-    ngram.write_note(args.out, "CHAR_LM.md", "The corpus character LM (`char_lm.safetensors`)",
-                     f"Interpolated modified Kneser-Ney character {args.order}-gram over the annotated corpus, fused into "
-                     "every step\nof the model's searches (`engine/lm/char_lm.py`; its weight tuned on held-out shards).", "assets.build_char_lm",
-                     argv if argv is not None else sys.argv[1:], [
-        ("corpus", f"`{args.corpus}` — SHA-256 over names and bytes `{sha}`, {len(corpus.chars):,} characters"),
-        ("held out", f"{len(set(exclude)):,} distinct clauses: `assets/personalize/general.tsv` and the "
-                     "`benchmarks/personalize.py` streams"),
-        ("pruning", f"count cutoffs for orders 2..{args.order}: {st['min_count']} (an n-gram seen fewer times is left out)"),
-    ], built, seconds)
-    print(json.dumps({"out": str(args.out), "bytes": size, "seconds": seconds, **st}))
-    return 0
-
+    return ngram.report_build(
+        args.out, "CHAR_LM.md", "The corpus character LM (`char_lm.safetensors`)",
+        f"Interpolated modified Kneser-Ney character {args.order}-gram over the annotated corpus, fused into every step\n"
+        "of the model's searches (`engine/lm/char_lm.py`; its weight tuned on held-out shards).", "assets.build_char_lm", argv, [
+            ("corpus", f"`{args.corpus}` — SHA-256 over names and bytes `{sha}`, {len(corpus.chars):,} characters"),
+            ("held out", f"{len(set(exclude)):,} distinct clauses: `assets/personalize/general.tsv` and the "
+                         "`benchmarks/personalize.py` streams"),
+            ("pruning", f"count cutoffs for orders 2..{args.order}: {built['stats']['min_count']} (an n-gram seen fewer "
+                        "times is left out)"),
+        ], built, seconds)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -11,7 +11,6 @@ The vocabulary is ``assets/words.tsv`` + ``assets/chars.tsv`` + the word lists i
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -43,21 +42,16 @@ def main(argv=None) -> int:
     words, built = word_ngram.build(corpus, args.order, args.min_count, exclude, cache_dir=args.cache, log=log)
     seconds = round(time.time() - t0, 1)
     word_ngram.save(args.out, words, built, {"seconds": seconds, "held_out_texts": len(set(exclude))})
-    size = args.out.stat().st_size
-    st = built["stats"]
-    ngram.write_note(args.out, "WORD_LM.md", "The word LM (`word_lm.safetensors`)",
-                     f"Interpolated modified Kneser-Ney word {args.order}-gram over the corpus cut into lexicon words\n"
-                     "(`trainer/word_ngram.py`), added to each ranked candidate's score (`engine/lm/word_lm.py`).", "assets.build_word_lm",
-                     argv if argv is not None else sys.argv[1:], [
-        ("corpus", f"`{args.corpus}` — SHA-256 `{corpus_sha256(args.corpus)}`, {len(corpus.chars):,} characters"),
-        ("vocabulary", f"{len(words) - 2:,} words and characters: `assets/words.tsv`, `assets/chars.tsv`, "
-                       + ", ".join(sorted(set(word_ngram.EXTRA_LISTS.values())))),
-        ("held out", f"{len(set(exclude)):,} distinct clauses (as `CHAR_LM.md`)"),
-        ("pruning", f"count cutoffs for orders 2..{args.order}: {st['min_count']}"),
-    ], built, seconds)
-    print(json.dumps({"out": str(args.out), "bytes": size, "seconds": seconds, **st}))
-    return 0
-
+    return ngram.report_build(
+        args.out, "WORD_LM.md", "The word LM (`word_lm.safetensors`)",
+        f"Interpolated modified Kneser-Ney word {args.order}-gram over the corpus cut into lexicon words\n"
+        "(`trainer/word_ngram.py`), added to each ranked candidate's score (`engine/lm/word_lm.py`).", "assets.build_word_lm", argv, [
+            ("corpus", f"`{args.corpus}` — SHA-256 `{corpus_sha256(args.corpus)}`, {len(corpus.chars):,} characters"),
+            ("vocabulary", f"{len(words) - 2:,} words and characters: `assets/words.tsv`, `assets/chars.tsv`, "
+                           + ", ".join(sorted(set(word_ngram.EXTRA_LISTS.values())))),
+            ("held out", f"{len(set(exclude)):,} distinct clauses (as `CHAR_LM.md`)"),
+            ("pruning", f"count cutoffs for orders 2..{args.order}: {built['stats']['min_count']}"),
+        ], built, seconds)
 
 if __name__ == "__main__":
     raise SystemExit(main())

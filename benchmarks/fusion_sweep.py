@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     pairs = read_tsv(args.file)[: args.lines or None]
     base = Converter.load(args.model, runtime="onnx", char_lm=False, settings=ConverterSettings(int8=True))
     t0 = time.perf_counter()
-    lm = CharLM.load(args.lm or args.model / FILE_NAME, conv.chars)
+    lm = CharLM.load(args.lm or args.model / FILE_NAME, base.chars)
     print(json.dumps({"machine": machine(), "lm_load_s": round(time.perf_counter() - t0, 3),
                       "lm_mb_in_memory": round(lm.nbytes / 1e6, 1), "lines": len(pairs), "file": str(args.file)}))
     norms = {"both": [False, True], "on": [True], "off": [False]}[args.normalize]

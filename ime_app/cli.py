@@ -386,19 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", default=None, help="user data folder (default: $PINYIN_IME_HOME or the platform's)")
 
-    p = sub.add_parser("parse", parents=[common], help="show the segmentations of a key string")
-    p.add_argument("keys")
-    p.add_argument("-n", type=int, default=8)
-    p.add_argument("--fuzzy", nargs="*", default=[], choices=FUZZY_NAMES, metavar="PAIR")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_parse)
-
-    p = sub.add_parser("lookup", parents=[common], help="candidates the lexicon proposes for a key string")
-    p.add_argument("keys")
-    p.add_argument("-n", type=int, default=20)
-    p.add_argument("--fuzzy", nargs="*", default=[], choices=FUZZY_NAMES, metavar="PAIR")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_lookup)
+    for name, n, func, what in (("parse", 8, cmd_parse, "show the segmentations of a key string"),
+                                ("lookup", 20, cmd_lookup, "candidates the lexicon proposes for a key string")):
+        p = sub.add_parser(name, parents=[common], help=what)
+        p.add_argument("keys")
+        p.add_argument("-n", type=int, default=n)
+        p.add_argument("--fuzzy", nargs="*", default=[], choices=FUZZY_NAMES, metavar="PAIR")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
 
     for name, actions, func in [("history", ["list", "delete", "clear", "pause", "resume", "export", "import"], cmd_history),
                                 ("phrases", ["list", "add", "edit", "delete", "clear"], cmd_phrases)]:

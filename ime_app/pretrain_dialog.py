@@ -320,10 +320,7 @@ class PretrainDialog(QDialog):
         self.adopt_button.setEnabled(state == "done" and self.on_adopt is not None)
 
     def pause(self) -> None:
-        job = self.selected()
-        if job:
-            jobs.pause(self.db, job["id"])
-            self.refresh()
+        self._on_selected(jobs.pause)
 
     def resume(self) -> None:
         job = self.selected()
@@ -335,9 +332,13 @@ class PretrainDialog(QDialog):
             self.refresh()
 
     def cancel(self) -> None:
+        self._on_selected(jobs.cancel)
+
+    def _on_selected(self, action) -> None:
+        """``action(db, job id)`` on the selected job, then the list shown again."""
         job = self.selected()
         if job:
-            jobs.cancel(self.db, job["id"])
+            action(self.db, job["id"])
             self.refresh()
 
     def adopt(self) -> None:

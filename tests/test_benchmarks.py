@@ -117,3 +117,16 @@ def test_correction_benchmark_injects_seeded_homophone_slips_and_scores_them(tmp
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["report"]["at_margin"]["clean"] == 4 and data["report"]["at_margin"]["versions"] == 12
     assert 0 < data["report"]["p50_ms"] <= data["report"]["p95_ms"] and "commit" in r.stdout
+
+
+def test_the_lm_sweeps_print_one_row_per_setting():
+    """fusion_sweep (the character LM's weight) and word_lm_sweep (the word LM's) on the shipped model: each
+    setting is a converter made with its own settings and LMs, one JSON row each."""
+    tiny = str(REPO / "tests/data/tiny_eval.tsv")
+    for argv, n in ((["benchmarks.fusion_sweep", "--weights", "0", "1.0", "--gaps", "-1", "3"], 4),
+                    (["benchmarks.word_lm_sweep", "--weights", "0", "0.3", "--proposals", "off"], 2)):
+        r = subprocess.run([sys.executable, "-m", *argv, "--file", tiny, "--lines", "4"], cwd=REPO,
+                           capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        assert r.returncode == 0, r.stderr
+        rows = [json.loads(line) for line in r.stdout.strip().splitlines()[1:]]
+        assert len(rows) == n and all(row["lines"] == 4 for row in rows), r.stdout

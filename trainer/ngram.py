@@ -284,6 +284,18 @@ def write_note(lm_path: Path, note: str, title: str, intro: str, script: str, ar
                           f"| order | distinct | kept | discounts D1, D2, D3+ |\n|---|---|---|---|\n{orders}\n", encoding="utf-8")
 
 
+def report_build(lm_path: Path, note: str, title: str, intro: str, script: str, argv, rows: list[tuple[str, str]],
+                 built: dict, seconds: float) -> int:
+    """What a build script ends with: the note (``write_note``; ``argv`` None: the command line's) and a JSON line
+    with the file's size, the time and ``built``'s stats on stdout. Returns the exit status, 0."""
+    import json
+    import sys
+
+    write_note(lm_path, note, title, intro, script, argv if argv is not None else sys.argv[1:], rows, built, seconds)
+    print(json.dumps({"out": str(lm_path), "bytes": Path(lm_path).stat().st_size, "seconds": seconds, **built["stats"]}))
+    return 0
+
+
 def main(argv=None) -> int:
     from engine.runtime.model_spec import read_config
     from trainer.corpus import DEFAULT_CORPUS, build_corpus

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.store.database import Database, query_all, write
+from engine.store.database import Database, delete_row, delete_rows, query_all, write
 from engine.store.settings import is_recording_paused
 from engine.store.validate import check_commit_fields, check_int, check_num, search_clause
 
@@ -59,10 +59,8 @@ def count_commits(db: Database, since: float | None = None) -> int:
 
 
 def delete_commit(db: Database, id: int) -> bool:
-    with write(db) as conn:
-        return conn.execute("DELETE FROM commits WHERE id = ?", (check_int(id, "id", 0, 2**63 - 1),)).rowcount > 0
+    return delete_row(db, "commits", check_int(id, "id", 0, 2**63 - 1))
 
 
 def delete_all_commits(db: Database) -> int:
-    with write(db) as conn:
-        return conn.execute("DELETE FROM commits").rowcount
+    return delete_rows(db, "commits")

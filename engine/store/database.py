@@ -82,6 +82,18 @@ def write(db: Database) -> Iterator[sqlite3.Connection]:
         raise
 
 
+def delete_row(db: Database, table: str, id: int) -> bool:
+    """Delete row ``id`` (checked by the caller) of one of the store's tables; whether there was one."""
+    with write(db) as conn:
+        return conn.execute(f"DELETE FROM {table} WHERE id = ?", (id,)).rowcount > 0
+
+
+def delete_rows(db: Database, table: str) -> int:
+    """Delete every row of one of the store's tables; how many there were."""
+    with write(db) as conn:
+        return conn.execute(f"DELETE FROM {table}").rowcount
+
+
 def query_all(db: Database, sql: str, params: Any = ()) -> list[dict]:
     return list(db.query(sql, params))
 

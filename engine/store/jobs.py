@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.store.database import Database, StoreError, query_all, write
+from engine.store.database import Database, StoreError, delete_row, query_all, write
 from engine.store.validate import check_int, check_json, check_num, check_str
 
 JOB_KINDS = ("pretrain",)
@@ -67,5 +67,4 @@ def update_job(db: Database, id: int, *, state: str | None = None, pid: int | No
 
 
 def delete_job(db: Database, id: int) -> bool:
-    with write(db) as conn:
-        return conn.execute("DELETE FROM jobs WHERE id = ?", (check_int(id, "id", 0, 2**63 - 1),)).rowcount > 0
+    return delete_row(db, "jobs", check_int(id, "id", 0, 2**63 - 1))

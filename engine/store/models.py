@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.store.database import Database, StoreError, query_all, write
+from engine.store.database import Database, StoreError, delete_row, query_all, write
 from engine.store.validate import check_int, check_json, check_num, check_str
 
 MODEL_KINDS = ("factory", "personal", "pretrained")
@@ -57,5 +57,4 @@ def set_active_model(db: Database, id: int) -> None:
 
 def delete_model_record(db: Database, id: int) -> bool:
     """Forget a model record (the file on disk is left alone)."""
-    with write(db) as conn:
-        return conn.execute("DELETE FROM models WHERE id = ?", (check_int(id, "id", 0, 2**63 - 1),)).rowcount > 0
+    return delete_row(db, "models", check_int(id, "id", 0, 2**63 - 1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.store.database import Database, query_all, write
+from engine.store.database import Database, delete_rows, query_all, write
 from engine.store.validate import MAX_COUNT, MAX_PHRASE, check_int, check_num, check_str
 
 
@@ -21,5 +21,4 @@ def list_pairs(db: Database, limit: int = 100_000) -> list[dict]:
 
 
 def delete_all_pairs(db: Database) -> int:
-    with write(db) as conn:
-        return conn.execute("DELETE FROM pairs").rowcount
+    return delete_rows(db, "pairs")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.store.database import Database, StoreError, query_all, write
+from engine.store.database import Database, StoreError, delete_row, delete_rows, query_all, write
 from engine.store.validate import MAX_COUNT, check_int, check_num, check_phrase, check_pinyin, search_clause
 
 
@@ -83,10 +83,8 @@ def update_phrase(db: Database, id: int, text: str | None = None, pinyin: str | 
 
 
 def delete_phrase(db: Database, id: int) -> bool:
-    with write(db) as conn:
-        return conn.execute("DELETE FROM phrases WHERE id = ?", (check_int(id, "id", 0, 2**63 - 1),)).rowcount > 0
+    return delete_row(db, "phrases", check_int(id, "id", 0, 2**63 - 1))
 
 
 def delete_all_phrases(db: Database) -> int:
-    with write(db) as conn:
-        return conn.execute("DELETE FROM phrases").rowcount
+    return delete_rows(db, "phrases")
