@@ -1,6 +1,6 @@
 """Training throughput per model size on the device at hand: tokens/s and model FLOPs utilisation (MFU).
 
-The real training step of ``trainer.pretrain`` (autocast bf16 on CPU/CUDA, AdamW — fused on CUDA — gradient
+The real training step of ``trainer.pretrain`` (autocast bf16 on CUDA and on CPUs where it is fast, else fp32; AdamW — fused on CUDA — gradient
 clipping, the output restricted to each syllable's characters) on real batches from the test corpus
 (``tests/data/tiny_corpus.txt``, ``--tokens`` characters a batch). FLOPs per trained token are counted from the
 model's shapes (forward + backward = 3 × forward; matmuls only, attention included); the peak is measured here
@@ -44,15 +44,19 @@ def peak_flops(device: torch.device) -> tuple[float, str]:
             if key in name:
                 return peak, f"{name} datasheet bf16 dense"
         return float("nan"), f"{name}: peak unknown"
+    from trainer.pretrain import cpu_bf16_is_fast
+
+    dtype = torch.bfloat16 if cpu_bf16_is_fast() else torch.float32  # what a training step computes in here
     n = 2048
-    a = torch.randn(n, n, dtype=torch.bfloat16)
-    b = torch.randn(n, n, dtype=torch.bfloat16)
+    a = torch.randn(n, n, dtype=dtype)
+    b = torch.randn(n, n, dtype=dtype)
     a @ b
     t0, reps = time.perf_counter(), 5
     for _ in range(reps):
         a @ b
     dt = time.perf_counter() - t0
-    return 2 * n**3 * reps / dt, f"measured: {n}×{n} bf16 matmul on {torch.get_num_threads()} threads"
+    name = str(dtype).removeprefix("torch.").replace("bfloat16", "bf16").replace("float32", "fp32")
+    return 2 * n**3 * reps / dt, f"measured: {n}×{n} {name} matmul on {torch.get_num_threads()} threads"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -174,3 +174,37 @@ def test_character_accuracy_is_one_metric_everywhere():
     assert char_accuracy(["国人民"], ["中国人民"]) == pytest.approx(0.75)  # position by position: 0 of 4
     assert char_accuracy(["你好", ""], ["你好", "中国"]) == pytest.approx(0.5)
     assert score([("中国人民", "zhong guo ren min")], lambda keys: ["国人民"])["char_acc"] == pytest.approx(0.75)
+
+
+def test_init_from_keeps_the_models_own_vocabulary(cache, tmp_path):
+    """A model made before the lexicon grew continues with its own characters (a character it lacks cuts the
+    clause, as any out-of-vocabulary one does), instead of stopping on a vocabulary mismatch."""
+    from engine.lexicon import default_lexicon
+    from engine.runtime.model import SIZES, ModelConfig, PinyinModel, char_vocab, input_tokens, save_model
+
+    fewer = char_vocab(default_lexicon().characters)[:-5]
+    cfg = ModelConfig(n_inputs=len(input_tokens()), n_chars=len(fewer), max_len=64, **SIZES["tiny"])
+    save_model(PinyinModel(cfg), tmp_path / "old", fewer)
+    r = subprocess.run(pretrain_cmd(tmp_path / "new", cache, 2, "--init-from", str(tmp_path / "old")), env=env(),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "new" / "config.json").read_text())["chars"] == fewer
+
+
+def test_a_cpu_trains_in_bf16_only_where_bf16_is_fast(monkeypatch):
+    """Without bf16 instructions PyTorch emulates bf16 (a training step ~15× slower on an AVX2 CPU): fp32 there."""
+    from trainer import pretrain
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(pretrain, "_CPU_BF16", [False])
+    with pretrain.autocast(cpu):
+        assert (torch.ones(4, 4) @ torch.ones(4, 4)).dtype == torch.float32
+    monkeypatch.setattr(pretrain, "_CPU_BF16", [True])
+    with pretrain.autocast(cpu):
+        assert (torch.ones(4, 4) @ torch.ones(4, 4)).dtype == torch.bfloat16
+    monkeypatch.setattr(pretrain, "_CPU_BF16", [])
+    monkeypatch.setenv(pretrain.ENV_CPU_BF16, "0")
+    assert pretrain.cpu_bf16_is_fast() is False
+    monkeypatch.setattr(pretrain, "_CPU_BF16", [])
+    monkeypatch.delenv(pretrain.ENV_CPU_BF16)
+    assert isinstance(pretrain.cpu_bf16_is_fast(), bool)  # measured on this machine
