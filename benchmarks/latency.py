@@ -23,6 +23,7 @@ import random
 import resource
 import sys
 import time
+from pathlib import Path
 
 from benchmarks._common import EVAL_DIR, keys_with_typos, machine, percentiles, read_eval
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--beam", type=int, default=0, help="beam width while typing (0: the pipeline's default)")
     ap.add_argument("--fp32", action="store_true", help="torch runtime: full-precision weights, not int8")
     ap.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
+    ap.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     ap.add_argument("--learned", type=int, default=0,
                     help="first fill an in-memory user store with this many learned phrases (lag must not grow)")
     ap.add_argument("--history", type=int, default=0,
@@ -70,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         store.import_data(db, {"phrases": [{"text": w.split("\t")[2], "pinyin": w.split("\t")[1]}
                                            for w in words[: args.learned]]})
     t0 = time.perf_counter()  # what a start costs: the model, and the cache read from the history
-    translator = build_pipeline(reuse=None if args.reuse < 0 else args.reuse, beam=args.beam or None,
-                                int8=not args.fp32, runtime=args.runtime, db=db)
+    translator = build_pipeline(*([args.model] if args.model else []), reuse=None if args.reuse < 0 else args.reuse,
+                                beam=args.beam or None, int8=not args.fp32, runtime=args.runtime, db=db)
     status = translator.status
     from engine.ime.pipeline import settle_memory
 

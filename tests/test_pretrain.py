@@ -208,3 +208,15 @@ def test_a_cpu_trains_in_bf16_only_where_bf16_is_fast(monkeypatch):
     monkeypatch.setattr(pretrain, "_CPU_BF16", [])
     monkeypatch.delenv(pretrain.ENV_CPU_BF16)
     assert isinstance(pretrain.cpu_bf16_is_fast(), bool)  # measured on this machine
+
+
+def test_anneal_by_time_ends_a_time_budget_at_the_lowest_rate(cache, tmp_path):
+    """With --anneal-by-time the cosine runs over --max-minutes when that comes before --max-steps: a run
+    stopped by its time budget ends at the schedule's floor (10% of --lr), not at a high rate mid-schedule."""
+    r = subprocess.run(pretrain_cmd(tmp_path, cache, 10 ** 6, "--anneal-by-time", "--max-minutes", "0.15",
+                                    "--lr", "1e-3"), env=env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    lrs = [row["lr"] for row in rows if "lr" in row]
+    assert len(lrs) > 5 and lrs[-1] < 1.2e-4 and max(lrs) > 5e-4  # warmed up, then annealed within the budget
+    assert json.loads((tmp_path / "config.json").read_text())["training"]["stop"] == "max-minutes"

@@ -17,6 +17,9 @@ def build_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--size", choices=sorted(SIZES), default="small")
     ap.add_argument("--max-steps", type=int, default=20000)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) after this long; 0: no limit")
+    ap.add_argument("--anneal-by-time", action="store_true",
+                    help="the learning-rate schedule ends at --max-minutes or --max-steps, whichever comes first "
+                         "(a run with a time budget ends annealed, however fast the machine is)")
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     ap.add_argument("--init-from", type=Path, default=None,
                     help="start from the weights of a saved model (e.g. assets/model) with a fresh optimizer")
@@ -44,6 +47,8 @@ def build_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--eval-lines", type=int, default=500)
     ap.add_argument("--eval-file", type=Path, default=DEFAULT_EVAL_DIR / "dev.tsv")
+    ap.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR,
+                    help="the eval sets (*.tsv) whose lines are kept out of training")
     ap.add_argument("--checkpoint-minutes", type=float, default=5.0)
     ap.add_argument("--cache", type=Path, default=None, help="corpus cache folder")
     ap.add_argument("--max-lines", type=int, default=0, help="read at most N lines per corpus file (0: all)")

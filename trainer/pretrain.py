@@ -39,7 +39,7 @@ from trainer import checkpoint
 from trainer.options import build_args
 from trainer.batches import BatchConfig, BatchMaker
 from trainer.evaluate import char_accuracy, read_tsv
-from trainer.corpus import DEFAULT_EVAL_DIR, build_corpus, fingerprint, corpus_files, eval_lines
+from trainer.corpus import build_corpus, fingerprint, corpus_files, eval_lines
 
 
 def pick_device(name: str) -> torch.device:
@@ -100,6 +100,14 @@ def lr_at(step: int, max_steps: int, lr: float, warmup: int, min_ratio: float = 
         return lr * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def schedule_step(step: int, elapsed: float, args) -> int:
+    """Where the learning-rate schedule is: the step, or with ``--anneal-by-time`` the point as far through
+    ``--max-steps`` as the time spent is through ``--max-minutes`` when that is further (never inside warm-up)."""
+    if not (args.anneal_by_time and args.max_minutes) or step < args.warmup:
+        return step
+    return max(step, int(args.max_steps * min(1.0, elapsed / (args.max_minutes * 60))))
 
 
 def load_eval(path: Path, limit: int) -> list[tuple[str, list[str]]]:
@@ -179,7 +187,7 @@ def main(argv=None) -> int:
     # a new model's output vocabulary is the lexicon's characters; a continued one keeps its own (the lexicon
     # may have grown since: a character it lacks cuts the clause there, as any out-of-vocabulary one does)
     chars = read_config(args.init_from)["chars"] if args.init_from else char_vocab(lexicon.characters)
-    corpus = build_corpus(args.corpus, args.cache, max_lines_per_file=args.max_lines, log=log)
+    corpus = build_corpus(args.corpus, args.cache, max_lines_per_file=args.max_lines, eval_dir=args.eval_dir, log=log)
     batches = BatchMaker(corpus, chars, BatchConfig(tokens=args.tokens), seed=args.seed)
     if args.head_only and (args.init_from is None or args.no_emission_head):
         raise ValueError("--head-only trains the emission head of an existing model: give --init-from DIR "
@@ -250,7 +258,7 @@ def main(argv=None) -> int:
     stop_reason = "max-steps"
     while state["step"] < args.max_steps:
         step = state["step"]
-        lr = lr_at(step, args.max_steps, args.lr, args.warmup)
+        lr = lr_at(schedule_step(step, time.time() - t_start, args), args.max_steps, args.lr, args.warmup)
         for g in optimizer.param_groups:
             g["lr"] = lr
         for micro in range(args.accum):
@@ -324,7 +332,7 @@ def main(argv=None) -> int:
             "command": "pinyin-ime pretrain " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
             "size": args.size, "steps": state["step"], "tokens": state["tokens"],
             "seconds": round(state["elapsed"], 1), "stop": stop_reason, "device": str(device), "processes": world,
-            "corpus_fingerprint": fingerprint(files, 2, args.max_lines, eval_lines(DEFAULT_EVAL_DIR)),
+            "corpus_fingerprint": fingerprint(files, 2, args.max_lines, eval_lines(args.eval_dir)),
             "params": n_params, "dev": ev, "args": {k: str(v) for k, v in vars(args).items()},
             "rank_param_checksums": checksums,
         }
