@@ -276,7 +276,8 @@ def cmd_eval(args) -> int:
         print(json.dumps(result))
     else:
         print(f"{result['lines']} lines ({result['mode']}): sentence top-1 {result['sent_acc1']:.2%}, "
-              f"top-{args.top} {result[f'sent_acc{args.top}']:.2%}, char {result['char_acc']:.2%}; "
+              f"top-{args.top} {result[f'sent_acc{args.top}']:.2%}, char {result['char_acc']:.2%} "
+              f"(CER {1 - result['char_acc']:.2%}), BLEU {100 * result['bleu']:.1f}; "
               f"p50 {result['lat_p50_ms']:.1f} ms, p95 {result['lat_p95_ms']:.1f} ms")
     return 0
 

@@ -220,3 +220,68 @@ def test_anneal_by_time_ends_a_time_budget_at_the_lowest_rate(cache, tmp_path):
     lrs = [row["lr"] for row in rows if "lr" in row]
     assert len(lrs) > 5 and lrs[-1] < 1.2e-4 and max(lrs) > 5e-4  # warmed up, then annealed within the budget
     assert json.loads((tmp_path / "config.json").read_text())["training"]["stop"] == "max-minutes"
+
+
+def test_char_bleu_counts_clipped_character_ngrams():
+    from trainer.evaluate import char_bleu
+
+    assert char_bleu(["我们一起去公园"], ["我们一起去公园"]) == pytest.approx(1.0)
+    # the last of seven characters wrong: precisions 6/7, 5/6, 4/5, 3/4 (the n-grams that avoid it)
+    one = (6 / 7 * 5 / 6 * 4 / 5 * 3 / 4) ** 0.25
+    assert char_bleu(["我们一起去公圆"], ["我们一起去公园"]) == pytest.approx(one)
+    assert char_bleu(["的的的的", "我们一起去公园"], ["的", "我们一起去公园"]) == pytest.approx(
+        (8 / 11 * 6 / 9 * 5 / 7 * 4 / 5) ** 0.25)  # 的 clipped to one match; corpus counts summed over lines
+    assert char_bleu(["我们"], ["我们一起去公园"]) == 0.0  # too short for any 4-gram
+
+
+def test_lamb_scales_each_step_by_the_trust_ratio():
+    from trainer.lamb import Lamb
+
+    big, small = torch.nn.Parameter(torch.full((4,), 10.0)), torch.nn.Parameter(torch.full((4,), 0.1))
+    opt = Lamb([big, small], lr=0.01, weight_decay=0.0)
+    (big.sum() + small.sum()).backward()  # the same gradient for both
+    opt.step()
+    # each tensor moves by lr × its own norm (the Adam update's first step is ±1 per element)
+    assert (10.0 - big.detach()).norm() == pytest.approx(0.01 * 20.0, rel=1e-3)
+    assert (0.1 - small.detach()).norm() == pytest.approx(0.01 * 0.2, rel=1e-3)
+
+
+def test_scheduled_sampling_feeds_the_decoder_its_own_guesses(monkeypatch):
+    from engine.lexicon import default_lexicon
+    from engine.runtime.model import SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens
+    from trainer.pretrain import Objective
+
+    lexicon = default_lexicon()
+    chars = char_vocab(lexicon.characters)
+    torch.manual_seed(0)
+    model = PinyinModel(ModelConfig(n_inputs=len(input_tokens()), n_chars=len(chars), max_len=64, emission_head=False,
+                                    **SIZES["tiny"]))
+    model.set_allowed(allowed_matrix(chars, lexicon.readings))
+    tok = {t: i for i, t in enumerate(input_tokens())}
+    x = torch.tensor([[tok[s] for s in ("ni", "hao", "shi", "jie")]])
+    y = torch.tensor([[chars.index(c) for c in "你好世界"]])
+    seen = []
+    real = model.teacher_forced
+    monkeypatch.setattr(model, "teacher_forced", lambda *a, **k: (seen.append(a[5] if len(a) > 5 else k.get("prev")),
+                                                                   real(*a, **k))[1])
+    objective = Objective(model)
+    objective(x, y)
+    assert seen == [None]  # rate 0: the reference only, one pass
+    seen.clear()
+    objective.sample_rate = 1.0
+    objective(x, y)
+    guess, prev = seen
+    assert guess is None and prev is not None and prev[0, 0] == 1  # BOS first
+    with torch.no_grad():
+        own = real(*model.encode(x), x, y).argmax(-1)
+    assert torch.equal(prev[0, 1:], own[0, :-1])  # every later input is the model's own previous guess
+
+
+def test_pretrain_runs_with_lamb_and_scheduled_sampling(cache, tmp_path):
+    r = subprocess.run(pretrain_cmd(tmp_path, cache, 4, "--optimizer", "lamb", "--scheduled-sampling", "0.5"),
+                       env=env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+              if "loss" in json.loads(line)]
+    assert len(losses) == 4 and all(l == l for l in losses)  # four steps, no NaN
+    assert json.loads((tmp_path / "config.json").read_text())["training"]["args"]["optimizer"] == "lamb"

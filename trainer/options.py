@@ -29,6 +29,11 @@ def build_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--optimizer", choices=["adamw", "lamb"], default="adamw",
+                    help="AdamW, or LAMB (Adam scaled per layer by its trust ratio; trainer/lamb.py)")
+    ap.add_argument("--scheduled-sampling", type=float, default=0.0, metavar="P",
+                    help="feed the decoder its own previous prediction instead of the reference at a rate rising "
+                         "linearly from 0 to P over the run (one extra no-grad decoder pass a step)")
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--no-emission-head", action="store_true",

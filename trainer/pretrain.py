@@ -33,12 +33,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.lexicon import default_lexicon
-from engine.runtime.model import (SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens, read_config,
-                          save_model)
+from engine.runtime.model import (BOS, PAD, SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens,
+                                  read_config, save_model)
 from trainer import checkpoint
 from trainer.options import build_args
 from trainer.batches import BatchConfig, BatchMaker
-from trainer.evaluate import char_accuracy, read_tsv
+from trainer.evaluate import char_accuracy, char_bleu, read_tsv
 from trainer.corpus import build_corpus, fingerprint, corpus_files, eval_lines
 
 
@@ -119,7 +119,7 @@ def load_eval(path: Path, limit: int) -> list[tuple[str, list[str]]]:
 
 @torch.no_grad()
 def evaluate(model: PinyinModel, lines: list[tuple[str, list[str]]], chars: list[str], device, batch: int = 256) -> dict:
-    """Greedy top-1 sentence and character accuracy on (text, syllables) lines."""
+    """Greedy top-1 sentence and character accuracy (and BLEU) on (text, syllables) lines."""
     from engine.runtime.torch_backend import greedy
 
     if not lines:
@@ -140,16 +140,22 @@ def evaluate(model: PinyinModel, lines: list[tuple[str, list[str]]], chars: list
     model.train(was_training)
     texts = [text for text, _ in lines]
     return {"sent_acc": sum(g == t for g, t in zip(guesses, texts)) / len(lines),
-            "char_acc": char_accuracy(guesses, texts), "lines": len(lines)}
+            "char_acc": char_accuracy(guesses, texts), "bleu": char_bleu(guesses, texts), "lines": len(lines)}
 
 
 class Objective(nn.Module):
     """What a training step minimises: the decoder's cross-entropy, plus the emission head's when the model
-    has one (sharing one encoder pass), or with ``head_only`` the head's alone over a frozen encoder."""
+    has one (sharing one encoder pass), or with ``head_only`` the head's alone over a frozen encoder.
+
+    Scheduled sampling (Bengio et al., 2015): with ``sample_rate`` > 0 (the loop sets it each step) a first,
+    no-grad decoder pass predicts every position, and each previous character the decoder reads is that
+    prediction instead of the reference with probability ``sample_rate``: training then sees the mistakes it
+    will have to continue from when it decodes alone."""
 
     def __init__(self, model: PinyinModel, restrict: bool = True, head_only: bool = False):
         super().__init__()
         self.model, self.restrict, self.head_only = model, restrict, head_only
+        self.sample_rate = 0.0
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         m = self.model
@@ -158,7 +164,15 @@ class Objective(nn.Module):
                 enc, _ = m.encode(x)
             return m.emission_loss(x, y, enc)
         enc, mask = m.encode(x)
-        logits = m.teacher_forced(enc, mask, x, y, self.restrict)
+        prev = None
+        if self.sample_rate > 0:
+            with torch.no_grad():
+                guess = m.teacher_forced(enc.detach(), mask, x, y, self.restrict).argmax(-1)
+            bos = torch.full_like(y[:, :1], BOS)
+            gold, own = torch.cat([bos, y[:, :-1]], dim=1), torch.cat([bos, guess[:, :-1]], dim=1)
+            use = (torch.rand(y.shape, device=y.device) < self.sample_rate) & (gold > PAD)
+            prev = torch.where(use, own, gold)
+        logits = m.teacher_forced(enc, mask, x, y, self.restrict, prev)
         loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=0)
         return loss + m.emission_loss(x, y, enc) if m.emit is not None else loss
 
@@ -203,9 +217,13 @@ def main(argv=None) -> int:
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     decay = [p for n, p in trained if p.dim() >= 2 and "emb" not in n]
     no_decay = [p for n, p in trained if not (p.dim() >= 2 and "emb" not in n)]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98),
-                                  fused=device.type == "cuda")
+    groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if args.optimizer == "lamb":
+        from trainer.lamb import Lamb
+
+        optimizer = Lamb(groups, lr=args.lr, betas=(0.9, 0.98))
+    else:
+        optimizer = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.98), fused=device.type == "cuda")
     state = {"step": 0, "tokens": 0, "elapsed": 0.0}
     if args.init_from and not (args.resume and checkpoint.find(args.out)):
         from engine.runtime.model import load_model
@@ -224,7 +242,7 @@ def main(argv=None) -> int:
             log(f"resumed from {found} at step {state['step']}")
         else:
             log(f"no checkpoint in {args.out}: starting from scratch")
-    train_model = Objective(model, restrict=not args.no_restrict, head_only=args.head_only)
+    objective = train_model = Objective(model, restrict=not args.no_restrict, head_only=args.head_only)
     if args.compile:  # the objective, so the step's loss (and the head's, or the head alone) is what is compiled
         train_model = torch.compile(train_model, dynamic=True, backend=args.compile_backend)  # shapes vary by batch
     if world > 1:
@@ -258,7 +276,9 @@ def main(argv=None) -> int:
     stop_reason = "max-steps"
     while state["step"] < args.max_steps:
         step = state["step"]
-        lr = lr_at(schedule_step(step, time.time() - t_start, args), args.max_steps, args.lr, args.warmup)
+        where = schedule_step(step, time.time() - t_start, args)
+        lr = lr_at(where, args.max_steps, args.lr, args.warmup)
+        objective.sample_rate = args.scheduled_sampling * min(1.0, where / max(1, args.max_steps))
         for g in optimizer.param_groups:
             g["lr"] = lr
         for micro in range(args.accum):

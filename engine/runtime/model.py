@@ -234,9 +234,11 @@ class PinyinModel(nn.Module):
         return self.teacher_forced(enc, mask, x, y, restrict)
 
     def teacher_forced(self, enc: torch.Tensor, mask: torch.Tensor | None, x: torch.Tensor, y: torch.Tensor,
-                       restrict: bool = True) -> torch.Tensor:
-        """``forward`` from an encoder output already computed (training shares it with the emission head)."""
-        prev = torch.cat([torch.full_like(y[:, :1], BOS), y[:, :-1]], dim=1)
+                       restrict: bool = True, prev: torch.Tensor | None = None) -> torch.Tensor:
+        """``forward`` from an encoder output already computed (training shares it with the emission head).
+        ``prev``: the decoder's input characters (default: BOS then ``y`` shifted, the reference)."""
+        if prev is None:
+            prev = torch.cat([torch.full_like(y[:, :1], BOS), y[:, :-1]], dim=1)
         h = self._dec_input(prev, enc, 0)
         cross = self._cross_kv(enc)
         for block, kv in zip(self.dec_blocks, cross):
