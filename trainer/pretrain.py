@@ -321,9 +321,10 @@ def main(argv=None) -> int:
                            "tokens_per_s": tps, "elapsed": state["elapsed"], "eta_s": eta})
         if main_proc and dev_lines and (state["step"] % args.eval_every == 0):
             ev = evaluate(model, dev_lines, chars, device)
-            log(f"eval step {state['step']}: dev sentence {ev['sent_acc']:.3f}, char {ev['char_acc']:.4f}")
+            log(f"eval step {state['step']}: dev sentence {ev['sent_acc']:.3f}, char {ev['char_acc']:.4f}, "
+                f"BLEU {100 * ev['bleu']:.1f}")
             write_metrics({"step": state["step"], "tokens": state["tokens"], "dev_sent_acc": ev["sent_acc"],
-                           "dev_char_acc": ev["char_acc"], "elapsed": state["elapsed"]})
+                           "dev_char_acc": ev["char_acc"], "dev_bleu": ev["bleu"], "elapsed": state["elapsed"]})
         if time.time() - last_ckpt >= args.checkpoint_minutes * 60:
             save_checkpoint()
             last_ckpt = time.time()
