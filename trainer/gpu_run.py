@@ -137,7 +137,7 @@ def train(out: Path, minutes: float, data: Path = GPU_DIR, size: str = GPU_DEFAU
             "--device", device, "--tokens", str(tokens), "--lr", str(lr), "--warmup", str(warmup),
             "--max-steps", "1000000", "--max-minutes", f"{budget:.3f}", "--anneal-by-time",
             "--eval-file", str(eval_dir / "dev.tsv"), "--eval-dir", str(eval_dir), "--eval-every", "1000000", "--eval-lines", "500",
-            "--log-every", "50", "--checkpoint-minutes", "1000", "--max-lines", str(max_lines), "--quiet",
+            "--log-every", "20", "--checkpoint-minutes", "1000", "--max-lines", str(max_lines), "--quiet",
             *(["--compile"] if compile_model else []), *(["--init-from", str(init_from)] if init_from else []),
             *(extra or [])]
     rc = pretrain.main(argv)
@@ -145,7 +145,10 @@ def train(out: Path, minutes: float, data: Path = GPU_DIR, size: str = GPU_DEFAU
         raise SystemExit(f"trainer.pretrain failed (exit {rc})")
     meta = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     tr = meta["training"]
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.exists():  # stopped by the time budget before the first log line
+        metrics.write_text("", encoding="utf-8")
+    rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()]
     rates = [r["tokens_per_s"] for r in rows if "tokens_per_s" in r]
     steady = sorted(rates[len(rates) // 4:])  # after compilation and warm-up
     tps = steady[len(steady) // 2] if steady else tr["tokens"] / max(1e-9, tr["seconds"])
