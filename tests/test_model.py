@@ -46,6 +46,47 @@ def test_allowed_matrix_follows_readings(vocab):
     assert not allowed[:, BOS].any()
 
 
+def test_restricted_loss_equals_the_masked_full_softmax(vocab):
+    """``nll`` scores each input token's characters apart (no positions × n_chars logits): the loss and every
+    gradient are those of the full softmax with the disallowed characters masked out, abbreviations and padding
+    included; a target its token cannot spell is left out instead of making the loss infinite."""
+    import torch.nn.functional as F
+
+    chars, allowed = vocab
+    torch.manual_seed(1)
+    m = PinyinModel(ModelConfig(n_inputs=len(TOK), n_chars=len(chars), max_len=32, emission_head=True, **SIZES["tiny"]))
+    m.set_allowed(allowed)
+    x = torch.tensor([[TOK["zhong"], TOK["guo"], TOK["ren"], TOK["zh-"]], [TOK["ni"], TOK["hao"], TOK["zhong"], 0]])
+    y = torch.tensor([[chars.index(c) for c in "中国人长"], [chars.index("你"), chars.index("好"), chars.index("钟"), 0]])
+
+    def masked(states):
+        logits = (states @ m.char_emb.weight.t()).masked_fill(~m.allowed[x], float("-inf"))
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), y.view(-1), ignore_index=0)
+
+    def grads(loss_of):
+        m.zero_grad()
+        enc, mask = m.encode(x)
+        loss = loss_of(m.decoder_states(enc, mask, y)) + loss_of(m.emit(enc))
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in m.parameters() if p.grad is not None]
+
+    want, want_g = grads(masked)
+    got, got_g = grads(lambda s: m.nll(s, x, y))
+    assert torch.allclose(got, want, atol=1e-6)
+    assert len(got_g) == len(want_g) and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got_g, want_g))
+    assert torch.allclose(m.loss(x, y), masked(m.decoder_states(*m.encode(x), y)), atol=1e-6)
+    bad = y.clone()
+    bad[0, 0] = chars.index("国")  # 国 is never read zhong
+    with torch.no_grad():
+        enc, mask = m.encode(x)
+        states = m.decoder_states(enc, mask, bad)
+        kept = torch.ones_like(y, dtype=torch.bool)
+        kept[0, 0] = False
+        expect = F.cross_entropy((states @ m.char_emb.weight.t()).masked_fill(~m.allowed[x], float("-inf"))[kept],
+                                 bad[kept], ignore_index=0)
+        assert torch.isfinite(m.nll(states, x, bad)) and torch.allclose(m.nll(states, x, bad), expect, atol=1e-6)
+
+
 def test_incremental_decoding_matches_teacher_forcing(model, vocab):
     chars, _ = vocab
     c = {ch: i for i, ch in enumerate(chars)}

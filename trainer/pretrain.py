@@ -172,8 +172,7 @@ class Objective(nn.Module):
             gold, own = torch.cat([bos, y[:, :-1]], dim=1), torch.cat([bos, guess[:, :-1]], dim=1)
             use = (torch.rand(y.shape, device=y.device) < self.sample_rate) & (gold > PAD)
             prev = torch.where(use, own, gold)
-        logits = m.teacher_forced(enc, mask, x, y, self.restrict, prev)
-        loss = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=0)
+        loss = m.nll(m.decoder_states(enc, mask, y, prev), x, y, self.restrict)
         return loss + m.emission_loss(x, y, enc) if m.emit is not None else loss
 
 

@@ -221,8 +221,8 @@ class PinyinModel(nn.Module):
         t = prev.shape[1]
         return self.drop(self.char_emb(prev) + self.dec_pos.weight[start:start + t] + self.enc_to_dec(enc_slice))
 
-    def _logits(self, h: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
-        logits = self.dec_ln(h) @ self.char_emb.weight.t()
+    def _logits(self, states: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
+        logits = states @ self.char_emb.weight.t()
         if x is not None:
             logits = logits.masked_fill(~self.allowed[x], float("-inf"))
         return logits
@@ -235,32 +235,66 @@ class PinyinModel(nn.Module):
 
     def teacher_forced(self, enc: torch.Tensor, mask: torch.Tensor | None, x: torch.Tensor, y: torch.Tensor,
                        restrict: bool = True, prev: torch.Tensor | None = None) -> torch.Tensor:
-        """``forward`` from an encoder output already computed (training shares it with the emission head).
-        ``prev``: the decoder's input characters (default: BOS then ``y`` shifted, the reference)."""
+        """``forward`` from an encoder output already computed. ``prev``: the decoder's input characters
+        (default: BOS then ``y`` shifted, the reference)."""
+        return self._logits(self.decoder_states(enc, mask, y, prev), x if restrict else None)
+
+    def decoder_states(self, enc: torch.Tensor, mask: torch.Tensor | None, y: torch.Tensor,
+                       prev: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's final (normalised) states (B, T, D) for targets ``y``, teacher-forced: what the output
+        layer scores against the character embeddings (``teacher_forced``, ``nll``)."""
         if prev is None:
             prev = torch.cat([torch.full_like(y[:, :1], BOS), y[:, :-1]], dim=1)
         h = self._dec_input(prev, enc, 0)
         cross = self._cross_kv(enc)
         for block, kv in zip(self.dec_blocks, cross):
             h = block(h, kv, mask)
-        return self._logits(h, x if restrict else None)
+        return self.dec_ln(h)
+
+    def nll(self, states: torch.Tensor, x: torch.Tensor, y: torch.Tensor, restrict: bool = True) -> torch.Tensor:
+        """Mean cross-entropy of targets ``y`` (B, T; PAD = none) given output states (B, T, D) scored against the
+        character embeddings. With ``restrict`` the softmax runs over the characters each input token allows,
+        as decoding does; it is computed token by token (the positions reading one input token share one small
+        product against that token's characters, a few dozen on average) instead of against all ``n_chars`` and
+        masked: the same loss, without the full (positions × n_chars) logits that dominated a training step. A
+        target its token does not allow has no probability under the restriction and is left out."""
+        if not restrict:
+            logits = states @ self.char_emb.weight.t()
+            return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=PAD)
+        keep = y.ne(PAD) & self.allowed[x, y]
+        x, y, states = x[keep], y[keep], states[keep]
+        if y.numel() == 0:
+            return states.sum() * 0.0
+        order = torch.argsort(x, stable=True)
+        x, y, states = x[order], y[order], states[order]
+        tokens, counts = torch.unique_consecutive(x, return_counts=True)
+        ids = [self.allowed_ids(t) for t in tokens.tolist()]
+        weights = torch.split(self.char_emb.weight[torch.cat(ids)], [len(i) for i in ids])
+        groups = torch.split(states, counts.tolist())
+        norm = torch.cat([torch.logsumexp((h @ w.t()).float(), dim=-1) for h, w in zip(groups, weights)])
+        target = (states * self.char_emb.weight[y]).sum(-1).float()
+        return (norm - target).mean()
 
     def emissions(self, x: torch.Tensor, enc: torch.Tensor | None = None) -> torch.Tensor:
         """The emission head's logits (B, T, n_chars) for inputs x (B, T), restricted to each token's characters."""
-        if self.emit is None:
-            raise ValueError("this model has no emission head")
         if enc is None:
             enc, _ = self.encode(x)
-        logits = self.emit(enc) @ self.char_emb.weight.t()
+        logits = self._emission_states(enc) @ self.char_emb.weight.t()
         return logits.masked_fill(~self.allowed[x], float("-inf"))
 
+    def _emission_states(self, enc: torch.Tensor) -> torch.Tensor:
+        if self.emit is None:
+            raise ValueError("this model has no emission head")
+        return self.emit(enc)
+
     def emission_loss(self, x: torch.Tensor, y: torch.Tensor, enc: torch.Tensor | None = None) -> torch.Tensor:
-        logits = self.emissions(x, enc)
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=PAD)
+        if enc is None:
+            enc, _ = self.encode(x)
+        return self.nll(self._emission_states(enc), x, y)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, restrict: bool = True) -> torch.Tensor:
-        logits = self(x, y, restrict=restrict)
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=PAD)
+        enc, mask = self.encode(x)
+        return self.nll(self.decoder_states(enc, mask, y), x, y, restrict)
 
     # -- incremental decoding ------------------------------------------------------------------------------
     def start(self, x: torch.Tensor) -> DecoderCache:
