@@ -2,6 +2,7 @@
 
     python -m benchmarks.word_lm_sweep [--file ../shared/data/eval/dev.tsv] [--lines 1000] [--raw]
                                        [--model DIR] [--word-lm FILE] [--weights 0 0.2 0.3 0.5]
+                                       [--char-weights 0.8]
 
 Whole-line conversion as ``pinyin-ime convert`` does it (int8 ONNX, the model's character LM, no reuse), one
 JSON line per weight (0: without the word LM). ``--model`` may be a ``trainer.held_out`` folder (counts
@@ -27,6 +28,8 @@ def main(argv=None) -> int:
     ap = dev_sweep_args(__doc__.split("\n")[0])
     ap.add_argument("--word-lm", type=Path, default=None, help=f"default: the model's {FILE_NAME}")
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.2, 0.3, 0.5])
+    ap.add_argument("--char-weights", type=float, nargs="+", default=None,
+                    help="character LM fusion weights to try (default: the model's own, engine.lm.char_lm.WEIGHT)")
     ap.add_argument("--proposals", choices=["on", "off", "both"], default="both",
                     help="the word lattice's proposals (engine.runtime.word_proposals) beside the first pass's")
     args = ap.parse_args(argv)
@@ -42,14 +45,17 @@ def main(argv=None) -> int:
     lexicon = base.word_lexicon
     settings = [(w, p) for w in args.weights for p in {"on": [True], "off": [False], "both": [False, True]}[args.proposals]
                 if w or not p]
-    for w, proposals in settings:
-        lm.weight = w
-        conv = base.with_lms(word_lm=lm if w else None, word_lexicon=lexicon if proposals else None)
-        convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
-            (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
-        r = score(pairs, convert, raw=args.raw, top=5)
-        print(json.dumps({"weight": w, "proposals": proposals, **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}),
-              flush=True)
+    char_lm = base.char_lm
+    for cw in args.char_weights or [char_lm.weight]:
+        char_lm.weight = cw
+        for w, proposals in settings:
+            lm.weight = w
+            conv = base.with_lms(word_lm=lm if w else None, word_lexicon=lexicon if proposals else None)
+            convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
+                (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
+            r = score(pairs, convert, raw=args.raw, top=5)
+            print(json.dumps({"char_weight": cw, "weight": w, "proposals": proposals,
+                              **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}), flush=True)
     return 0
 
 
