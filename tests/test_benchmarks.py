@@ -124,9 +124,13 @@ def test_the_lm_sweeps_print_one_row_per_setting():
     setting is a converter made with its own settings and LMs, one JSON row each."""
     tiny = str(REPO / "tests/data/tiny_eval.tsv")
     for argv, n in ((["benchmarks.fusion_sweep", "--weights", "0", "1.0", "--gaps", "-1", "3"], 4),
-                    (["benchmarks.word_lm_sweep", "--weights", "0", "0.3", "--proposals", "off"], 2)):
+                    (["benchmarks.word_lm_sweep", "--weights", "0", "0.3", "--proposals", "off"], 2),
+                    (["benchmarks.word_lm_sweep", "--weights", "0.3", "--char-weights", "0.5", "1.0",
+                      "--proposals", "on"], 2)):
         r = subprocess.run([sys.executable, "-m", *argv, "--file", tiny, "--lines", "4"], cwd=REPO,
                            capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
         assert r.returncode == 0, r.stderr
         rows = [json.loads(line) for line in r.stdout.strip().splitlines()[1:]]
         assert len(rows) == n and all(row["lines"] == 4 for row in rows), r.stdout
+        if "--char-weights" in argv:  # the grid runs over the character LM's weight too
+            assert [row["char_weight"] for row in rows] == [0.5, 1.0]
