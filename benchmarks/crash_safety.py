@@ -8,11 +8,14 @@ The parent SIGKILLs it after a random delay (seeded), then checks, with a fresh 
 - every acknowledged commit is there (per text, at least as many rows as acknowledgements);
 - the learned phrases are readable and the store still takes a write.
 
-    python -m benchmarks.crash_safety [--trials 100] [--seed 1] [--max-delay 2.5] [--finetune]
+    python -m benchmarks.crash_safety [--trials 100] [--seed 1] [--max-delay 2.5] [--finetune [--long-every 5]]
 
 With ``--finetune`` the child also runs personalization back to back (a tiny model standing in for the
 factory model) — training, exporting, installing new personal models into the store — and each check also
-loads the active model and converts with it.
+loads the active model and converts with it. A kill within the first seconds mostly lands before the first
+run has finished, so every ``--long-every``-th trial first waits for the child to finish one run (its ``FT``
+line: a personal model installed or refused) and is killed after that, at a random point of the next: those
+trials check the store and the active model with personal models installed and being installed.
 
 Prints one line per failed trial and a summary, ending with one JSON line.
 """
@@ -112,6 +115,32 @@ def check(home: str, acked: collections.Counter, models: bool) -> list[str]:
     return problems
 
 
+def kill_after_finetune(proc: subprocess.Popen, limit: float, delay: float) -> list[str]:
+    """Let the child run until it reports a finished personalization run (``FT …``; at most ``limit``
+    seconds), then ``delay`` seconds more, then SIGKILL it. Returns its complete output lines (a reader thread
+    takes them as they come, so the pipe never fills while the run trains)."""
+    import threading
+
+    raw, finished = [], threading.Event()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            raw.append(line)
+            if line.startswith(b"FT "):
+                finished.set()
+        finished.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    finished.wait(limit)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    reader.join()
+    # a line cut short by the kill acknowledges nothing
+    return [line.decode("utf-8", errors="replace")[:-1] for line in raw if line.endswith(b"\n")]
+
+
 def tiny_factory(where: Path) -> Path:
     """A tiny model (with its ONNX graphs) standing in for the factory model, so fine-tuning takes seconds."""
     import torch
@@ -153,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", default=None, help="data folder (default: a temporary one)")
     ap.add_argument("--finetune", action="store_true",
                     help="the child also fine-tunes (a tiny factory model) and installs personal models")
+    ap.add_argument("--long-every", type=int, default=5,
+                    help="with --finetune: every Nth trial waits for a personalization run to finish before its kill")
+    ap.add_argument("--long-wait", type=float, default=180.0, help="the longest such a wait (seconds)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -161,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     home = args.home or tempfile.mkdtemp(prefix="pinyin-ime-crash-")
     acked: collections.Counter = collections.Counter()
-    failures, start, installed = 0, time.time(), set()
+    failures, start, installed, finished_runs = 0, time.time(), set(), 0
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     if args.finetune:
         env["PINYIN_IME_FACTORY_MODEL"] = os.environ["PINYIN_IME_FACTORY_MODEL"] = str(tiny_factory(Path(home)))
@@ -175,15 +207,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"trial {trial}: the child did not start", file=sys.stderr)
             failures += 1
             continue
-        os.set_blocking(proc.stdout.fileno(), False)
-        time.sleep(rng.uniform(0, args.max_delay))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        os.set_blocking(proc.stdout.fileno(), True)
-        out = proc.stdout.read().decode("utf-8", errors="replace")
-        for line in out.split("\n")[:-1]:  # a line cut short by the kill acknowledges nothing
+        if args.finetune and args.long_every > 0 and trial % args.long_every == args.long_every - 1:
+            lines = kill_after_finetune(proc, args.long_wait, rng.uniform(0, args.max_delay))
+        else:
+            os.set_blocking(proc.stdout.fileno(), False)
+            time.sleep(rng.uniform(0, args.max_delay))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            os.set_blocking(proc.stdout.fileno(), True)
+            lines = proc.stdout.read().decode("utf-8", errors="replace").split("\n")[:-1]  # cut short: nothing
+        for line in lines:
             if line.startswith("ACK "):
                 acked[line[4:]] += 1
+            elif line.startswith("FT "):
+                finished_runs += 1
         problems = check(home, acked, args.finetune)
         if args.finetune:
             installed |= {p.name for p in (Path(home) / "models").glob("v*")}
@@ -193,11 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(acked.values())
     elapsed = time.time() - start
     print(f"{args.trials} SIGKILL trials in {elapsed:.0f} s: {total} acknowledged commits, "
-          + (f"personal models installed along the way: {len(installed)}, " if args.finetune else "")
+          + (f"personalization runs finished: {finished_runs}, personal models installed along the way: "
+             f"{len(installed)}, " if args.finetune else "")
           + f"{failures} trials with a problem (store not opening, integrity, a lost commit"
           + (", the active model not loading)" if args.finetune else ")"))
     print(json.dumps({"trials": args.trials, "acknowledged_commits": total, "failed_trials": failures,
                       "finetune": args.finetune, "personal_models_seen": len(installed),
+                      "finetune_runs_finished": finished_runs,
                       "seconds": round(elapsed, 1), "home": home}))
     return 1 if failures else 0
 

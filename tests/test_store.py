@@ -421,6 +421,18 @@ def test_crash_safety_benchmark_runs_and_finds_nothing_lost(tmp_path):
     assert result["acknowledged_commits"] > 0
 
 
+def test_crash_safety_kills_after_a_personal_model_is_installed(tmp_path):
+    """--finetune's long trials wait for a personalization run to finish before the kill, so the checks (store,
+    commits, the active model loading and converting) run with a personal model installed, not only before the
+    first one exists."""
+    r = subprocess.run([sys.executable, "-m", "benchmarks.crash_safety", "--trials", "2", "--finetune",
+                        "--long-every", "2", "--max-delay", "0.5", "--home", str(tmp_path)],
+                       capture_output=True, text=True, timeout=400, cwd=Path(__file__).resolve().parent.parent)
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 0 and result["failed_trials"] == 0, r.stdout + r.stderr
+    assert result["finetune_runs_finished"] >= 1 and result["personal_models_seen"] >= 1, r.stdout
+
+
 def test_newest_commits_and_what_came_after_one(tmp_path):
     """What personalization reads from the history, through the store (no SQL outside it)."""
     db = store.open_store(tmp_path)
