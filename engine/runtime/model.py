@@ -258,8 +258,13 @@ class PinyinModel(nn.Module):
         product against that token's characters, a few dozen on average) instead of against all ``n_chars`` and
         masked: the same loss, without the full (positions × n_chars) logits that dominated a training step. A
         target its token does not allow has no probability under the restriction and is left out."""
-        if not restrict:
+        if not restrict or torch.compiler.is_compiling():
+            # (a compiled objective takes the masked full softmax: the same loss, without the loop over tokens
+            # that would be unrolled and recompiled for every batch)
             logits = states @ self.char_emb.weight.t()
+            if restrict:
+                logits = logits.masked_fill(~self.allowed[x], float("-inf"))
+                y = torch.where(self.allowed[x, y], y, PAD)
             return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=PAD)
         keep = y.ne(PAD) & self.allowed[x, y]
         x, y, states = x[keep], y[keep], states[keep]
@@ -269,10 +274,13 @@ class PinyinModel(nn.Module):
         x, y, states = x[order], y[order], states[order]
         tokens, counts = torch.unique_consecutive(x, return_counts=True)
         ids = [self.allowed_ids(t) for t in tokens.tolist()]
-        weights = torch.split(self.char_emb.weight[torch.cat(ids)], [len(i) for i in ids])
+        # embedding lookups, not weight[ids]: their gradient sums the rows of a repeated character in a fixed
+        # order (indexing's accumulates with atomics across threads, so a resumed run drifted from an
+        # uninterrupted one)
+        weights = torch.split(F.embedding(torch.cat(ids), self.char_emb.weight), [len(i) for i in ids])
         groups = torch.split(states, counts.tolist())
         norm = torch.cat([torch.logsumexp((h @ w.t()).float(), dim=-1) for h, w in zip(groups, weights)])
-        target = (states * self.char_emb.weight[y]).sum(-1).float()
+        target = (states * F.embedding(y, self.char_emb.weight)).sum(-1).float()
         return (norm - target).mean()
 
     def emissions(self, x: torch.Tensor, enc: torch.Tensor | None = None) -> torch.Tensor:
