@@ -30,7 +30,6 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from engine.lexicon import default_lexicon
 from engine.runtime.model import (BOS, PAD, SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens,

@@ -261,9 +261,8 @@ class PinyinModel(nn.Module):
         if not restrict or torch.compiler.is_compiling():
             # (a compiled objective takes the masked full softmax: the same loss, without the loop over tokens
             # that would be unrolled and recompiled for every batch)
-            logits = states @ self.char_emb.weight.t()
+            logits = self._logits(states, x if restrict else None)
             if restrict:
-                logits = logits.masked_fill(~self.allowed[x], float("-inf"))
                 y = torch.where(self.allowed[x, y], y, PAD)
             return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), y.view(-1), ignore_index=PAD)
         keep = y.ne(PAD) & self.allowed[x, y]
