@@ -285,3 +285,48 @@ def test_pretrain_runs_with_lamb_and_scheduled_sampling(cache, tmp_path):
               if "loss" in json.loads(line)]
     assert len(losses) == 4 and all(l == l for l in losses)  # four steps, no NaN
     assert json.loads((tmp_path / "config.json").read_text())["training"]["args"]["optimizer"] == "lamb"
+
+
+def test_syllable_masker_masks_full_syllables_by_their_initials():
+    from engine.runtime.model import input_tokens
+    from trainer.pretrain import SyllableMasker
+
+    tok = {t: i for i, t in enumerate(input_tokens())}
+    x = torch.tensor([[tok["zhong"], tok["ai"], tok["g-"], tok["zho~"], 0]])
+    masked, target = SyllableMasker(1.0, "cpu")(x)
+    # every full syllable masked: by its initial, or by padding where it has none; the rest untouched, no target
+    assert masked.tolist() == [[tok["zh-"], 0, tok["g-"], x[0, 3].item(), 0]]
+    assert target.tolist() == [[tok["zhong"], tok["ai"], 0, 0, 0]]
+    masked, target = SyllableMasker(0.0, "cpu")(x)
+    assert torch.equal(masked, x) and not target.any()
+
+
+def test_encoder_mlm_steps_train_the_encoder_alone(cache, tmp_path):
+    from engine.runtime.model import SIZES, ModelConfig, PinyinModel, input_tokens
+    from trainer.pretrain import Objective, SyllableMasker
+
+    torch.manual_seed(0)
+    model = PinyinModel(ModelConfig(n_inputs=len(input_tokens()), n_chars=50, max_len=64, **SIZES["tiny"]))
+    tok = {t: i for i, t in enumerate(input_tokens())}
+    x = torch.tensor([[tok[s] for s in ("wo", "men", "shi", "peng", "you")]] * 4)
+    objective = Objective(model, masker=SyllableMasker(0.5, "cpu"))
+    objective.pretraining_encoder = True
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(30):
+        loss = objective(x, torch.zeros_like(x))
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first  # it learns to fill in the masked syllables
+    assert model.dec_blocks[0].self_attn.q.weight.grad is None and model.char_emb.weight.grad is None
+    assert model.enc_blocks[0].attn.q.weight.grad is not None
+    # the loop: the first --encoder-mlm steps, then seq2seq; a finished, loadable model
+    r = subprocess.run(pretrain_cmd(tmp_path, cache, 4, "--encoder-mlm", "2"), env=env(), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+              if "loss" in json.loads(line)]
+    assert len(losses) == 4 and all(l == l for l in losses)
+    assert json.loads((tmp_path / "config.json").read_text())["training"]["args"]["encoder_mlm"] == "2"

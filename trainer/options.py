@@ -34,6 +34,10 @@ def build_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--scheduled-sampling", type=float, default=0.0, metavar="P",
                     help="feed the decoder its own previous prediction instead of the reference at a rate rising "
                          "linearly from 0 to P over the run (one extra no-grad decoder pass a step)")
+    ap.add_argument("--encoder-mlm", type=int, default=0, metavar="STEPS",
+                    help="pretrain the encoder for the first STEPS steps as a masked language model over the pinyin "
+                         "(masked syllables predicted from the rest; then seq2seq as usual)")
+    ap.add_argument("--mlm-rate", type=float, default=0.15, help="syllables masked per input in --encoder-mlm steps")
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--no-emission-head", action="store_true",

@@ -14,6 +14,10 @@ and model, optimizer, schedule and RNG state are restored. Progress goes to stde
 New models carry an emission head (``engine.runtime.model.EmissionHead``), trained beside the decoder on the same
 encoder pass (the two cross-entropies summed); ``--head-only`` trains just the head of an ``--init-from``
 model, the rest frozen, which is how a model trained before the head existed gets one.
+
+The seed's recipe, as options (measured in ``assets/model/MODEL.md``): ``--optimizer lamb``, ``--scheduled-sampling``,
+and ``--encoder-mlm STEPS``: the first STEPS steps pretrain the encoder alone as a masked language model over
+the pinyin (``SyllableMasker``, ``PinyinModel.mlm_loss``), then seq2seq training goes on from it.
 """
 
 from __future__ import annotations
@@ -151,13 +155,17 @@ class Objective(nn.Module):
     prediction instead of the reference with probability ``sample_rate``: training then sees the mistakes it
     will have to continue from when it decodes alone."""
 
-    def __init__(self, model: PinyinModel, restrict: bool = True, head_only: bool = False):
+    def __init__(self, model: PinyinModel, restrict: bool = True, head_only: bool = False,
+                 masker: "SyllableMasker | None" = None):
         super().__init__()
         self.model, self.restrict, self.head_only = model, restrict, head_only
         self.sample_rate = 0.0
+        self.masker, self.pretraining_encoder = masker, False
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         m = self.model
+        if self.pretraining_encoder:  # the first --encoder-mlm steps: the encoder alone, on masked syllables
+            return m.mlm_loss(*self.masker(x))
         if self.head_only:
             with torch.no_grad():
                 enc, _ = m.encode(x)
@@ -173,6 +181,31 @@ class Objective(nn.Module):
             prev = torch.where(use, own, gold)
         loss = m.nll(m.decoder_states(enc, mask, y, prev), x, y, self.restrict)
         return loss + m.emission_loss(x, y, enc) if m.emit is not None else loss
+
+
+class SyllableMasker:
+    """The corruption of encoder pretraining (``--encoder-mlm``): each full syllable of an input is masked with
+    probability ``rate``, by its initial where it has one (``zhong`` → ``zh-``: the position keeps what an
+    abbreviation keeps, so the objective also teaches what abbreviated typing needs) and by padding where it
+    has none (``ai``); ``__call__`` returns (the masked input, the targets: the syllable where one was masked,
+    0 elsewhere)."""
+
+    def __init__(self, rate: float, device):
+        from engine.pinyin import SYLLABLES, initial_of
+
+        tokens = input_tokens()
+        index = {t: i for i, t in enumerate(tokens)}
+        syllables = set(SYLLABLES)
+        mask_to = [-1] * len(tokens)  # -1: not a full syllable (padding, an initial, a prefix): never masked
+        for i, tok in enumerate(tokens):
+            if tok in syllables:
+                mask_to[i] = index.get(f"{initial_of(tok)}-", 0) if initial_of(tok) else 0
+        self.rate, self.mask_to = rate, torch.tensor(mask_to, dtype=torch.long, device=device)
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        to = self.mask_to[x]
+        chosen = (to >= 0) & (torch.rand(x.shape, device=x.device) < self.rate)
+        return torch.where(chosen, to, x), torch.where(chosen, x, torch.zeros_like(x))
 
 
 def main(argv=None) -> int:
@@ -240,7 +273,8 @@ def main(argv=None) -> int:
             log(f"resumed from {found} at step {state['step']}")
         else:
             log(f"no checkpoint in {args.out}: starting from scratch")
-    objective = train_model = Objective(model, restrict=not args.no_restrict, head_only=args.head_only)
+    masker = SyllableMasker(args.mlm_rate, device) if args.encoder_mlm else None
+    objective = train_model = Objective(model, restrict=not args.no_restrict, head_only=args.head_only, masker=masker)
     if args.compile:  # the objective, so the step's loss (and the head's, or the head alone) is what is compiled
         train_model = torch.compile(train_model, dynamic=True, backend=args.compile_backend)  # shapes vary by batch
     if world > 1:
@@ -277,6 +311,7 @@ def main(argv=None) -> int:
         where = schedule_step(step, time.time() - t_start, args)
         lr = lr_at(where, args.max_steps, args.lr, args.warmup)
         objective.sample_rate = args.scheduled_sampling * min(1.0, where / max(1, args.max_steps))
+        objective.pretraining_encoder = step < args.encoder_mlm
         for g in optimizer.param_groups:
             g["lr"] = lr
         for micro in range(args.accum):

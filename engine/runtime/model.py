@@ -299,6 +299,15 @@ class PinyinModel(nn.Module):
             enc, _ = self.encode(x)
         return self.nll(self._emission_states(enc), x, y)
 
+    def mlm_loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The encoder's masked-language-model loss (encoder pretraining): the encoder reads ``x``, an input
+        with some syllables masked, and each masked position predicts its syllable ``target`` (B, T; 0 where
+        nothing was masked) over the input vocabulary, scored against the input embeddings (tied, so the
+        objective adds no weights)."""
+        enc, _ = self.encode(x)
+        logits = enc @ self.in_emb.weight.t()
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), target.reshape(-1), ignore_index=0)
+
     def loss(self, x: torch.Tensor, y: torch.Tensor, restrict: bool = True) -> torch.Tensor:
         enc, mask = self.encode(x)
         return self.nll(self.decoder_states(enc, mask, y), x, y, restrict)
