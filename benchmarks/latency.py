@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lines", type=int, default=300, help="lines to type (0: all)")
     ap.add_argument("--max-syllables", type=int, default=20, help="skip longer lines (0: no limit)")
     ap.add_argument("--typo-rate", type=float, default=1 / 15)
-    ap.add_argument("--reuse", type=int, default=3,
-                    help="positions re-decoded before the first changed token (-1: decode every key from scratch)")
+    ap.add_argument("--reuse", type=int, default=None,
+                    help="positions re-decoded before the first changed token (default: the app's, "
+                         "engine.ime.pipeline.TYPING_REUSE; -1: decode every key from scratch)")
     ap.add_argument("--beam", type=int, default=0, help="beam width while typing (0: the pipeline's default)")
     ap.add_argument("--fp32", action="store_true", help="torch runtime: full-precision weights, not int8")
     ap.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch"])
@@ -47,11 +48,21 @@ def main(argv: list[str] | None = None) -> int:
                          "assets/personalize/replay.tsv, repeated as needed): the user n-gram cache then runs "
                          "at every decoder step")
     ap.add_argument("--no-predict", action="store_true", help="prediction off: escape instead of a commit")
+    ap.add_argument("--sequential", action="store_true",
+                    help="decode a keystroke's readings one after another (default: the others on a second "
+                         "thread when the machine has two cores, as the app does)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
+    if args.sequential:
+        from engine.ime import converter
 
-    from engine.ime.pipeline import build_pipeline
+        converter.PARALLEL = False
+
+    from engine.ime.pipeline import TYPING_REUSE, build_pipeline
     from engine.ime.session import Session
+
+    if args.reuse is None:
+        args.reuse = TYPING_REUSE
 
     t0 = time.perf_counter()
     db = None
@@ -116,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     p50, p95 = percentiles(ms, 50, 95)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(machine(), ensure_ascii=False))
-    print(f"translator: {status}; loaded in {load_s:.2f} s (torch imported: {'torch' in sys.modules}); reuse {args.reuse}, beam {args.beam or 'default'}"
+    print(f"translator: {status}; loaded in {load_s:.2f} s (torch imported: {'torch' in sys.modules}); reuse {args.reuse}, beam {args.beam or 'default'}, "
+          f"readings {'on two threads' if _parallel() else 'one after another'}"
           + ("" if "onnx" in status else f", {'fp32' if args.fp32 else 'int8'}"))
     print(f"{len(lines)} lines of {args.file} (≤ {args.max_syllables or '∞'} syllables), {len(ms)} keystrokes"
           + (f", {args.learned} learned phrases in the store" if args.learned else "")
@@ -132,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"p50_ms": round(p50, 3), "p95_ms": round(p95, 3), "max_ms": round(max(ms), 3),
                       "rss_mb": round(rss_mb, 1), "keys": len(ms)}))
     return 0
+
+
+def _parallel() -> bool:
+    from engine.ime import converter
+
+    return converter.PARALLEL
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keeps", type=int, nargs="+", default=[two_pass.KEEP])
     ap.add_argument("--ranked", type=int, nargs="+", default=[two_pass.RANKED])
     ap.add_argument("--head-weights", type=float, nargs="+", default=[two_pass.HEAD_WEIGHT])
+    ap.add_argument("--head-rank-weights", type=float, nargs="+", default=[two_pass.HEAD_RANK_WEIGHT],
+                    help="the head's log-probability of each proposal in the rank pass")
     ap.add_argument("--beam-search", action="store_true", help="also score the decoder's beam search")
     args = ap.parse_args(argv)
     if "test" in args.file.name:
@@ -42,8 +44,9 @@ def main(argv=None) -> int:
     convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
         (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
     conv.convert_segmented("ni hao", 1)  # sessions created before the timings
-    settings = [dict(width=w, keep=k, ranked=r, head_weight=h)
-                for w, k, r, h in itertools.product(args.widths, args.keeps, args.ranked, args.head_weights)]
+    settings = [dict(width=w, keep=k, ranked=r, head_weight=h, head_rank_weight=hr)
+                for w, k, r, h, hr in itertools.product(args.widths, args.keeps, args.ranked, args.head_weights,
+                                                        args.head_rank_weights)]
     for setting in ([None] if args.beam_search else []) + settings:
         conv = base.with_settings(two_pass=None if setting is None else TwoPassSettings(**setting))
         r = score(pairs, convert, raw=args.raw, top=5)

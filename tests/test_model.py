@@ -228,6 +228,33 @@ def test_interactive_converter_reuses_earlier_keystrokes(model, vocab):
     assert [c.text for c in cached] == [c.text for c in conv.convert_raw(keys, top=5)]
 
 
+def test_a_keystrokes_other_readings_decode_on_a_second_thread_with_the_same_results(model, vocab, monkeypatch):
+    import threading
+
+    from engine.ime import converter as converter_module
+
+    chars, _ = vocab
+    threads = []
+    real = beam_search
+
+    def recording(ids, *a, **k):
+        threads.append(threading.current_thread().name)
+        return real(model, ids, *a, **k)
+
+    answers = {}
+    for parallel in (False, True):
+        monkeypatch.setattr(converter_module, "PARALLEL", parallel)
+        conv = Converter(model, chars, ConverterSettings(segmentations=3, max_cost_gap=5.0).interactive(reuse=2))
+        conv.backend.beam_search = recording
+        threads.clear()
+        keys = "xianzaifangan"  # xian/xi'an, fang'an/fan'gan: several readings decoded per key
+        answers[parallel] = [[(c.text, round(c.score, 4)) for c in conv.convert_raw(keys[:i], top=5)]
+                             for i in range(1, len(keys) + 1)]
+        assert not conv._ahead  # nothing left running after a keystroke
+        on_worker = sum(name.startswith("typing-decode") for name in threads)
+        assert (on_worker > 0) == parallel and len(threads) > len(keys)
+    assert answers[True] == answers[False]
+
 
 def test_onnx_runtime_decodes_like_pytorch(model, vocab, tmp_path):
     pytest.importorskip("onnxruntime")
@@ -321,12 +348,19 @@ def test_two_pass_ranks_by_the_beam_search_objective(headed, vocab, tmp_path, ru
     x_ids = [TOK[s] for s in ("ta", "men", "hao")]
     prior = lambda h, a, lp: lp - 0.01 * (a[None, :] % 7) - 0.1 * (h.shape[1] and (h[:, -1:] % 3 == 0))  # noqa: E731
     beam = conv.backend.beam_search(x_ids, beam=4, top=4, fuse=prior)
-    both = two_pass.convert(conv.backend, x_ids, top=10 ** 6, fuse=prior, width=10 ** 6, keep=10 ** 6, ranked=10 ** 6)
+    wide = dict(width=10 ** 6, keep=10 ** 6, ranked=10 ** 6)
+    both = two_pass.convert(conv.backend, x_ids, top=10 ** 6, fuse=prior, head_rank_weight=0.0, **wide)
     assert both[0][1] >= beam[0][1] - 1e-4
     scores = {tuple(h): s for h, s in both}
     for h, s in beam:
         assert scores[tuple(h)] == pytest.approx(s, abs=1e-3)
     assert all(a[1] >= b[1] for a, b in zip(both, both[1:]))
+    # with the head's opinion in the rank pass, each score gains exactly its weighted head log-probability
+    _, emissions = conv.backend.emissions(x_ids)
+    headed_scores = two_pass.convert(conv.backend, x_ids, top=10 ** 6, fuse=prior, head_rank_weight=0.5, **wide)
+    for h, s in headed_scores:
+        extra = 0.5 * two_pass.head_logprob(np.array([h]), emissions)[0]
+        assert s == pytest.approx(scores[tuple(h)] + extra, abs=1e-3)
     small = two_pass.convert(conv.backend, x_ids, top=3, fuse=prior, width=4, keep=5, ranked=3)
     assert len(small) == 3 and all(tuple(h) in scores for h, _ in small)
     assert two_pass.convert(conv.backend, [], top=3) == [] and conv.convert_syllables([]) == []
@@ -421,3 +455,16 @@ def test_converter_settings_are_frozen_and_changes_make_another_converter(model,
     x_ids = [TOK[s] for s in ["ni", "hao", "shi", "jie"]]
     assert [c.text for c in wide.convert_syllables(["ni", "hao", "shi", "jie"], 3)] == \
         ["".join(chars[i] for i in h) for h, _ in beam_search(model, x_ids, beam=8, top=3)]
+
+
+def test_head_logprob_sums_the_heads_scores_along_each_sequence():
+    import numpy as np
+
+    from engine.runtime.two_pass import head_logprob
+
+    emissions = [(np.array([3, 5, 9]), np.log(np.array([0.2, 0.5, 0.3]))),
+                 (np.array([4, 5]), np.log(np.array([0.6, 0.4])))]
+    ys = np.array([[5, 4], [9, 5], [7, 4]])  # the last: 7 is not allowed at position 0
+    got = head_logprob(ys, emissions)
+    assert got[0] == pytest.approx(np.log(0.5 * 0.6)) and got[1] == pytest.approx(np.log(0.3 * 0.4))
+    assert got[2] == -np.inf

@@ -23,6 +23,9 @@ MODEL_DIR = SHIPPED_MODEL_DIR
 # How typing reads keys unless the user's settings say otherwise: typo tolerance on (one-slip readings rank
 # after every exact one), no fuzzy pairs.
 TYPING_FUZZY = FuzzyOptions(typos=True)
+# Typing's decodes resume this many positions before the first changed syllable (``ConverterSettings.reuse``;
+# chosen with ``benchmarks/latency.py``, see ``build_pipeline``).
+TYPING_REUSE = 3
 
 
 class Pipeline:
@@ -87,7 +90,7 @@ def with_user_lm(translator, ranker: UserRanker | None):
     return translator.with_converter(converter.with_lms(user_lm=user_lm))
 
 
-def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None = 3, device: str = "cpu",
+def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None = TYPING_REUSE, device: str = "cpu",
                      threads: int = 1, beam: int | None = None, int8: bool = True,
                      runtime: str = "auto") -> tuple[ModelTranslator, str]:
     """The model in ``model_dir`` loaded and warmed up for typing, as a translator, and its status text.
@@ -110,7 +113,7 @@ def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None 
     return ModelTranslator(converter, lexicon), status
 
 
-def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int | None = 3,
+def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int | None = TYPING_REUSE,
                    device: str = "cpu", threads: int = 1, lexicon: Lexicon | None = None,
                    beam: int | None = None, int8: bool = True, runtime: str = "auto",
                    fuzzy: FuzzyOptions = TYPING_FUZZY) -> Pipeline:
