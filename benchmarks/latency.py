@@ -48,15 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                          "assets/personalize/replay.tsv, repeated as needed): the user n-gram cache then runs "
                          "at every decoder step")
     ap.add_argument("--no-predict", action="store_true", help="prediction off: escape instead of a commit")
-    ap.add_argument("--sequential", action="store_true",
-                    help="decode a keystroke's readings one after another (default: the others on a second "
-                         "thread when the machine has two cores, as the app does)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
-    if args.sequential:
-        from engine.ime import converter
-
-        converter.PARALLEL = False
 
     from engine.ime.pipeline import TYPING_REUSE, build_pipeline
     from engine.ime.session import Session
@@ -127,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p50, p95 = percentiles(ms, 50, 95)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(machine(), ensure_ascii=False))
-    print(f"translator: {status}; loaded in {load_s:.2f} s (torch imported: {'torch' in sys.modules}); reuse {args.reuse}, beam {args.beam or 'default'}, "
-          f"readings {'on two threads' if _parallel() else 'one after another'}"
+    print(f"translator: {status}; loaded in {load_s:.2f} s (torch imported: {'torch' in sys.modules}); reuse {args.reuse}, beam {args.beam or 'default'}"
           + ("" if "onnx" in status else f", {'fp32' if args.fp32 else 'int8'}"))
     print(f"{len(lines)} lines of {args.file} (≤ {args.max_syllables or '∞'} syllables), {len(ms)} keystrokes"
           + (f", {args.learned} learned phrases in the store" if args.learned else "")
@@ -144,12 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"p50_ms": round(p50, 3), "p95_ms": round(p95, 3), "max_ms": round(max(ms), 3),
                       "rss_mb": round(rss_mb, 1), "keys": len(ms)}))
     return 0
-
-
-def _parallel() -> bool:
-    from engine.ime import converter
-
-    return converter.PARALLEL
 
 
 if __name__ == "__main__":

@@ -228,34 +228,6 @@ def test_interactive_converter_reuses_earlier_keystrokes(model, vocab):
     assert [c.text for c in cached] == [c.text for c in conv.convert_raw(keys, top=5)]
 
 
-def test_a_keystrokes_other_readings_decode_on_a_second_thread_with_the_same_results(model, vocab, monkeypatch):
-    import threading
-
-    from engine.ime import converter as converter_module
-
-    chars, _ = vocab
-    threads = []
-    real = beam_search
-
-    def recording(ids, *a, **k):
-        threads.append(threading.current_thread().name)
-        return real(model, ids, *a, **k)
-
-    answers = {}
-    for parallel in (False, True):
-        monkeypatch.setattr(converter_module, "PARALLEL", parallel)
-        conv = Converter(model, chars, ConverterSettings(segmentations=3, max_cost_gap=5.0).interactive(reuse=2))
-        conv.backend.beam_search = recording
-        threads.clear()
-        keys = "xianzaifangan"  # xian/xi'an, fang'an/fan'gan: several readings decoded per key
-        answers[parallel] = [[(c.text, round(c.score, 4)) for c in conv.convert_raw(keys[:i], top=5)]
-                             for i in range(1, len(keys) + 1)]
-        assert not conv._ahead  # nothing left running after a keystroke
-        on_worker = sum(name.startswith("typing-decode") for name in threads)
-        assert (on_worker > 0) == parallel and len(threads) > len(keys)
-    assert answers[True] == answers[False]
-
-
 def test_onnx_runtime_decodes_like_pytorch(model, vocab, tmp_path):
     pytest.importorskip("onnxruntime")
     from engine.runtime.onnx_backend import OnnxBackend, is_current

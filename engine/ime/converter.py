@@ -14,10 +14,7 @@ pieces' best results joined (``chunk_spans``, ``join_best``). The model itself r
 from __future__ import annotations
 
 import heapq
-import os
-import threading
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -31,23 +28,14 @@ from engine.runtime.two_pass import TwoPassSettings
 _TOKEN_INDEX = {t: i for i, t in enumerate(input_tokens())}
 GAP = None  # beam pruning by score gap (None: off); see benchmarks/fusion_sweep.py --gaps
 TYPO_SEGMENTATIONS = 2  # more segmentations decoded when the best reading has a typo (dev, 1,000 noisy lines: 50.9 → 52.6%)
-PARALLEL = (os.cpu_count() or 1) > 1  # typing: a keystroke's other readings decoded on a second thread
-
-_pool = None
-_pool_lock = threading.Lock()
 
 
-def _worker():
-    """The one thread that decodes a keystroke's other readings (made on first use)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="typing-decode")
-        return _pool
 
 
 def word_lm_enabled() -> bool:
     """``PINYIN_IME_WORD_LM=0`` ranks without the word LM (to measure what it adds)."""
+    import os
+
     return os.environ.get("PINYIN_IME_WORD_LM", "1") != "0"
 
 
@@ -153,7 +141,6 @@ class Converter:
         self.runtime, self.runtime_note = backend.name, runtime_note
         self._lm_version = -1
         self._traces: OrderedDict[tuple[int, ...], tuple[dict[int, BeamState], list[tuple[str, float]]]] = OrderedDict()
-        self._ahead: dict[tuple[int, ...], Future] = {}  # typing: searches running on the second thread
 
     lexicon = property(lambda self: self._lms["lexicon"])
     char_lm = property(lambda self: self._lms["char_lm"])
@@ -248,15 +235,9 @@ class Converter:
             plain = lm is not None and not self.user_lm and not lm.normalize and words is not None
             return two_pass.convert(self.backend, ids, top, fuse=self._fuse(), int8=cfg.int8, words=words,
                                     sequence_prior=lm.sequence_logprobs if plain else None, **asdict(widths)), None
+        search = self.backend.beam_search
         if cfg.reuse is None:
-            return self.backend.beam_search(ids, cfg.beam, cfg.beam, int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap), None
-        return self._typing_search(ids)()
-
-    def _typing_search(self, ids: list[int]):
-        """``_beams``' search with ``reuse`` on, as a call to make now or on another thread: the beam to resume
-        from is chosen here (this reads the decode cache, which only the calling thread touches); the call
-        runs the search and returns (results, its beams for later keys)."""
-        cfg = self.settings
+            return search(ids, cfg.beam, cfg.beam, int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap), None
         key = tuple(ids)
         resume, common = None, 0
         for other, (states, _) in self._traces.items():
@@ -272,44 +253,10 @@ class Converter:
             start = min(common, len(key) - 1) - cfg.reuse
             usable = [L for L in resume if L <= start]
             state = resume[max(usable)] if usable else None
-        fuse = self._fuse()
-
-        def run():
-            states: dict[int, BeamState] = {}
-            found = self.backend.beam_search(ids, cfg.beam, cfg.beam, resume=state, trace=states,
-                                             trace_from=max(0, len(ids) - cfg.reuse - 2), int8=cfg.int8, fuse=fuse,
-                                             gap=cfg.gap)
-            return found, states
-
-        return run
-
-    def _decode_ahead(self, inputs: list[list[int]]) -> None:
-        """Typing: start the searches of ``inputs`` (a keystroke's other segmentations) on the second thread,
-        for ``_decode`` to collect, while this thread decodes the first. Most of a search's time is spent
-        inside ONNX Runtime or PyTorch, which hold no Python lock, so on two cores a keystroke with two
-        readings to decode costs little more than one. Inputs already cached or too long are left to ``_decode``."""
-        self._check_lm_version()
-        for ids in inputs:
-            key = tuple(ids)
-            if key in self._traces or key in self._ahead or len(ids) > self.backend.max_len:
-                continue
-            self._ahead[key] = _worker().submit(self._typing_search(ids))
-
-    def _finish_ahead(self) -> None:
-        """Wait for searches started ahead that ``_decode`` did not collect (their beams still go to the cache
-        only through ``_decode``; here they are dropped), so no search outlives the keystroke."""
-        ahead, self._ahead = self._ahead, {}
-        for future in ahead.values():
-            try:
-                future.result()
-            except Exception:  # noqa: BLE001 — the keystroke already has its answer (or its own error)
-                pass
-
-    def _check_lm_version(self) -> None:
-        version = self.user_lm.version if self.user_lm is not None else -1
-        if version != self._lm_version:  # the user's text changed: earlier decodes were scored without it
-            self._traces.clear()
-            self._lm_version = version
+        states: dict[int, BeamState] = {}
+        found = search(ids, cfg.beam, cfg.beam, resume=state, trace=states, trace_from=max(0, len(ids) - cfg.reuse - 2),
+                       int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap)
+        return found, states
 
     def _word_proposals(self, x_ids, emissions, head_weight):
         return word_proposals.propose(x_ids, emissions, self.word_lexicon, self.word_lm, self.chars, self.char_index,
@@ -324,13 +271,15 @@ class Converter:
         return lambda hyps, allowed, logp: lm.fuse(hyps, allowed, logp, mix=user.mix)
 
     def _decode(self, ids: list[int], top: int, options=None, secondary: bool = False) -> list[tuple[str, float]]:
-        self._check_lm_version()
+        version = self.user_lm.version if self.user_lm is not None else -1
+        if version != self._lm_version:  # the user's text changed: earlier decodes were scored without it
+            self._traces.clear()
+            self._lm_version = version
         key = tuple(ids)
         if self.settings.reuse is not None and key in self._traces:
             self._traces.move_to_end(key)
             return self._traces[key][1][:top]
-        ahead = self._ahead.pop(key, None)
-        results, trace = ahead.result() if ahead is not None else self._beams(ids, secondary)
+        results, trace = self._beams(ids, secondary)
         found = [("".join(self.chars[c] for c in h), s) for h, s in results]
         if self.lexicon is not None and options is not None and len(ids) <= 8:
             have = {t for t, _ in found}
@@ -384,9 +333,9 @@ class Converter:
         result = keys if isinstance(keys, ParseResult) else parse(keys)
         if not result.ok:
             return []
-        cfg = self.settings
-        plan = []  # (segmentation, input token ids, lexicon options, penalty): what this input decodes
+        merged: dict[str, Candidate] = {}
         best_cost = None
+        cfg = self.settings
         limit = cfg.segmentations
         for n, seg in enumerate(result.segmentations(cfg.segmentations + TYPO_SEGMENTATIONS)):
             if best_cost is None:
@@ -404,21 +353,14 @@ class Converter:
             penalty = cfg.segmentation_weight * (seg.cost - best_cost)
             propose = cfg.proposals_for == "all" or any(t.kind == INITIAL for t in seg.tokens)
             options = [t.syllables for t in seg.tokens] if propose else None
-            plan += [(seg, variant, options, penalty) for variant in (ids, self._fuzzy_variant(seg, ids))
-                     if variant is not None]
-        if cfg.reuse is not None and PARALLEL and len(plan) > 1:
-            self._decode_ahead([variant for _, variant, _, _ in plan[1:]])
-        merged: dict[str, Candidate] = {}
-        try:
-            for seg, variant, options, penalty in plan:
+            for variant in (ids, self._fuzzy_variant(seg, ids)):
+                if variant is None:
+                    continue
                 for text, score in self._decode_any(variant, top, options, bool(merged), typed_breaks(seg)):
                     cand = Candidate(text, len(result.keys), seg.syllables, score - penalty,
                                      "sentence", str(seg))
                     if text not in merged or merged[text].score < cand.score:
                         merged[text] = cand
-        finally:
-            if self._ahead:
-                self._finish_ahead()
         return sorted(merged.values(), key=lambda c: -c.score)[:top]
 
     def _fuzzy_variant(self, seg: Segmentation, ids: list[int]) -> list[int] | None:

@@ -23,9 +23,11 @@ MODEL_DIR = SHIPPED_MODEL_DIR
 # How typing reads keys unless the user's settings say otherwise: typo tolerance on (one-slip readings rank
 # after every exact one), no fuzzy pairs.
 TYPING_FUZZY = FuzzyOptions(typos=True)
-# Typing's decodes resume this many positions before the first changed syllable (``ConverterSettings.reuse``;
-# chosen with ``benchmarks/latency.py``, see ``build_pipeline``).
-TYPING_REUSE = 3
+# Typing's decodes resume this many positions before the first changed syllable (``ConverterSettings.reuse``).
+# ``benchmarks/latency.py --file dev.tsv --lines 600`` (17,936 keys, 2026-12-07, the model of 69.5 M characters):
+# reuse 1 / 2 / 3: typed top-1 65.3 / 65.8 / 66.3%, p95 9.4 / 10.6 / 11.3 ms per key. 2 keeps all but half a
+# point (within noise) for 7% of the tail; on test.tsv (300 lines) 2 gave 62.7% at p95 8.2 ms, 3 60.3% at 10.8.
+TYPING_REUSE = 2
 
 
 class Pipeline:
@@ -121,9 +123,9 @@ def build_pipeline(model_dir: Path | str | None = MODEL_DIR, db=None, reuse: int
     cannot be loaded. ``db``: an open user store for instant learning (None: nothing is learned). For the
     user's own active model (personal or factory) see ``engine.personal.loading.build_user_pipeline``.
 
-    Typing defaults, chosen with ``benchmarks/latency.py`` on dev.tsv: decodes resume 3 positions before the
-    first changed syllable (2 is ~1.5 ms faster per key but loses ~2.5 points of typed accuracy), int8 weights
-    (same top-1 as fp32, ~1.4× faster decoding)."""
+    Typing defaults, chosen with ``benchmarks/latency.py`` on dev.tsv: decodes resume ``TYPING_REUSE``
+    positions before the first changed syllable (see there), int8 weights (same top-1 as fp32, ~1.4× faster
+    decoding)."""
     lexicon = lexicon or default_lexicon()
     translator: Callable = lambda result: translate(result, lexicon)  # noqa: E731
     status = "lexicon only (no model)"

@@ -40,11 +40,12 @@ KEEP = 24  # characters per position the first pass considers (the head's likeli
 RANKED = 8  # proposals the decoder scores
 HEAD_WEIGHT = 0.4  # the head's log-probability against the prior's in the first pass
 OVERLAP = (os.cpu_count() or 1) > 1  # rank the first pass's proposals while the word lattice is built
-# The head's log-probability of a whole proposal, added in the rank pass (``convert``). On the three tuning
-# shards (crosswoz, leetcode, thucnews titles; LMs without the shard, 500 lines each) top-1 averaged 60.27% at
-# 0, 60.60% at 0.2, 60.27% at 0.4, 59.47% at 0.7: 0.2 was better or equal on each shard, a small gain within
-# the ±1.2-point noise of one shard.
-HEAD_RANK_WEIGHT = 0.2
+# The head's log-probability of a whole proposal, added in the rank pass (``convert``); off. Measured with
+# ``benchmarks.two_pass_sweep --head-rank-weights``: on the three tuning shards (crosswoz, leetcode, thucnews
+# titles; LMs without the shard, 500 lines each) top-1 averaged 60.27 / 60.60 / 60.27 / 59.47% at 0 / 0.2 / 0.4
+# / 0.7 with the model of 52 M characters, and 60.87 / 61.00 / 61.00% at 0 / 0.1 / 0.2 with the one of 69.5 M;
+# on dev (1,000 lines, the latter) 68.0% at 0 against 67.3% at 0.2. No gain beyond noise.
+HEAD_RANK_WEIGHT = 0.0
 
 
 @dataclass(frozen=True)
