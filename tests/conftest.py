@@ -15,6 +15,17 @@ SENTENCES = [("我们一起去吃饭", "wo men yi qi qu chi fan"), ("明天下�
              ("北京大学图书馆", "bei jing da xue tu shu guan"), ("我想喝咖啡", "wo xiang he ka fei")]
 
 
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch, tmp_path_factory):
+    """Every test gets a cache folder of the test session's own (``$PINYIN_IME_CACHE``; a test may point it
+    elsewhere): "Delete all my data" removes the annotated corpora there, and the tests that press it would
+    otherwise delete the developer's real ones (ten minutes to rebuild on two cores)."""
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    cache.mkdir(exist_ok=True)
+    monkeypatch.setenv("PINYIN_IME_CACHE", str(cache))
+    return cache
+
+
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
     """A tiny untrained model (the 'factory' model in these tests) with its ONNX export."""

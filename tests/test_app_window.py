@@ -325,3 +325,9 @@ def test_delete_all_my_data_in_one_action(win, tmp_path, monkeypatch):
     type_(win, "shijie", Qt.Key_Space)  # typing goes on, into the fresh store
     assert text(win) == "你好你好世界" and [c["text"] for c in store.list_commits(win.db)] == ["世界"]
     assert win.composer.pipeline.ranker.phrases and ("你好" not in str(dict(win.composer.pipeline.ranker.phrases)))
+
+
+def test_tests_never_touch_the_real_cache(private_cache):
+    from engine.store import cache_dir
+
+    assert cache_dir() == private_cache  # what "Delete all my data" empties is the session's own folder
