@@ -85,7 +85,7 @@ def cpu_bf16_is_fast() -> bool:
         if forced in ("0", "1"):
             _CPU_BF16.append(forced == "1")
         else:
-            a = torch.randn(256, 256)
+            a = torch.randn(256, 256, generator=torch.Generator().manual_seed(0))  # (not the training's RNG)
             times = {}
             for dtype in (torch.float32, torch.bfloat16):
                 x = a.to(dtype)
@@ -273,6 +273,13 @@ def main(argv=None) -> int:
             log(f"resumed from {found} at step {state['step']}")
         else:
             log(f"no checkpoint in {args.out}: starting from scratch")
+    if device.type == "cpu":
+        # bf16 or fp32 is decided by timing both once per process: a resumed run takes the one its run began
+        # with (on a busy machine the timing can come out the other way, and it would no longer continue the
+        # same computation); the checkpoint keeps it
+        if state.get("cpu_bf16") is not None and not _CPU_BF16:
+            _CPU_BF16.append(bool(state["cpu_bf16"]))
+        state["cpu_bf16"] = cpu_bf16_is_fast()
     masker = SyllableMasker(args.mlm_rate, device) if args.encoder_mlm else None
     objective = train_model = Objective(model, restrict=not args.no_restrict, head_only=args.head_only, masker=masker)
     if args.compile:  # the objective, so the step's loss (and the head's, or the head alone) is what is compiled
