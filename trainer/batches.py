@@ -48,6 +48,14 @@ class BatchConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 
+def initial_tokens() -> np.ndarray:
+    """Per syllable (``SYLLABLES`` order), the input token of its initial alone (``zhong`` → ``zh-``), -1 for a
+    syllable without one (``ai``): how abbreviation noise, and encoder pretraining's masking, hide a syllable."""
+    tok_index = {t: i for i, t in enumerate(input_tokens())}
+    return np.array([tok_index.get(f"{initial_of(s)}-", -1) if initial_of(s) else -1 for s in SYLLABLES],
+                    dtype=np.int64)
+
+
 class BatchMaker:
     def __init__(self, corpus: Corpus, chars: list[str], cfg: BatchConfig, seed: int = 0):
         self.corpus, self.cfg, self.seed = corpus, cfg, seed
@@ -59,8 +67,7 @@ class BatchMaker:
             if i >= 2 and ord(ch) < len(self.char_id):
                 self.char_id[ord(ch)] = i
         self.syl_tok = np.array([tok_index[s] for s in SYLLABLES], dtype=np.int64)
-        self.init_tok = np.array([tok_index.get(f"{initial_of(s)}-", -1) if initial_of(s) else -1
-                                  for s in SYLLABLES], dtype=np.int64)
+        self.init_tok = initial_tokens()
         self.short_init_tok = np.array([tok_index[f"{initial_of(s)[0]}-"] if initial_of(s) in ("zh", "ch", "sh")
                                         else -1 for s in SYLLABLES], dtype=np.int64)
         self.cut_toks: list[list[int]] = []

@@ -36,11 +36,12 @@ import torch
 import torch.nn as nn
 
 from engine.lexicon import default_lexicon
+from engine.pinyin import SYLLABLES
 from engine.runtime.model import (BOS, PAD, SIZES, ModelConfig, PinyinModel, allowed_matrix, char_vocab, input_tokens,
                                   read_config, save_model)
 from trainer import checkpoint
 from trainer.options import build_args
-from trainer.batches import BatchConfig, BatchMaker
+from trainer.batches import BatchConfig, BatchMaker, initial_tokens
 from trainer.evaluate import char_accuracy, char_bleu, read_tsv
 from trainer.corpus import build_corpus, fingerprint, corpus_files, eval_lines
 
@@ -191,16 +192,10 @@ class SyllableMasker:
     0 elsewhere)."""
 
     def __init__(self, rate: float, device):
-        from engine.pinyin import SYLLABLES, initial_of
-
-        tokens = input_tokens()
-        index = {t: i for i, t in enumerate(tokens)}
-        syllables = set(SYLLABLES)
-        mask_to = [-1] * len(tokens)  # -1: not a full syllable (padding, an initial, a prefix): never masked
-        for i, tok in enumerate(tokens):
-            if tok in syllables:
-                mask_to[i] = index.get(f"{initial_of(tok)}-", 0) if initial_of(tok) else 0
-        self.rate, self.mask_to = rate, torch.tensor(mask_to, dtype=torch.long, device=device)
+        index = {t: i for i, t in enumerate(input_tokens())}
+        mask_to = torch.full((len(index),), -1, dtype=torch.long)  # -1: not a full syllable: never masked
+        mask_to[[index[s] for s in SYLLABLES]] = torch.from_numpy(initial_tokens()).clamp(min=0)  # none: padding
+        self.rate, self.mask_to = rate, mask_to.to(device)
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         to = self.mask_to[x]

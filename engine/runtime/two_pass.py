@@ -113,28 +113,31 @@ def propose(emissions: list[tuple[np.ndarray, np.ndarray]], prior=None, width: i
     return hyps, (steps.prior_sum if hyps.shape[0] else np.empty(0))
 
 
+def _summed(ys: np.ndarray, emissions, score) -> np.ndarray:
+    """Σ_t ``score(t, idx, head, pos)`` over sequences ``ys`` (k, T), where ``idx``/``head`` are position t's
+    allowed ids and head log-probabilities and ``pos`` each sequence's column among them; -inf for a sequence
+    whose character a position does not allow."""
+    total = np.zeros(ys.shape[0], dtype=np.float64)
+    for t, (idx, head) in enumerate(emissions):
+        pos = np.minimum(np.searchsorted(idx, ys[:, t]), idx.size - 1)
+        total += np.where(idx[pos] == ys[:, t], score(t, idx, head, pos), -np.inf)
+    return total
+
+
 def prior_of(ys: np.ndarray, emissions, prior=None) -> np.ndarray:
     """The first pass's prior summed over given sequences ``ys`` (k, T) (0 without one; -inf for a character
     a position does not allow)."""
-    total = np.zeros(ys.shape[0], dtype=np.float64)
+    if prior is None:
+        return _summed(ys, emissions, lambda t, idx, head, pos: 0.0)
     rows = np.arange(ys.shape[0])
-    for t, (idx, _) in enumerate(emissions):
-        pos = np.minimum(np.searchsorted(idx, ys[:, t]), idx.size - 1)
-        ok = idx[pos] == ys[:, t]
-        extra = 0.0 if prior is None else \
-            prior(ys[:, :t], idx, np.zeros((ys.shape[0], idx.size), dtype=np.float32))[rows, pos].astype(np.float64)
-        total += np.where(ok, extra, -np.inf)
-    return total
+    return _summed(ys, emissions, lambda t, idx, head, pos: prior(
+        ys[:, :t], idx, np.zeros((ys.shape[0], idx.size), dtype=np.float32))[rows, pos].astype(np.float64))
 
 
 def head_logprob(ys: np.ndarray, emissions) -> np.ndarray:
     """The emission head's log-probability of whole sequences ``ys`` (k, T): Σ_t log p_head(y_t | the pinyin)
     (-inf where a position does not allow the character)."""
-    total = np.zeros(ys.shape[0], dtype=np.float64)
-    for t, (idx, head) in enumerate(emissions):
-        pos = np.minimum(np.searchsorted(idx, ys[:, t]), idx.size - 1)
-        total += np.where(idx[pos] == ys[:, t], head[pos], -np.inf)
-    return total
+    return _summed(ys, emissions, lambda t, idx, head, pos: head[pos])
 
 
 def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, width: int = WIDTH,
