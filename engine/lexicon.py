@@ -49,6 +49,7 @@ class Lexicon:
         # chars: syllable → [(char, count)], most frequent first. word_lines: the sorted lines of words.tsv.
         self._lines = word_lines
         self._memo: dict = {}  # recent chars_for / words_matching answers, keyed by the question (``remember``)
+        self._keys = None  # the readings packed for ``spelled_spans``, made on first use
         pairs: dict[str, list[tuple[int, str]]] = {}
         self.char_count: dict[str, int] = {}
         for syl, entries in chars.items():
@@ -170,6 +171,51 @@ class Lexicon:
         found.sort(key=lambda e: (-e.count, e.text))
         return found[:limit] if limit else found
 
+    def spelled_spans(self, syllables: Sequence[str | None], longest: int = 6) -> list[list[int]]:
+        """For each start ``i``: the ends ``j`` (``i + 2 <= j <= i + longest``) for which some word reads exactly
+        ``syllables[i:j]``, a ``None`` (a position that is not one full syllable) never inside. One vectorised
+        test of every span against all the readings (``_reading_keys``), so a caller asks ``words`` only about
+        the spans that have words: in running text about one span in four."""
+        import numpy as np
+
+        keys = self._reading_keys()
+        n = len(syllables)
+        ids = np.array([_SYLLABLE_ID.get(s, 0) if s is not None else 0 for s in syllables], dtype=np.int64)
+        out: list[list[int]] = [[] for _ in range(n)]
+        packed = ids.copy()
+        gaps = np.concatenate([[0], np.cumsum(ids == 0)])  # positions that are no syllable, up to each index
+        for length in range(2, min(longest, _KEY_SYLLABLES, n) + 1):
+            starts = n - length + 1
+            packed = packed[:starts] | (ids[length - 1:] << (_KEY_BITS * (length - 1)))
+            ok = gaps[length:] == gaps[:starts]  # no gap inside the span
+            pos = np.minimum(np.searchsorted(keys, packed), keys.size - 1)
+            for i in np.flatnonzero(ok & (keys[pos] == packed)).tolist():
+                out[i].append(i + length)
+        return out
+
+    def _reading_keys(self):
+        """Every word reading of 2 .. ``_KEY_SYLLABLES`` syllables packed into one int64 (syllable ids + 1,
+        ``_KEY_BITS`` bits each, the first lowest), sorted; built on first use (about 136,000 readings, a
+        megabyte), so loading stays an index-free read of the files."""
+        if self._keys is None:
+            import numpy as np
+
+            keys = []
+            for line in self._lines:
+                syllables = line.split("\t", 2)[1].split()
+                if not 2 <= len(syllables) <= _KEY_SYLLABLES:
+                    continue
+                key = 0
+                for k, syl in enumerate(syllables):
+                    sid = _SYLLABLE_ID.get(syl)
+                    if sid is None:
+                        break
+                    key |= sid << (_KEY_BITS * k)
+                else:
+                    keys.append(key)
+            self._keys = np.unique(np.array(keys, dtype=np.int64))
+        return self._keys
+
     def word_count(self, word: str, syllables: Sequence[str]) -> int:
         return next((n for w, n in self.words(syllables) if w == word), 0)
 
@@ -181,6 +227,17 @@ class Lexicon:
     def __len__(self) -> int:
         """Number of (word, reading) entries."""
         return sum((line.count("\t") - 1) // 2 for line in self._lines)
+
+
+def _syllable_ids() -> dict[str, int]:
+    from engine.pinyin import SYLLABLES
+
+    return {s: i + 1 for i, s in enumerate(SYLLABLES)}
+
+
+_SYLLABLE_ID = _syllable_ids()  # syllable → 1 .. len(SYLLABLES): 0 stands for "no syllable" in a packed reading
+_KEY_BITS = max(len(_SYLLABLE_ID), 1).bit_length()
+_KEY_SYLLABLES = 63 // _KEY_BITS  # readings this long fit one int64
 
 
 def _product(lists: list[list[str]]) -> Iterable[str]:

@@ -168,6 +168,9 @@ def load_converter(model_dir: Path | None, runtime: str = "auto", int8: bool = T
 
         torch.set_num_threads(1)  # one thread is fastest for single-sentence inference on a laptop CPU
     converter.convert_segmented("ni hao", 1)  # create the runtime's sessions now, not inside the first timing
+    from engine.ime.pipeline import settle_memory
+
+    settle_memory()  # as the app and the IBus engine do: the loaded model out of the garbage collector's way
     return converter
 
 

@@ -57,6 +57,20 @@ def test_words_for_abbreviations(lex):
     assert best("nih")[0] == "你好"
 
 
+def test_spelled_spans_are_exactly_the_spans_with_words(lex):
+    """The lattice asks the lexicon only about spans ``spelled_spans`` names: it must name every span some word
+    reads (and only those), a position that is no full syllable (None) never inside one."""
+    line = "wo men qu chang pian dian mai le yi zhang zhong guo ren min yin hang de ka".split()
+    for syllables in (line, line[:5] + [None] + line[6:], [None, "zhong", "guo"], ["xi"], []):
+        spans = lex.spelled_spans(syllables, longest=6)
+        assert len(spans) == len(syllables)
+        for i in range(len(syllables)):
+            want = [j for j in range(i + 2, min(len(syllables), i + 6) + 1)
+                    if None not in syllables[i:j] and lex.words(syllables[i:j])]
+            assert spans[i] == want, (syllables, i)
+    assert 4 in lex.spelled_spans(line)[2]  # chang pian: 唱片
+
+
 def test_load_is_fast_and_missing_files_say_what_to_do(tmp_path):
     t0 = time.perf_counter()
     Lexicon.load()

@@ -376,6 +376,20 @@ def test_two_pass_overlapped_with_the_word_lattice_ranks_as_one_call(headed, voc
 
     with pytest.raises(RuntimeError, match="lattice"):
         two_pass.convert(conv.backend, x_ids, overlap=True, **{**kw, "words": broken})
+    # a whole-sequence prior (the word LM's share), computed while the lattice's proposals rank, adds to each
+    # total and can reorder them; a failing one lets the decoder calls finish and raises
+    bonus = {tuple(h): 0.5 * i for i, (h, _) in enumerate(one)}
+    text_prior = lambda ys: np.array([bonus[tuple(h)] for h in ys.tolist()])  # noqa: E731
+    for overlap in (False, True):
+        added = dict((tuple(h), s) for h, s in two_pass.convert(conv.backend, x_ids, overlap=overlap,
+                                                                 text_prior=text_prior, **kw))
+        assert added == pytest.approx({tuple(h): s + bonus[tuple(h)] for h, s in one}, abs=1e-5)
+
+    def failing(ys):
+        raise RuntimeError("text prior")
+
+    with pytest.raises(RuntimeError, match="text prior"):
+        two_pass.convert(conv.backend, x_ids, overlap=True, text_prior=failing, **kw)
 
 
 def test_a_new_onnx_export_takes_the_old_ones_place_whole(model, vocab, tmp_path, monkeypatch):

@@ -88,3 +88,26 @@ def test_shipped_model_decodes_with_its_character_lm(converter):
     line = "ta men zai jiao shi li xue xi"
     assert converter.convert_segmented(line, 1)[0].text == "他们在教室里学习"
     assert converter.convert_segmented(line, 1)[0].score != alone.convert_segmented(line, 1)[0].score
+
+
+def test_whole_lines_count_the_word_lm_once(converter):
+    """Whole-line conversion adds the word LM's share inside the two passes (while the decoder ranks), and
+    ``Converter._decode`` must not add it again: each sentence's score is the two passes' total without it
+    plus weight · its best segmentation's log-probability, and a lexicon proposal gets the same share."""
+    from engine.ime.converter import _TOKEN_INDEX
+    from engine.runtime import two_pass
+
+    conv = converter.with_settings()
+    assert conv.uses_two_pass and conv.word_lm is not None
+    line = "ta men zai chang pian dian li mai le hen duo lao chang pian"
+    ids = [_TOKEN_INDEX[s] for s in line.split()]
+    without = {"".join(conv.chars[c] for c in h): s for h, s in two_pass.convert(
+        conv.backend, ids, 50, fuse=conv._fuse(), int8=conv.settings.int8, words=conv._word_proposals,
+        sequence_prior=conv.char_lm.sequence_logprobs, overlap=False)}
+    got = conv.convert_segmented(line, 5)
+    assert got and all(c.text in without for c in got)
+    shares = conv.word_lm.weight * conv.word_lm.score([c.text for c in got])
+    for cand, share in zip(got, shares):
+        assert cand.score == pytest.approx(without[cand.text] + share, abs=0.05)
+    short = conv.convert_segmented("chang pian", 5)  # ≤ 8 syllables: the lexicon proposes whole words too
+    assert short[0].text == "唱片"

@@ -104,8 +104,10 @@ class ConverterSettings:
     # None: the beam search, as typing uses
     two_pass: TwoPassSettings | None = TwoPassSettings()
     # what replaces ``two_pass``'s widths for raw keys' less likely segmentations: they seldom win, and on dev
-    # (1,000 lines, raw) this narrower setting left every accuracy figure where the full one had it
-    two_pass_secondary: TwoPassSettings = TwoPassSettings(width=8, keep=12, ranked=3)
+    # (1,000 lines, raw) this narrower setting left every accuracy figure where the full one had it; without the
+    # word lattice too (tuning shards and dev raw: top-1 within 0.1 point). Decoding them at all is worth it:
+    # the best segmentation alone lost 1.1 points on the shards and 0.7 on dev
+    two_pass_secondary: TwoPassSettings = TwoPassSettings(width=8, keep=12, ranked=3, lattice=False)
     cache_size: int = 8  # typing: decodes kept to resume from
 
     def interactive(self, reuse: int = 2, beam: int | None = None, int8: bool = False) -> "ConverterSettings":
@@ -229,12 +231,15 @@ class Converter:
         if cfg.reuse is None and self.uses_two_pass:
             widths = replace(cfg.two_pass_secondary, head_weight=cfg.two_pass.head_weight,
                              head_rank_weight=cfg.two_pass.head_rank_weight) if secondary else cfg.two_pass
-            words = self._word_proposals if self.word_lm is not None and self.word_lexicon is not None else None
+            words = self._word_proposals if widths.lattice and self.word_lm is not None \
+                and self.word_lexicon is not None else None
             top = cfg.beam + (word_proposals.TOP if words else 0)
             lm = self.char_lm
             plain = lm is not None and not self.user_lm and not lm.normalize and words is not None
             return two_pass.convert(self.backend, ids, top, fuse=self._fuse(), int8=cfg.int8, words=words,
-                                    sequence_prior=lm.sequence_logprobs if plain else None, **asdict(widths)), None
+                                    sequence_prior=lm.sequence_logprobs if plain else None,
+                                    text_prior=self._word_score_of_ids if self.word_lm is not None else None,
+                                    **{k: v for k, v in asdict(widths).items() if k != "lattice"}), None
         search = self.backend.beam_search
         if cfg.reuse is None:
             return search(ids, cfg.beam, cfg.beam, int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap), None
@@ -257,6 +262,11 @@ class Converter:
         found = search(ids, cfg.beam, cfg.beam, resume=state, trace=states, trace_from=max(0, len(ids) - cfg.reuse - 2),
                        int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap)
         return found, states
+
+    def _word_score_of_ids(self, ys) -> "np.ndarray":
+        """The word LM's share of each character-id sequence's score (``weight`` · log p of its best word
+        segmentation), as ``_decode`` adds it to texts."""
+        return self.word_lm.weight * self.word_lm.score(["".join(self.chars[c] for c in h) for h in ys.tolist()])
 
     def _word_proposals(self, x_ids, emissions, head_weight):
         return word_proposals.propose(x_ids, emissions, self.word_lexicon, self.word_lm, self.chars, self.char_index,
@@ -281,14 +291,19 @@ class Converter:
             return self._traces[key][1][:top]
         results, trace = self._beams(ids, secondary)
         found = [("".join(self.chars[c] for c in h), s) for h, s in results]
+        # whole-line conversion's two passes add the word LM's share themselves (while the decoder ranks)
+        scored = self.settings.reuse is None and self.uses_two_pass
+        proposed = []
         if self.lexicon is not None and options is not None and len(ids) <= 8:
             have = {t for t, _ in found}
             words = [e.text for e in self.lexicon.words_matching(options, limit=self.settings.proposals)]
             words = [w for w in words if w not in have and all(c in self.char_index for c in w)]
-            found += zip(words, self.score_texts(ids, words))
-        if self.word_lm is not None and found:
-            extra = self.word_lm.weight * self.word_lm.score([t for t, _ in found])
-            found = [(t, s + float(e)) for (t, s), e in zip(found, extra)]
+            proposed = list(zip(words, self.score_texts(ids, words)))
+        todo = proposed if scored else found + proposed
+        if self.word_lm is not None and todo:
+            extra = self.word_lm.weight * self.word_lm.score([t for t, _ in todo])
+            todo = [(t, s + float(e)) for (t, s), e in zip(todo, extra)]
+        found = (found if scored else []) + todo
         found.sort(key=lambda ts: -ts[1])
         if trace is not None:
             self._traces[key] = (trace, found)

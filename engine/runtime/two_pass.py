@@ -18,8 +18,9 @@ for typing, where each keystroke resumes an earlier key's beam.
 
 With word proposals (``engine.runtime.word_proposals``) and more than one core, the decoder's call for the first
 pass's proposals runs on a second thread (``backend.rank_later``: ONNX Runtime holds no Python lock while it
-computes) while this thread builds the word lattice's proposals, which are ranked in a second, smaller call:
-the lattice's Python work and the decoder's matrix work overlap instead of following each other (``OVERLAP``).
+computes) while this thread builds the word lattice's proposals, which are ranked in a second, smaller call
+while this thread computes the word LM's share of every proposal (``text_prior``): the Python work and the
+decoder's matrix work overlap instead of following each other (``OVERLAP``).
 """
 
 from __future__ import annotations
@@ -35,9 +36,14 @@ from engine.runtime import decoder
 # 72.9% top-5, 89.02% characters, p95 29 ms): this setting 60.5% / 74.0% / 89.17%, p95 11.9 ms. Width 12 or
 # 16, keep 16 or 40, head weight 0.3–0.8 were all within 0.6 points of it on top-1; weight 1.0 was 0.7 worse;
 # ranking 12 proposals instead of 8 gained nothing and cost ~20% more time.
+# Since the word lattice proposes too (2026-12-07, model of 69.5 M characters; the three tuning shards with LMs
+# without the shard, 500 lines each, and dev's first 1,000 lines): keep 24 → 12 and ranked 8 → 6 (with the
+# lattice's TOP 4 → 3) moved top-1 60.87 → 60.87% on the shards (dev 68.0 → 68.3%) and top-5 79.13 → 78.80%
+# (dev 80.8 → 80.6%), for a third fewer decoder rows: the decoder's call, about 0.55 ms per proposal on a
+# 20-syllable line, is the longest path of a whole line. Width 8 or 12 lost 1.3–2.6 points of top-5.
 WIDTH = 20  # hypotheses kept per position in the first pass
-KEEP = 24  # characters per position the first pass considers (the head's likeliest)
-RANKED = 8  # proposals the decoder scores
+KEEP = 12  # characters per position the first pass considers (the head's likeliest)
+RANKED = 6  # proposals the decoder scores
 HEAD_WEIGHT = 0.4  # the head's log-probability against the prior's in the first pass
 OVERLAP = (os.cpu_count() or 1) > 1  # rank the first pass's proposals while the word lattice is built
 # The head's log-probability of a whole proposal, added in the rank pass (``convert``); off. Measured with
@@ -56,6 +62,7 @@ class TwoPassSettings:
     ranked: int = RANKED
     head_weight: float = HEAD_WEIGHT
     head_rank_weight: float = HEAD_RANK_WEIGHT
+    lattice: bool = True  # the word lattice proposes too, where the converter has a word LM and lexicon
 
 
 _pool = None
@@ -143,16 +150,19 @@ def head_logprob(ys: np.ndarray, emissions) -> np.ndarray:
 def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, width: int = WIDTH,
             keep: int = KEEP, ranked: int = RANKED, head_weight: float = HEAD_WEIGHT,
             head_rank_weight: float = HEAD_RANK_WEIGHT,
-            words=None, sequence_prior=None, overlap: bool | None = None) -> list[tuple[list[int], float]]:
+            words=None, sequence_prior=None, text_prior=None, overlap: bool | None = None) -> list[tuple[list[int], float]]:
     """Both passes for input token ids ``x_ids``: up to ``top`` (character ids, score), best first, scored as
     the beam search scores its results. ``fuse`` is the beam search's hook (``logp`` plus the prior); every
     use of it here is additive, so it is called with zeros for the prior alone. ``words(x_ids, emissions,
     head_weight) -> [character ids]``: more proposals (``engine.runtime.word_proposals``), ranked beside the first
     pass's; ``sequence_prior(ys) -> (k,)``: the prior of whole sequences in one call, where ``fuse`` is the
-    character LM alone (``CharLM.sequence_logprobs``), else the prior is summed position by position.
-    ``overlap``: rank the first pass's proposals on the second thread while ``words`` runs (default
-    ``OVERLAP``); the two groups are then ranked in two calls, which int8 weights quantize apart, so scores
-    can differ from one call's in the last digits."""
+    character LM alone (``CharLM.sequence_logprobs``), else the prior is summed position by position;
+    ``text_prior(ys) -> (k,)``: a score of whole sequences added to each total (the word LM's), computed while
+    the decoder ranks.
+    ``overlap``: let the decoder rank on the second thread while this one works (default ``OVERLAP``): the
+    first pass's proposals during the word lattice, the lattice's during ``text_prior``. The groups are then
+    ranked in two calls, which int8 weights quantize apart, so scores can differ from one call's in the last
+    digits."""
     if not x_ids:
         return []
     encoded, emissions = backend.emissions(x_ids, int8=int8)
@@ -161,9 +171,18 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
         return []
     hyps, prior_sum = hyps[:ranked], prior_sum[:ranked]
     overlap = OVERLAP if overlap is None else overlap
-    later = getattr(backend, "rank_later", None)
-    pending = later(encoded, x_ids, hyps, int8, _ranker().submit) if words is not None and overlap and later \
-        else None
+    later = getattr(backend, "rank_later", None) if overlap else None
+
+    def rank(ys: np.ndarray):  # -> finish() -> the decoder's scores of ys
+        if not len(ys):
+            return lambda: np.zeros(0)
+        if later is None:
+            done = backend.rank(encoded, x_ids, ys, int8=int8)
+            return lambda: done
+        return later(encoded, x_ids, ys, int8, _ranker().submit)
+
+    # the decoder's calls under way, in the order of ``both``'s rows (each finish() -> their scores)
+    pending = [rank(hyps)] if later is not None and words is not None else []
     try:
         extra = np.empty((0, hyps.shape[1]), dtype=np.int64)
         if words is not None:
@@ -173,17 +192,18 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
                 extra = np.asarray(found, dtype=np.int64)
                 extra_prior = sequence_prior(extra) if sequence_prior is not None else prior_of(extra, emissions, fuse)
                 prior_sum = np.concatenate([prior_sum, extra_prior])
-        if pending is None:
-            model = backend.rank(encoded, x_ids, np.concatenate([hyps, extra]), int8=int8)
-        else:
-            more = backend.rank(encoded, x_ids, extra, int8=int8) if len(extra) else np.zeros(0)
-            model, pending = np.concatenate([pending(), more]), None
-        hyps = np.concatenate([hyps, extra])
+        both = np.concatenate([hyps, extra])
+        if later is None:  # one core: one decoder call for all
+            pending.append(rank(both))
+        elif words is None:  # no lattice: the first pass's proposals rank during text_prior
+            pending.append(rank(hyps))
+        else:  # the lattice's rank after the first pass's (the one decoder thread takes them in turn), during text_prior
+            pending.append(rank(extra))
+        bonus = text_prior(both) if text_prior is not None else 0.0
     finally:
-        if pending is not None:  # the lattice failed: let the decoder call finish before the arrays go
-            pending()
-    total = model + prior_sum
+        scores = [finish() for finish in pending]  # also when something failed: no call outlives its arrays
+    total = np.concatenate(scores) + prior_sum + bonus
     if head_rank_weight:  # the head reads the whole input at once: a second opinion beside the decoder's
-        total = total + head_rank_weight * head_logprob(hyps, emissions)
+        total = total + head_rank_weight * head_logprob(both, emissions)
     order = np.argsort(-total, kind="stable")[:top]
-    return [(hyps[i].tolist(), float(total[i])) for i in order]
+    return [(both[i].tolist(), float(total[i])) for i in order]

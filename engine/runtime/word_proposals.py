@@ -21,15 +21,31 @@ import numpy as np
 from engine.runtime.model_spec import BOS, input_tokens, token_syllables
 
 MAX_WORD = 6
-WIDTH = 8  # lattice states kept per position
+# WIDTH 8 → 6 and TOP 4 → 3 (with the word LM's STATES 6 → 4): top-1 and top-5 unchanged on the three tuning
+# shards and dev (see ``engine.runtime.two_pass``'s RANKED), fewer rows for the LM and the decoder.
+WIDTH = 6  # lattice states kept per position
 CHARS = 4  # single characters per position (the head's likeliest)
 WORDS = 12  # lexicon words per span (most frequent first)
-TOP = 4  # sentences proposed
+TOP = 3  # sentences proposed
 
 
 @lru_cache(maxsize=8192)
 def _token_options(token_id: int) -> tuple[str, ...]:
     return token_syllables(input_tokens()[token_id])
+
+
+_column_cache: dict[int, tuple[np.ndarray, list[str], dict[str, int]]] = {}
+
+
+def _columns(token: int, idx: np.ndarray, chars: list[str]) -> dict[str, int]:
+    """Character → its column in ``idx`` (the characters input token ``token`` allows), kept per token while
+    the backend hands out the same array (its output cache) for the same characters."""
+    hit = _column_cache.get(token)
+    if hit is None or hit[0] is not idx or hit[1] is not chars:
+        if len(_column_cache) > 4096:
+            _column_cache.clear()
+        hit = _column_cache[token] = (idx, chars, {chars[c]: k for k, c in enumerate(idx.tolist())})
+    return hit[2]
 
 
 def propose(x_ids: list[int], emissions, lexicon, word_lm, chars: list[str], char_index: dict[str, int],
@@ -46,21 +62,27 @@ def propose(x_ids: list[int], emissions, lexicon, word_lm, chars: list[str], cha
     options = [_token_options(t) for t in x_ids]
     if any(idx.size == 0 for idx, _ in emissions):
         return []
-    # per position: character → the head's log-probability (the characters the position allows)
-    heads = [dict(zip((chars[c] for c in idx.tolist()), head.tolist())) for idx, head in emissions]
+    # per position: character → its column among the position's allowed characters (kept per token)
+    columns = [_columns(t, idx, chars) for t, (idx, _) in zip(x_ids, emissions)]
+    heads = [head.tolist() for _, head in emissions]
+    # spans of single full syllables are asked about only where some word reads them (most have none)
+    single = [o[0] if len(o) == 1 else None for o in options]
+    spelled = lexicon.spelled_spans(single, MAX_WORD)
     for i in range(n):
         idx, head = emissions[i]
         for c in np.argpartition(-head, min(CHARS, head.size) - 1)[:CHARS].tolist():
             cid = int(idx[c])
-            arcs[i].append((i + 1, index.get(chars[cid], 0), (cid,), float(head[c])))
+            arcs[i].append((i + 1, index.get(chars[cid], 0), (cid,), heads[i][c]))
         for j in range(i + 2, min(n, i + MAX_WORD) + 1):
+            if j not in spelled[i] and all(single[i:j]):
+                continue
             for entry in lexicon.words_matching(options[i:j], limit=WORDS):
                 score = 0.0
                 for t, ch in enumerate(entry.text, i):
-                    h = heads[t].get(ch)
-                    if h is None:
+                    c = columns[t].get(ch)
+                    if c is None:
                         break
-                    score += h
+                    score += heads[t][c]
                 else:
                     arcs[i].append((j, index.get(entry.text, 0), tuple(char_index[ch] for ch in entry.text), score))
     start = tuple([0] * (m - 1) + [BOS]) if m else ()
