@@ -454,3 +454,24 @@ def test_head_logprob_sums_the_heads_scores_along_each_sequence():
     got = head_logprob(ys, emissions)
     assert got[0] == pytest.approx(np.log(0.5 * 0.6)) and got[1] == pytest.approx(np.log(0.3 * 0.4))
     assert got[2] == -np.inf
+
+
+def test_typing_decodes_less_likely_segmentations_with_the_secondary_beam(model, vocab):
+    """``secondary_beam`` narrows the beam search only for raw keys' less likely segmentations (fangan:
+    fan'gan, then fang'an); the best one keeps the full beam, and so does everything without the setting."""
+    from engine.ime.converter import ConverterSettings
+
+    chars, _ = vocab
+    widths = []
+    for secondary in (None, 2):
+        conv = Converter(model, chars, ConverterSettings(secondary_beam=secondary).interactive(reuse=2))
+        search = conv.backend.beam_search
+
+        def spy(ids, beam, *a, **k):
+            widths.append((secondary, tuple(ids), beam))
+            return search(ids, beam, *a, **k)
+
+        conv.backend.beam_search = spy
+        assert conv.convert_raw("fangan", 5)
+    first, second = [TOK["fan"], TOK["gan"]], [TOK["fang"], TOK["an"]]
+    assert widths == [(None, tuple(first), 8), (None, tuple(second), 8), (2, tuple(first), 8), (2, tuple(second), 2)]

@@ -109,6 +109,7 @@ class ConverterSettings:
     # the best segmentation alone lost 1.1 points on the shards and 0.7 on dev
     two_pass_secondary: TwoPassSettings = TwoPassSettings(width=8, keep=12, ranked=3, lattice=False)
     cache_size: int = 8  # typing: decodes kept to resume from
+    secondary_beam: int | None = None  # the beam search's width for raw keys' less likely segmentations (None: beam)
 
     def interactive(self, reuse: int = 2, beam: int | None = None, int8: bool = False) -> "ConverterSettings":
         """Settings for typing: reuse earlier decodes (whole-line conversion leaves it off), optionally a
@@ -241,8 +242,9 @@ class Converter:
                                     text_prior=self._word_score_of_ids if self.word_lm is not None else None,
                                     **{k: v for k, v in asdict(widths).items() if k != "lattice"}), None
         search = self.backend.beam_search
+        beam = cfg.secondary_beam if secondary and cfg.secondary_beam else cfg.beam
         if cfg.reuse is None:
-            return search(ids, cfg.beam, cfg.beam, int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap), None
+            return search(ids, beam, cfg.beam, int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap), None
         key = tuple(ids)
         resume, common = None, 0
         for other, (states, _) in self._traces.items():
@@ -259,7 +261,7 @@ class Converter:
             usable = [L for L in resume if L <= start]
             state = resume[max(usable)] if usable else None
         states: dict[int, BeamState] = {}
-        found = search(ids, cfg.beam, cfg.beam, resume=state, trace=states, trace_from=max(0, len(ids) - cfg.reuse - 2),
+        found = search(ids, beam, cfg.beam, resume=state, trace=states, trace_from=max(0, len(ids) - cfg.reuse - 2),
                        int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap)
         return found, states
 

@@ -28,6 +28,12 @@ TYPING_FUZZY = FuzzyOptions(typos=True)
 # reuse 1 / 2 / 3: typed top-1 65.3 / 65.8 / 66.3%, p95 9.4 / 10.6 / 11.3 ms per key. 2 keeps all but half a
 # point (within noise) for 7% of the tail; on test.tsv (300 lines) 2 gave 62.7% at p95 8.2 ms, 3 60.3% at 10.8.
 TYPING_REUSE = 2
+# The beam search's width for raw keys' less likely segmentations while typing (the best one keeps the full
+# beam): the keys in the slowest 5% are mostly ones that decode a second segmentation, often from scratch.
+# Typing dev.tsv's first 600 lines twice over one loaded model, alternated line by line (17,960 keys): 8 / 4 /
+# 2 gave typed top-1 65.5 / 65.5 / 65.5%, top-5 75.3 / 75.3 / 75.3%, p95 9.4 → 8.8 (4) and 8.8 → 8.6 ms (2).
+# A narrower beam for every segmentation (6) cost half a point of top-5.
+TYPING_SECONDARY_BEAM = 2
 
 
 class Pipeline:
@@ -101,7 +107,8 @@ def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None 
 
     # the lexicon's words join the model's sentences only for abbreviated input (initials), where they
     # lift dev top-1 from 21% to 29%; for full pinyin they changed nothing and cost ~30% per key
-    settings = ConverterSettings(proposals=16, proposals_for="initials").interactive(reuse, beam, int8)
+    settings = ConverterSettings(proposals=16, proposals_for="initials",
+                                 secondary_beam=TYPING_SECONDARY_BEAM).interactive(reuse, beam, int8)
     converter = Converter.load(model_dir, device, runtime=runtime, settings=settings, lexicon=lexicon)
     if converter.runtime == "torch" and threads:
         import torch
