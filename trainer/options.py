@@ -38,6 +38,10 @@ def build_args(argv=None) -> argparse.Namespace:
                     help="pretrain the encoder for the first STEPS steps as a masked language model over the pinyin "
                          "(masked syllables predicted from the rest; then seq2seq as usual)")
     ap.add_argument("--mlm-rate", type=float, default=0.15, help="syllables masked per input in --encoder-mlm steps")
+    ap.add_argument("--encoder-contrastive", type=int, default=0, metavar="STEPS",
+                    help="pretrain the encoder (and the character embeddings) for the first STEPS steps contrastively: "
+                         "each input's pinyin must match its own text better than the batch's other texts (then "
+                         "seq2seq as usual; with --encoder-mlm the two losses add while both are on)")
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--no-emission-head", action="store_true",

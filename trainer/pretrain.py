@@ -16,8 +16,10 @@ encoder pass (the two cross-entropies summed); ``--head-only`` trains just the h
 model, the rest frozen, which is how a model trained before the head existed gets one.
 
 The seed's recipe, as options (measured in ``assets/model/MODEL.md``): ``--optimizer lamb``, ``--scheduled-sampling``,
-and ``--encoder-mlm STEPS``: the first STEPS steps pretrain the encoder alone as a masked language model over
-the pinyin (``SyllableMasker``, ``PinyinModel.mlm_loss``), then seq2seq training goes on from it.
+``--encoder-mlm STEPS``: the first STEPS steps pretrain the encoder alone as a masked language model over
+the pinyin (``SyllableMasker``, ``PinyinModel.mlm_loss``), then seq2seq training goes on from it, and
+``--encoder-contrastive STEPS``: the first STEPS steps pair each input's pinyin with its own text against the
+batch's other texts (``PinyinModel.contrastive_loss``).
 """
 
 from __future__ import annotations
@@ -161,12 +163,20 @@ class Objective(nn.Module):
         super().__init__()
         self.model, self.restrict, self.head_only = model, restrict, head_only
         self.sample_rate = 0.0
-        self.masker, self.pretraining_encoder = masker, False
+        self.masker = masker
+        # encoder pretraining, set by the loop each step: the masked-LM loss (--encoder-mlm), the contrastive
+        # one (--encoder-contrastive); either or both replace the seq2seq losses while on
+        self.mlm, self.contrastive = False, False
+
+    @property
+    def pretraining_encoder(self) -> bool:
+        return self.mlm or self.contrastive
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         m = self.model
-        if self.pretraining_encoder:  # the first --encoder-mlm steps: the encoder alone, on masked syllables
-            return m.mlm_loss(*self.masker(x))
+        if self.pretraining_encoder:  # the first --encoder-mlm / --encoder-contrastive steps
+            mlm = m.mlm_loss(*self.masker(x)) if self.mlm else 0.0
+            return mlm + (m.contrastive_loss(x, y) if self.contrastive else 0.0)
         if self.head_only:
             with torch.no_grad():
                 enc, _ = m.encode(x)
@@ -313,7 +323,7 @@ def main(argv=None) -> int:
         where = schedule_step(step, time.time() - t_start, args)
         lr = lr_at(where, args.max_steps, args.lr, args.warmup)
         objective.sample_rate = args.scheduled_sampling * min(1.0, where / max(1, args.max_steps))
-        objective.pretraining_encoder = step < args.encoder_mlm
+        objective.mlm, objective.contrastive = step < args.encoder_mlm, step < args.encoder_contrastive
         for g in optimizer.param_groups:
             g["lr"] = lr
         for micro in range(args.accum):

@@ -308,6 +308,20 @@ class PinyinModel(nn.Module):
         logits = enc @ self.in_emb.weight.t()
         return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), target.reshape(-1), ignore_index=0)
 
+    def contrastive_loss(self, x: torch.Tensor, y: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+        """The seed's contrastive encoder pretraining, sentence-level InfoNCE (as CLIP pairs images and
+        captions): each input's pinyin, read by the encoder and averaged over its positions, must be closer (cosine,
+        over ``temperature``) to its own text's average character embedding (the tied output embeddings) than to
+        every other text of the batch, and each text to its own pinyin (both directions averaged)."""
+        enc, _ = self.encode(x)
+        keep = (x != PAD).unsqueeze(-1).to(enc.dtype)
+        reads = (enc * keep).sum(1) / keep.sum(1).clamp(min=1)
+        ykeep = (y != PAD).unsqueeze(-1).to(enc.dtype)
+        texts = (self.char_emb(y) * ykeep).sum(1) / ykeep.sum(1).clamp(min=1)
+        sim = F.normalize(reads.float(), dim=-1) @ F.normalize(texts.float(), dim=-1).t() / temperature
+        target = torch.arange(sim.shape[0], device=sim.device)
+        return (F.cross_entropy(sim, target) + F.cross_entropy(sim.t(), target)) / 2
+
     def loss(self, x: torch.Tensor, y: torch.Tensor, restrict: bool = True) -> torch.Tensor:
         enc, mask = self.encode(x)
         return self.nll(self.decoder_states(enc, mask, y), x, y, restrict)
