@@ -25,7 +25,9 @@ def pretrain_cmd(out: Path, cache: Path, steps: int, *extra: str) -> list[str]:
 
 
 def env() -> dict:
-    return dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    # fp32 on the CPU for every run here: left to itself each process times bf16 against fp32 once, and on a busy
+    # machine two runs (the straight one and the killed one the resume test compares it with) could choose apart
+    return dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PINYIN_IME_CPU_BF16="0")
 
 
 @pytest.fixture(scope="module")
