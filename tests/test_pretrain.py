@@ -313,25 +313,38 @@ def test_encoder_mlm_steps_train_the_encoder_alone(cache, tmp_path):
     x = torch.tensor([[tok[s] for s in ("wo", "men", "shi", "peng", "you")]] * 4)
     objective = Objective(model, masker=SyllableMasker(0.5, "cpu"))
     objective.mlm = True
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    first = None
-    for _ in range(30):
-        loss = objective(x, torch.zeros_like(x))
-        first = loss.item() if first is None else first
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < first  # it learns to fill in the masked syllables
+    first, last = train_briefly(objective, x, torch.zeros_like(x))
+    assert last < first  # it learns to fill in the masked syllables
     assert model.dec_blocks[0].self_attn.q.weight.grad is None and model.char_emb.weight.grad is None
     assert model.enc_blocks[0].attn.q.weight.grad is not None
     # the loop: the first --encoder-mlm steps, then seq2seq; a finished, loadable model
-    r = subprocess.run(pretrain_cmd(tmp_path, cache, 4, "--encoder-mlm", "2"), env=env(), capture_output=True,
-                       text=True, timeout=300)
+    run_with_encoder_pretraining(tmp_path, cache, "--encoder-mlm")
+
+
+def train_briefly(objective, x, y, steps: int = 30) -> tuple[float, float]:
+    """(first loss, last loss) over ``steps`` AdamW steps of ``objective`` on one batch."""
+    opt = torch.optim.AdamW(objective.model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(steps):
+        loss = objective(x, y)
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return losses[0], losses[-1]
+
+
+def run_with_encoder_pretraining(tmp_path, cache, option: str) -> None:
+    """The loop with ``option`` (2 steps of encoder pretraining, then 2 of seq2seq) finishes with finite losses
+    and records the option."""
+    r = subprocess.run(pretrain_cmd(tmp_path, cache, 4, option, "2"), env=env(), capture_output=True, text=True,
+                       timeout=300)
     assert r.returncode == 0, r.stderr
     losses = [json.loads(line)["loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
               if "loss" in json.loads(line)]
     assert len(losses) == 4 and all(l == l for l in losses)
-    assert json.loads((tmp_path / "config.json").read_text())["training"]["args"]["encoder_mlm"] == "2"
+    name = option.lstrip("-").replace("-", "_")
+    assert json.loads((tmp_path / "config.json").read_text())["training"]["args"][name] == "2"
 
 
 def test_encoder_contrastive_steps_pair_each_input_with_its_own_text(cache, tmp_path):
@@ -353,23 +366,10 @@ def test_encoder_contrastive_steps_pair_each_input_with_its_own_text(cache, tmp_
     objective = Objective(model)
     objective.contrastive = True
     assert objective.pretraining_encoder
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    first = None
-    for _ in range(30):
-        loss = objective(x, y)
-        first = loss.item() if first is None else first
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.5 * first  # each input picks out its own text
+    first, last = train_briefly(objective, x, y)
+    assert last < 0.5 * first  # each input picks out its own text
     assert model.dec_blocks[0].self_attn.q.weight.grad is None
     assert model.enc_blocks[0].attn.q.weight.grad is not None and model.char_emb.weight.grad is not None
     # a batch whose texts are swapped scores worse than the matched one
     assert model.contrastive_loss(x, y).item() < model.contrastive_loss(x, y.roll(1, dims=0)).item()
-    r = subprocess.run(pretrain_cmd(tmp_path, cache, 4, "--encoder-contrastive", "2"), env=env(), capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    losses = [json.loads(line)["loss"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
-              if "loss" in json.loads(line)]
-    assert len(losses) == 4 and all(l == l for l in losses)
-    assert json.loads((tmp_path / "config.json").read_text())["training"]["args"]["encoder_contrastive"] == "2"
+    run_with_encoder_pretraining(tmp_path, cache, "--encoder-contrastive")
