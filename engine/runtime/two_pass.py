@@ -150,7 +150,8 @@ def head_logprob(ys: np.ndarray, emissions) -> np.ndarray:
 def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, width: int = WIDTH,
             keep: int = KEEP, ranked: int = RANKED, head_weight: float = HEAD_WEIGHT,
             head_rank_weight: float = HEAD_RANK_WEIGHT,
-            words=None, sequence_prior=None, text_prior=None, overlap: bool | None = None) -> list[tuple[list[int], float]]:
+            words=None, sequence_prior=None, text_prior=None,
+            overlap: bool | None = None) -> list[tuple[list[int], float]]:
     """Both passes for input token ids ``x_ids``: up to ``top`` (character ids, score), best first, scored as
     the beam search scores its results. ``fuse`` is the beam search's hook (``logp`` plus the prior); every
     use of it here is additive, so it is called with zeros for the prior alone. ``words(x_ids, emissions,
@@ -197,7 +198,7 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
             pending.append(rank(both))
         elif words is None:  # no lattice: the first pass's proposals rank during text_prior
             pending.append(rank(hyps))
-        else:  # the lattice's rank after the first pass's (the one decoder thread takes them in turn), during text_prior
+        else:  # the lattice's after the first pass's (the one decoder thread takes them in turn), during text_prior
             pending.append(rank(extra))
         bonus = text_prior(both) if text_prior is not None else 0.0
     finally:
