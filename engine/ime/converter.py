@@ -30,8 +30,6 @@ GAP = None  # beam pruning by score gap (None: off); see benchmarks/fusion_sweep
 TYPO_SEGMENTATIONS = 2  # more segmentations decoded when the best reading has a typo (dev, 1,000 noisy lines: 50.9 → 52.6%)
 
 
-
-
 def word_lm_enabled() -> bool:
     """``PINYIN_IME_WORD_LM=0`` ranks without the word LM (to measure what it adds)."""
     import os
@@ -172,6 +170,12 @@ class Converter:
         ask for them), else by the beam search."""
         return self.settings.two_pass is not None and bool(getattr(self.backend, "has_head", False))
 
+    @property
+    def _whole_line_two_pass(self) -> bool:
+        """Whether ``_beams`` takes the two passes now (a whole line, no reuse, a model with an emission head):
+        they add the word LM's share themselves, so ``_decode`` must not add it again."""
+        return self.settings.reuse is None and self.uses_two_pass
+
     @classmethod
     def load(cls, directory: Path | str, device: str = "cpu", runtime: str = "torch", char_lm: bool = True,
              settings: ConverterSettings | None = None, **lms) -> "Converter":
@@ -229,7 +233,7 @@ class Converter:
         one per syllable. Each decode keeps its beams at the ``reuse + 1`` positions before its last for the next key
         (that is where the next key's decode starts when it changes or adds one token)."""
         cfg = self.settings
-        if cfg.reuse is None and self.uses_two_pass:
+        if self._whole_line_two_pass:
             widths = replace(cfg.two_pass_secondary, head_weight=cfg.two_pass.head_weight,
                              head_rank_weight=cfg.two_pass.head_rank_weight) if secondary else cfg.two_pass
             words = self._word_proposals if widths.lattice and self.word_lm is not None \
@@ -293,8 +297,7 @@ class Converter:
             return self._traces[key][1][:top]
         results, trace = self._beams(ids, secondary)
         found = [("".join(self.chars[c] for c in h), s) for h, s in results]
-        # whole-line conversion's two passes add the word LM's share themselves (while the decoder ranks)
-        scored = self.settings.reuse is None and self.uses_two_pass
+        scored = self._whole_line_two_pass  # the word LM's share is in (added while the decoder ranked)
         proposed = []
         if self.lexicon is not None and options is not None and len(ids) <= 8:
             have = {t for t, _ in found}
