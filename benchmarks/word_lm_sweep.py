@@ -2,13 +2,13 @@
 
     python -m benchmarks.word_lm_sweep [--file ../shared/data/eval/dev.tsv] [--lines 1000] [--raw]
                                        [--model DIR] [--word-lm FILE] [--weights 0 0.2 0.3 0.5]
-                                       [--char-weights 0.8]
+                                       [--penalties 0 2 4] [--char-weights 0.8]
 
 Whole-line conversion as ``pinyin-ime convert`` does it (int8 ONNX, the model's character LM, no reuse), one
-JSON line per weight (0: without the word LM). ``--model`` may be a ``trainer.held_out`` folder (counts
+JSON line per weight and per-word penalty (weight 0: without the word LM). ``--model`` may be a ``trainer.held_out`` folder (counts
 without a shard, e.g. ``build/out_of_domain/factory-without-SHARD`` with its held-out ``SHARD.tsv`` as
 ``--file``): tune on shards other than those ``benchmarks/out_of_domain.py`` reports. ``engine/lm/word_lm.py``
-holds the chosen ``WEIGHT``.
+holds the chosen ``WEIGHT`` and ``PENALTY``.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from benchmarks._common import dev_sweep_args, machine
 
 def main(argv=None) -> int:
     from engine.ime.converter import Converter, ConverterSettings
-    from engine.lm.word_lm import FILE_NAME, WordLM, find
+    from engine.lm.word_lm import FILE_NAME, PENALTY, WordLM, find
     from trainer.evaluate import read_tsv, score
 
     ap = dev_sweep_args(__doc__.split("\n")[0])
     ap.add_argument("--word-lm", type=Path, default=None, help=f"default: the model's {FILE_NAME}")
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.2, 0.3, 0.5])
+    ap.add_argument("--penalties", type=float, nargs="+", default=[PENALTY],
+                    help=f"nats charged per word of a segmentation (default: the shipped {PENALTY})")
     ap.add_argument("--char-weights", type=float, nargs="+", default=None,
                     help="character LM fusion weights to try (default: the model's own, engine.lm.char_lm.WEIGHT)")
     ap.add_argument("--proposals", choices=["on", "off", "both"], default="both",
@@ -49,13 +51,16 @@ def main(argv=None) -> int:
     for cw in args.char_weights or [char_lm.weight]:
         char_lm.weight = cw
         for w, proposals in settings:
-            lm.weight = w
-            conv = base.with_lms(word_lm=lm if w else None, word_lexicon=lexicon if proposals else None)
-            convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
-                (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
-            r = score(pairs, convert, raw=args.raw, top=5)
-            print(json.dumps({"char_weight": cw, "weight": w, "proposals": proposals,
-                              **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}), flush=True)
+            for penalty in args.penalties if w else [0.0]:
+                lm.weight, lm.penalty = w, penalty
+                lm.clear_cache()  # the kept segmentation states include the penalty
+                conv = base.with_lms(word_lm=lm if w else None, word_lexicon=lexicon if proposals else None)
+                convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
+                    (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
+                r = score(pairs, convert, raw=args.raw, top=5)
+                print(json.dumps({"char_weight": cw, "weight": w, "penalty": penalty, "proposals": proposals,
+                                  **{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}}),
+                      flush=True)
     return 0
 
 

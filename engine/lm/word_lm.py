@@ -24,13 +24,25 @@ from engine.runtime.model_spec import BOS
 FILE_NAME = "word_lm.safetensors"
 MAX_WORD = 8
 STATES = 4  # segmentation states kept per position and sentence (6 before: same accuracy on the tuning shards)
-WEIGHT = 0.7
+# WEIGHT and PENALTY tuned together on the three tuning shards (crosswoz, leetcode, thucnews titles; LMs without
+# the shard, 500 lines each; 2026-12-07, benchmarks/word_lm_sweep.py --penalties): top-1 60.87% at 0.7 / 0
+# (before), 61.67 at 0.5 / 2, 61.93 at 0.6 / 3, 62.13 at 0.5 / 4 and at 0.4 / 4 and at 0.5 / 5, 62.27 at 0.4 / 5,
+# 62.33 at 0.4 / 6, 62.20 at 0.3 / 6: a plateau; its middle is kept. The same penalty in the word lattice's
+# own search added nothing (62.13 → 62.13 / 62.07 at 2 / 4 nats).
+WEIGHT = 0.5
+# Nats (in the word LM's own units, before ``weight``) charged per word of a segmentation: the score is the
+# best of log p(words) - PENALTY · (number of words), so of two readings the LM finds about as likely, the one
+# made of fewer, longer words wins. Without it, a sentence of common single characters and short words
+# (是加于, 到交易时) outscored the lexicon words the line was typed as (施加于, 道教仪式) on text the count
+# models never saw.
+PENALTY = 4.0
 CACHE_PREFIXES = 20_000  # about 10 MB of segmentation states kept between calls
 
 
 class WordLM:
-    def __init__(self, lm: CharLM, words: list[str], weight: float = WEIGHT):
+    def __init__(self, lm: CharLM, words: list[str], weight: float = WEIGHT, penalty: float | None = None):
         self.lm, self.words, self.weight = lm, words, weight
+        self.penalty = PENALTY if penalty is None else penalty
         self.order, self.bits = lm.order, lm.bits
         self.index = {w: i for i, w in enumerate(words)}
         self.max_word = min(MAX_WORD, max(len(w) for w in words[2:]))
@@ -60,7 +72,7 @@ class WordLM:
         return self.lm.pair_logprobs(ctx, w)
 
     def score(self, texts: list[str]) -> np.ndarray:
-        """log-probability of each text's best segmentation into words.
+        """log-probability of each text's best segmentation into words, less ``penalty`` per word.
 
         The search's states after the first ``i`` characters depend on those characters alone, so texts that
         share a beginning share them: the search runs over distinct prefixes, not per text, and the prefixes
@@ -97,6 +109,8 @@ class WordLM:
                 continue
             lp = self.pair_logprobs(np.array([r[1] for r in rows], dtype=np.int64).reshape(len(rows), m),
                                     np.array([r[2] for r in rows], dtype=np.int64))
+            if self.penalty:
+                lp = lp - self.penalty
             for (prefix, ctx, wid, target), v in zip(rows, lp.tolist()):
                 total = states[prefix][ctx] + v
                 nxt = states.setdefault(target, {})
@@ -119,6 +133,7 @@ class WordLM:
         return lo
 
     def clear_cache(self) -> None:
+        """Drop the kept segmentation states (call after changing ``penalty``: they include it)."""
         m = self.order - 1
         self._states = {"": {tuple([0] * (m - 1) + [BOS]) if m else (): 0.0}}  # prefix → {context: best score}
         self._done = {""}  # prefixes whose states are complete
