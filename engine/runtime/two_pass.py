@@ -42,6 +42,14 @@ from engine.runtime import decoder
 # (dev 80.8 → 80.6%), for a third fewer decoder rows: the decoder's call, about 0.55 ms per proposal on a
 # 20-syllable line, is the longest path of a whole line. Width 8 or 12 lost 1.3–2.6 points of top-5.
 WIDTH = 20  # hypotheses kept per position in the first pass
+# A long line's first pass keeps fewer: width = min(WIDTH, max(MIN_WIDTH, BUDGET // positions)), so 20 up to 12
+# syllables, 12 at 20, 10 from 24 on. The first pass is the longest part of a long line (about 0.3 ms a
+# position at width 20), and long lines are the slowest tenth. Measured 2026-12-07 with the word LM's per-word
+# penalty: top-1 on the tuning shards 62.13 → 62.13%, leave one source out 60.63 → 60.60%, test.tsv 63.72 →
+# 63.67%, dev 68.5 → 68.6%; whole-line p95 on test.tsv 12.5 → 11.5 ms segmented, 15.0 → 14.4 raw (paired
+# runs, with the lattice's WIDTH 4 and WORDS 8). A budget of 200 with at least 8 lost 0.1–0.45 points of top-5.
+BUDGET = 240
+MIN_WIDTH = 10
 KEEP = 12  # characters per position the first pass considers (the head's likeliest)
 RANKED = 6  # proposals the decoder scores
 HEAD_WEIGHT = 0.4  # the head's log-probability against the prior's in the first pass
@@ -167,6 +175,7 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
     if not x_ids:
         return []
     encoded, emissions = backend.emissions(x_ids, int8=int8)
+    width = min(width, max(MIN_WIDTH, BUDGET // len(x_ids)))
     hyps, prior_sum = propose(emissions, fuse, width, keep, head_weight)
     if hyps.shape[0] == 0:
         return []
