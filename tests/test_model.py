@@ -320,7 +320,7 @@ def test_two_pass_ranks_by_the_beam_search_objective(headed, vocab, tmp_path, ru
     x_ids = [TOK[s] for s in ("ta", "men", "hao")]
     prior = lambda h, a, lp: lp - 0.01 * (a[None, :] % 7) - 0.1 * (h.shape[1] and (h[:, -1:] % 3 == 0))  # noqa: E731
     beam = conv.backend.beam_search(x_ids, beam=4, top=4, fuse=prior)
-    wide = dict(width=10 ** 6, keep=10 ** 6, ranked=10 ** 6)
+    wide = dict(width=10 ** 6, keep=10 ** 6, ranked=10 ** 6, budget=None)
     both = two_pass.convert(conv.backend, x_ids, top=10 ** 6, fuse=prior, head_rank_weight=0.0, **wide)
     assert both[0][1] >= beam[0][1] - 1e-4
     scores = {tuple(h): s for h, s in both}
@@ -335,6 +335,11 @@ def test_two_pass_ranks_by_the_beam_search_objective(headed, vocab, tmp_path, ru
         assert s == pytest.approx(scores[tuple(h)] + extra, abs=1e-3)
     small = two_pass.convert(conv.backend, x_ids, top=3, fuse=prior, width=4, keep=5, ranked=3)
     assert len(small) == 3 and all(tuple(h) in scores for h, _ in small)
+    # a long line's first pass keeps what the budget allows: with 3 positions and a budget of 9 hypothesis-
+    # positions, as many results as MIN_WIDTH hypotheses give, not the width asked for
+    capped = two_pass.convert(conv.backend, x_ids, top=10 ** 6, fuse=prior, width=10 ** 6, keep=10 ** 6,
+                              ranked=10 ** 6, budget=9)
+    assert len(capped) == two_pass.MIN_WIDTH < len(both)
     assert two_pass.convert(conv.backend, [], top=3) == [] and conv.convert_syllables([]) == []
 
 

@@ -70,6 +70,7 @@ class TwoPassSettings:
     ranked: int = RANKED
     head_weight: float = HEAD_WEIGHT
     head_rank_weight: float = HEAD_RANK_WEIGHT
+    budget: int | None = BUDGET  # hypothesis-positions a long line's first pass may keep (None: ``width`` always)
     lattice: bool = True  # the word lattice proposes too, where the converter has a word LM and lexicon
 
 
@@ -157,7 +158,7 @@ def head_logprob(ys: np.ndarray, emissions) -> np.ndarray:
 
 def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, width: int = WIDTH,
             keep: int = KEEP, ranked: int = RANKED, head_weight: float = HEAD_WEIGHT,
-            head_rank_weight: float = HEAD_RANK_WEIGHT,
+            head_rank_weight: float = HEAD_RANK_WEIGHT, budget: int | None = BUDGET,
             words=None, sequence_prior=None, text_prior=None,
             overlap: bool | None = None) -> list[tuple[list[int], float]]:
     """Both passes for input token ids ``x_ids``: up to ``top`` (character ids, score), best first, scored as
@@ -167,7 +168,8 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
     pass's; ``sequence_prior(ys) -> (k,)``: the prior of whole sequences in one call, where ``fuse`` is the
     character LM alone (``CharLM.sequence_logprobs``), else the prior is summed position by position;
     ``text_prior(ys) -> (k,)``: a score of whole sequences added to each total (the word LM's), computed while
-    the decoder ranks.
+    the decoder ranks. ``budget``: the first pass keeps ``min(width, max(MIN_WIDTH, budget // len(x_ids)))``
+    hypotheses (None: ``width``).
     ``overlap``: let the decoder rank on the second thread while this one works (default ``OVERLAP``): the
     first pass's proposals during the word lattice, the lattice's during ``text_prior``. The groups are then
     ranked in two calls, which int8 weights quantize apart, so scores can differ from one call's in the last
@@ -175,7 +177,8 @@ def convert(backend, x_ids: list[int], top: int, fuse=None, int8: bool = False, 
     if not x_ids:
         return []
     encoded, emissions = backend.emissions(x_ids, int8=int8)
-    width = min(width, max(MIN_WIDTH, BUDGET // len(x_ids)))
+    if budget is not None:
+        width = min(width, max(MIN_WIDTH, budget // len(x_ids)))
     hyps, prior_sum = propose(emissions, fuse, width, keep, head_weight)
     if hyps.shape[0] == 0:
         return []
