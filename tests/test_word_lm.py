@@ -104,7 +104,11 @@ def test_scores_kept_between_calls_equal_scores_from_scratch(tmp_path, monkeypat
             texts = [sentence[:n], sentence[:n][::-1], sentence[: n - 1] + "点"]
             fresh.clear_cache()
             assert np.array_equal(kept.score(texts), fresh.score(texts))
-    assert len(kept._states) < 12 + 40
+    assert len(kept._caches[kept.penalty][0]) < 12 + 40
+    # another penalty keeps states of its own: scores with it equal a fresh search's, and the first cache stays
+    before = kept.score(["我们去唱片店很大"])
+    assert np.array_equal(kept.score(["我们去唱片店很大"], penalty=1.5), fresh.score(["我们去唱片店很大"], penalty=1.5))
+    assert np.array_equal(kept.score(["我们去唱片店很大"]), before)
 
 
 def test_the_per_word_penalty_is_charged_on_the_best_segmentation(tmp_path):

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from engine.lm import word_lm
 from engine.runtime import two_pass, word_proposals
 from engine.candidate import Candidate
 from engine.runtime.decoder import BeamState
@@ -307,7 +308,10 @@ class Converter:
             proposed = list(zip(words, self.score_texts(ids, words)))
         todo = proposed if scored else found + proposed
         if self.word_lm is not None and todo:
-            extra = self.word_lm.weight * self.word_lm.score([t for t, _ in todo])
+            # beside the two passes' results, the word LM's share as they add it; typing's own (``word_lm``'s
+            # TYPING_WEIGHT and TYPING_PENALTY: tuned on typed dev lines) beside the beam search's
+            weight, penalty = (self.word_lm.weight, None) if scored else (word_lm.TYPING_WEIGHT, word_lm.TYPING_PENALTY)
+            extra = weight * self.word_lm.score([t for t, _ in todo], penalty)
             todo = [(t, s + float(e)) for (t, s), e in zip(todo, extra)]
         found = (found if scored else []) + todo
         found.sort(key=lambda ts: -ts[1])

@@ -36,6 +36,12 @@ WEIGHT = 0.5
 # (是加于, 到交易时) outscored the lexicon words the line was typed as (施加于, 道教仪式) on text the count
 # models never saw.
 PENALTY = 4.0
+# Typing (the beam search's results and the lexicon's whole-input words, ``engine.ime.converter``'s ``_decode``
+# with reuse) keeps the weight and no charge: with 0.5 / 4 the first candidate after the last key was right on
+# 65.2% of dev's first 500 lines against 66.2% with 0.7 / 0 (``benchmarks.latency --file dev.tsv``), where a
+# whole-input lexicon word, one word against a sentence's several, took the lead it should not.
+TYPING_WEIGHT = 0.7
+TYPING_PENALTY = 0.0
 CACHE_PREFIXES = 20_000  # about 10 MB of segmentation states kept between calls
 
 
@@ -71,22 +77,24 @@ class WordLM:
         """log p(w[i] | ctx[i]) per row (``engine.lm.char_lm.CharLM.pair_logprobs`` over word ids)."""
         return self.lm.pair_logprobs(ctx, w)
 
-    def score(self, texts: list[str]) -> np.ndarray:
-        """log-probability of each text's best segmentation into words, less ``penalty`` per word.
+    def score(self, texts: list[str], penalty: float | None = None) -> np.ndarray:
+        """log-probability of each text's best segmentation into words, less ``penalty`` per word (None: this
+        LM's ``penalty``).
 
         The search's states after the first ``i`` characters depend on those characters alone, so texts that
         share a beginning share them: the search runs over distinct prefixes, not per text, and the prefixes
-        finished in earlier calls are kept (``_states``), so a keystroke, whose candidates mostly extend the
+        finished in earlier calls are kept (``_caches``), so a keystroke, whose candidates mostly extend the
         last keystroke's, scores only the characters that are new. Results are the same as without the
-        cache; it is dropped when it holds more than ``CACHE_PREFIXES`` prefixes."""
+        cache; it is dropped when it holds more than ``CACHE_PREFIXES`` prefixes. Each penalty has its own."""
         if not texts:
             return np.zeros(0)
-        if len(self._states) > CACHE_PREFIXES:
-            self.clear_cache()
+        penalty = self.penalty if penalty is None else penalty
+        if penalty not in self._caches or len(self._caches[penalty][0]) > CACHE_PREFIXES:
+            self._caches[penalty] = self._fresh_cache()
         m = self.order - 1
         index, max_word = self.index, self.max_word
-        states, done = self._states, self._done
-        known = [self._known(t) for t in texts]  # how many leading characters are finished already
+        states, done = self._caches[penalty]
+        known = [self._known(t, done) for t in texts]  # how many leading characters are finished already
         for i in range(min(max(0, k - max_word + 1) for k in known), max(len(t) for t in texts)):
             rows, seen = [], set()
             for text, k in zip(texts, known):
@@ -109,8 +117,8 @@ class WordLM:
                 continue
             lp = self.pair_logprobs(np.array([r[1] for r in rows], dtype=np.int64).reshape(len(rows), m),
                                     np.array([r[2] for r in rows], dtype=np.int64))
-            if self.penalty:
-                lp = lp - self.penalty
+            if penalty:
+                lp = lp - penalty
             for (prefix, ctx, wid, target), v in zip(rows, lp.tolist()):
                 total = states[prefix][ctx] + v
                 nxt = states.setdefault(target, {})
@@ -121,22 +129,24 @@ class WordLM:
             done.update(text[:j] for j in range(k + 1, len(text) + 1))
         return np.array([max(states[t].values()) if states.get(t) else -np.inf for t in texts])
 
-    def _known(self, text: str) -> int:
+    def _known(self, text: str, done: set[str]) -> int:
         """The length of ``text``'s longest finished prefix (finished prefixes are prefix-closed)."""
         lo, hi = 0, len(text)
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if text[:mid] in self._done:
+            if text[:mid] in done:
                 lo = mid
             else:
                 hi = mid - 1
         return lo
 
     def clear_cache(self) -> None:
-        """Drop the kept segmentation states (call after changing ``penalty``: they include it)."""
+        """Drop the kept segmentation states."""
+        self._caches: dict[float, tuple[dict, set]] = {}  # penalty → (prefix → {context: best score}, finished)
+
+    def _fresh_cache(self) -> tuple[dict, set]:
         m = self.order - 1
-        self._states = {"": {tuple([0] * (m - 1) + [BOS]) if m else (): 0.0}}  # prefix → {context: best score}
-        self._done = {""}  # prefixes whose states are complete
+        return {"": {tuple([0] * (m - 1) + [BOS]) if m else (): 0.0}}, {""}
 
 
 def find(model_dir: Path | str) -> Path | None:
