@@ -38,8 +38,8 @@ WEIGHT = 0.5
 PENALTY = 4.0
 # Typing (the beam search's results and the lexicon's whole-input words, ``engine.ime.converter``'s ``_decode``
 # with reuse) keeps the weight and no charge: with 0.5 / 4 the first candidate after the last key was right on
-# 65.2% of dev's first 500 lines against 66.2% with 0.7 / 0 (``benchmarks.latency --file dev.tsv``), where a
-# whole-input lexicon word, one word against a sentence's several, took the lead it should not.
+# 65.2% of dev's first 500 lines against 66.2% with 0.7 / 0 (``benchmarks.latency --file dev.tsv``; likely because
+# the charge favours a whole-input lexicon word, one word, over a sentence of several).
 TYPING_WEIGHT = 0.7
 TYPING_PENALTY = 0.0
 CACHE_PREFIXES = 20_000  # about 10 MB of segmentation states kept between calls
