@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         for w, proposals in settings:
             for penalty in args.penalties if w else [0.0]:
                 lm.weight, lm.penalty = w, penalty
-                lm.clear_cache()  # the kept segmentation states include the penalty
+                lm.clear_cache()  # each setting starts from no kept segmentation states, as a fresh process would
                 conv = base.with_lms(word_lm=lm if w else None, word_lexicon=lexicon if proposals else None)
                 convert = (lambda k: [c.text for c in conv.convert_raw(k, 5)]) if args.raw else \
                     (lambda k: [c.text for c in conv.convert_segmented(k, 5)])
