@@ -271,10 +271,18 @@ class Converter:
                        int8=cfg.int8, fuse=self._fuse(), gap=cfg.gap)
         return found, states
 
+    def word_share(self, texts: list[str], whole_line: bool = True) -> "np.ndarray":
+        """The word LM's share of each text's score: weight · (log p of its best word segmentation, less the
+        per-word charge). ``whole_line``: the setting the two passes rank whole lines with (the word LM's own
+        ``weight`` and ``penalty``), else the one typing's beam search ranks with (``engine.lm.word_lm``'s
+        TYPING_WEIGHT and TYPING_PENALTY, tuned on typed dev lines)."""
+        if whole_line:
+            return self.word_lm.weight * self.word_lm.score(texts)
+        return word_lm.TYPING_WEIGHT * self.word_lm.score(texts, word_lm.TYPING_PENALTY)
+
     def _word_score_of_ids(self, ys) -> "np.ndarray":
-        """The word LM's share of each character-id sequence's score (``weight`` · log p of its best word
-        segmentation), as ``_decode`` adds it to texts."""
-        return self.word_lm.weight * self.word_lm.score(["".join(self.chars[c] for c in h) for h in ys.tolist()])
+        """``word_share`` of character-id sequences (the two passes' ``text_prior``)."""
+        return self.word_share(["".join(self.chars[c] for c in h) for h in ys.tolist()])
 
     def _word_proposals(self, x_ids, emissions, head_weight):
         return word_proposals.propose(x_ids, emissions, self.word_lexicon, self.word_lm, self.chars, self.char_index,
@@ -308,10 +316,8 @@ class Converter:
             proposed = list(zip(words, self.score_texts(ids, words)))
         todo = proposed if scored else found + proposed
         if self.word_lm is not None and todo:
-            # beside the two passes' results, the word LM's share as they add it; typing's own (``word_lm``'s
-            # TYPING_WEIGHT and TYPING_PENALTY: tuned on typed dev lines) beside the beam search's
-            weight, penalty = (self.word_lm.weight, None) if scored else (word_lm.TYPING_WEIGHT, word_lm.TYPING_PENALTY)
-            extra = weight * self.word_lm.score([t for t, _ in todo], penalty)
+            # beside the two passes' results, their setting; beside the beam search's, typing's
+            extra = self.word_share([t for t, _ in todo], whole_line=scored)
             todo = [(t, s + float(e)) for (t, s), e in zip(todo, extra)]
         found = (found if scored else []) + todo
         found.sort(key=lambda ts: -ts[1])

@@ -112,11 +112,12 @@ def _runs(text: str, syls: list[str | None], chars: dict) -> list[tuple[int, int
 
 def full_scores(converter, syllables: list[str], texts: list[str]) -> list[float]:
     """How the converter ranks ``texts`` for ``syllables``: the model's log-probability with its LM fusion
-    (``score_texts``) plus the word LM's weighted score when it has one (what ``_decode`` adds)."""
+    (``score_texts``) plus the word LM's share when it has one, with whole-line ranking's setting
+    (``Converter.word_share``)."""
     ids = [_TOKEN_INDEX[s] for s in syllables]
     scores = converter.score_texts(ids, texts)
     if converter.word_lm is not None and texts:
-        extra = converter.word_lm.weight * converter.word_lm.score(texts)
+        extra = converter.word_share(texts)
         scores = [s + float(e) for s, e in zip(scores, extra)]
     return scores
 
