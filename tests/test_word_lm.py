@@ -112,10 +112,9 @@ def test_scores_kept_between_calls_equal_scores_from_scratch(tmp_path, monkeypat
 
 
 def test_the_per_word_penalty_is_charged_on_the_best_segmentation(tmp_path):
-    """score = max over segmentations of log p(words) - penalty · (number of words): with no penalty a text's
-    score is its best segmentation's log-probability; with one, every segmentation pays per word, so the
-    score drops by at least the penalty times the fewest words the text can be cut into, and by at most the
-    penalty times its best segmentation's word count."""
+    """score = max over segmentations of log p(words) - penalty · (number of words): every segmentation pays
+    per word, so where the best segmentation without a penalty is also the one with the fewest words, the
+    score drops by exactly the penalty times that count."""
     words, built = word_ngram.build(corpus(), order=2, min_count=[1], cache_dir=tmp_path, workers=1,
                                     log=lambda m: None, vocab=vocab())
     word_ngram.save(tmp_path / "w.safetensors", words, built)
@@ -127,7 +126,7 @@ def test_the_per_word_penalty_is_charged_on_the_best_segmentation(tmp_path):
     assert abs(drop[0] - 9.0) < 1e-9
     # 我|喜|唱片|点: no cut into fewer than 4 pieces exists (喜 alone is not a word with 我 or 唱)
     assert abs(drop[1] - 12.0) < 1e-9
-    # charging per word makes a one-word reading gain on a two-character one against the plain score
+    # a one-word text pays the penalty once
     (one,) = charged.score(["唱片"])
     (p_one,) = plain.score(["唱片"])
     assert abs((p_one - one) - 3.0) < 1e-9
