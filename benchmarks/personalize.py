@@ -20,8 +20,9 @@ with apostrophes, run through the engine pipeline as ``pinyin-ime convert`` conv
 keys, int8 ONNX, the two passes of ``engine.runtime.two_pass`` when the model has an emission head), in four settings:
 
 * base: the factory model;
-* instant: the first lines typed through the pipeline into a fresh store, picking the reference candidate by
-  candidate as a user would (``engine.ime.learning.UserRanker`` learns the phrases and pairs);
+* instant: the first lines typed into a fresh store through the app's session over the pipeline, picking the
+  reference candidate by candidate as a user would (``engine.ime.replay``, which ``pinyin-ime convert --learn``
+  types with too; ``engine.ime.learning.UserRanker`` learns the phrases and pairs);
 * finetuned: ``python -m trainer.finetune --home H --progress-json`` on that store (the app's button), timed;
 * combined: the fine-tuned model with the instant learning (the product).
 
@@ -43,6 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks._common import EVAL_DIR, REPO, machine, peers_dir, peers_score_py
+from engine.ime.replay import Typist, keys_for, type_line, whole_line  # noqa: F401 (type_line: imported from here too)
 from trainer.held_out import STREAMS, make_stream  # noqa: F401 (the streams replayed; also imported from here)
 
 PEERS = peers_dir()
@@ -58,17 +60,6 @@ def factory_without(shard: str, work: Path) -> Path:
 
 def write_tsv(path: Path, lines) -> None:
     path.write_text("".join(f"{t}\t{' '.join(s)}\n" for t, s in lines), encoding="utf-8")
-
-
-def keys_for(syllables: list[str]) -> str:
-    return "'".join(syllables)
-
-
-def whole_line(pipe) -> None:
-    """Convert whole lines the way ``pinyin-ime convert`` does: no window over long input."""
-    translator = pipe.translator
-    if hasattr(translator, "window"):
-        translator.window = 10**6
 
 
 def accuracy(pipe, lines) -> dict:
@@ -99,28 +90,6 @@ def paired_lift(before: str, after: str) -> tuple[float, float]:
     mean = sum(d) / n
     var = sum((x - mean) ** 2 for x in d) / max(1, n - 1)
     return mean, 1.96 * (var / n) ** 0.5
-
-
-def type_line(pipe, text: str, syllables: list[str]) -> bool:
-    """Type one line as a user would: the whole-line candidate when it is right, else the longest candidate that
-    starts the rest of the line, and so on; then commit (the pipeline stores and learns it). False when no
-    candidate fits (nothing is committed)."""
-    keys = keys_for(syllables)
-    rest, done, picks = keys, "", []
-    while rest:
-        want = text[len(done):]
-        cands = pipe(rest)
-        pick = next((c for c in cands if c.consumed == len(rest) and c.text == want), None)
-        if pick is None:
-            parts = [c for c in cands if c.consumed < len(rest) and want.startswith(c.text)]
-            pick = max(parts, key=lambda c: (len(c.text), c.score), default=None)
-        if pick is None:
-            return False
-        picks.append(pick)
-        done += pick.text
-        rest = rest[pick.consumed:].lstrip("'")
-    pipe.commit(text, picks, keys)
-    return True
 
 
 def run_finetune(home: Path, factory: Path, max_seconds: float, extra: list[str]) -> tuple[dict, float]:
@@ -185,7 +154,7 @@ def run_stream(name: str, args, work: Path, test_cache: dict) -> dict:
     pipe = build_pipeline(factory, reuse=None, db=db)
     whole_line(pipe)
     t0 = time.time()
-    row["typed_lines"] = sum(type_line(pipe, t, s) for t, s in first)
+    row["typed_lines"] = Typist(pipe).type_all(first)
     row["typing_seconds"] = round(time.time() - t0, 1)
     row["instant"] = accuracy(pipe, later)
     log(f"instant {row['instant']} (typed {row['typed_lines']} lines in {row['typing_seconds']} s)")

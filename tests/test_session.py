@@ -399,3 +399,23 @@ def test_deferred_prediction_waits_for_predict_now(shipped_predictor):
     assert s.press("w") and not s.prediction_pending  # a key came first: those predictions are never shown
     s.predict_now()
     assert not s.predicting and s.composing
+
+
+def test_replay_types_reference_lines_through_the_session_as_a_user_would():
+    """``engine.ime.replay`` (``convert --learn``, the personalization benchmark): the keys pressed, then the
+    candidates that spell the line picked with digits, paging down when one is further on; the commit reaches
+    the pipeline's learning. A line no candidate spells is cancelled and nothing is committed."""
+    from engine import store
+    from engine.ime.pipeline import build_pipeline
+    from engine.ime.replay import Typist
+
+    db = store.open_memory_store()
+    typist = Typist(build_pipeline(model_dir=None, db=db))  # the lexicon alone: 涵 is on the second page for han
+    pressed = []
+    press = typist.session.press
+    typist.session.press = lambda key: pressed.append(key) or press(key)
+    assert typist.type("张子涵来了", "zhang zi han lai le".split())
+    assert "".join(pressed).startswith("zhang'zi'han'lai'le") and "pagedown" in pressed
+    assert not typist.type("你好", ["zai", "jian"]) and not typist.session.composing
+    assert [(r["text"], r["pinyin"]) for r in store.list_commits(db)] == [("张子涵来了", "zhang zi han lai le")]
+    assert "张子涵来了" in {p["text"] for p in store.list_phrases(db)}  # learned, as from the app's commits
