@@ -5,6 +5,7 @@
     pinyin-ime history list|delete ID|clear|pause|resume|export FILE|import FILE
     pinyin-ime phrases list|add TEXT PINYIN|edit ID [--text T --pinyin P --count N --pin/--unpin]|delete ID|clear
     pinyin-ime convert --segmented|--raw [--top K] [--timing] [--model DIR]   pinyin lines on stdin → 汉字
+                       [--learn FILE [--finetune [--max-seconds S]]]   first learn FILE as a user typing it would
     pinyin-ime eval FILE.tsv [--raw] [--top K] [--json] [--model DIR]       accuracy and latency
     pinyin-ime pretrain --out DIR [--corpus DIR] [--size S] [--max-steps N] [--resume] [--device D] …
     pinyin-ime finetune [--home DIR | --tsv FILE] [--base DIR] [--out DIR] [--device D] [--max-seconds S] [--json]
@@ -246,9 +247,18 @@ def cmd_convert(args) -> int:
     """One output line per input line (candidates joined by tabs; empty for a line that cannot be converted),
     so scripts can paste input and output side by side; a message on stderr for each line that could not be
     converted, and exit status 1 if there was any."""
+    if args.learn is not None:
+        return convert_learned(args)
+    if args.finetune or args.max_seconds is not None:
+        raise ValueError("--finetune fine-tunes on what --learn FILE typed: give --learn FILE too")
+    converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam, args.beam_search)
+    return answer_lines(converter, args)
+
+
+def answer_lines(converter, args) -> int:
+    """``convert``'s loop: every line of stdin answered on stdout (see ``cmd_convert``)."""
     import time
 
-    converter = load_converter(args.model, args.runtime, not args.fp32, not args.no_lm, args.beam, args.beam_search)
     failed = 0
     for n, line, problem in read_lines(sys.stdin.buffer):
         t0 = time.perf_counter()
@@ -264,6 +274,165 @@ def cmd_convert(args) -> int:
             sys.stderr.write(f"{elapsed_us}\n")
         sys.stderr.flush()
     return 1 if failed else 0
+
+
+class LearnedConverter:
+    """What ``convert_line`` converts with under ``--learn``: the pipeline the app types with (the active model,
+    the learned phrases and pairs, the user n-gram LM), reading whole lines; only candidates that convert every
+    key, best first."""
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+
+    def convert_syllables(self, syllables: list[str], top: int):
+        from engine.ime.replay import keys_for
+
+        return self._whole(keys_for(syllables), top)
+
+    def convert_raw(self, result, top: int):
+        return self._whole(result.keys, top)
+
+    def _whole(self, keys: str, top: int):
+        out, seen = [], set()
+        for c in self.pipe(keys):
+            if c.consumed == len(keys) and c.text not in seen:
+                seen.add(c.text)
+                out.append(c)
+        return out[:top]
+
+
+LEARN_FORMAT = "give a UTF-8 file of 汉字<TAB>pinyin lines, syllables separated by spaces (你好<TAB>ni hao)"
+
+
+def read_learn_file(path: Path):
+    """The lines of ``--learn FILE`` (``trainer.user_text.read_lines``: one toneless syllable per 汉字), or a
+    ValueError that says what to fix."""
+    from trainer.user_text import read_lines as read_tsv_lines
+
+    try:
+        return read_tsv_lines(path)
+    except FileNotFoundError:
+        raise ValueError(f"--learn {path}: no such file; {LEARN_FORMAT}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"--learn {path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                         "save it as UTF-8") from None
+    except ValueError as e:  # a line without a tab, or whose pinyin does not spell its 汉字
+        raise ValueError(f"--learn {e}") from None
+    except OSError as e:
+        raise ValueError(f"--learn {path}: cannot be read ({e.strerror or e}); {LEARN_FORMAT}") from None
+
+
+def convert_learned(args) -> int:
+    """``convert --learn FILE [--finetune]``: FILE typed into a fresh temporary store through the app's session
+    and pipeline (``engine.ime.replay``), optionally personalized with the trainer as the app's button runs it,
+    then stdin converted with what was learned (``answer_lines``: the same output; stdin teaches nothing)."""
+    import os
+    import shutil
+    import tempfile
+
+    from engine import store
+    from engine.lexicon import ENV_FACTORY
+
+    if args.max_seconds is not None and not args.finetune:
+        raise ValueError("--max-seconds limits the --finetune run: give --finetune too, or leave it out")
+    if args.no_lm or args.beam_search:
+        raise ValueError("--no-lm and --beam-search cannot be used with --learn (it converts as the app types): "
+                         "leave them out")
+    lines = read_learn_file(args.learn)
+    model = Path(args.model or default_model_dir()).resolve()
+    if not model.is_dir():
+        raise ValueError(f"--model {model}: no such folder; give a model folder (config.json, model.safetensors)")
+    os.environ[ENV_FACTORY] = str(model)  # the store's factory model (and the trainer's) is the one convert uses
+    home = Path(tempfile.mkdtemp(prefix="pinyin-ime-learn-"))
+    try:
+        db = store.open_store(home)
+        try:
+            return _learn_and_convert(args, lines, home, db)
+        finally:
+            db.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _learn_and_convert(args, lines, home: Path, db) -> int:
+    from engine.ime.pipeline import settle_memory
+    from engine.ime.replay import Typist, whole_line
+    from engine.personal import loading
+    from engine.pinyin import FuzzyOptions
+
+    pipe = loading.build_user_pipeline(db, home, reuse=None, beam=args.beam, int8=not args.fp32, runtime=args.runtime)
+    if pipe.model_dir is None:
+        raise ValueError(f"{pipe.status}; check --model")
+    whole_line(pipe)
+    typed = Typist(pipe).type_all(lines)
+    skipped = f"; {len(lines) - typed} skipped (no candidate spells them)" if typed < len(lines) else ""
+    print(f"learned: typed {typed} of {len(lines)} lines of {args.learn}{skipped}", file=sys.stderr, flush=True)
+    if args.finetune and _finetune(home, args.max_seconds):
+        loading.reload_active(pipe, db, home)  # as the app swaps in a personalized model
+        whole_line(pipe)
+    pipe.ranker.forget_context()  # the lines below follow no pick
+    pipe.fuzzy = FuzzyOptions(typos=args.typos)  # read keys as convert_line parsed them
+    if hasattr(pipe.translator, "sentences"):
+        pipe.translator.sentences = max(pipe.translator.sentences, args.top)  # whole-line candidates to list
+    settle_memory()
+    return answer_lines(LearnedConverter(pipe), args)
+
+
+def _finetune(home: Path, max_seconds: float | None) -> bool:
+    """Personalize the store in ``home`` as the app's button does (``python -m trainer.finetune --home H
+    --progress-json``; the factory model is ``$PINYIN_IME_FACTORY_MODEL``), its progress on stderr; True when the
+    new model was accepted and installed."""
+    import os
+    import subprocess
+    import tempfile
+    import time
+
+    def say(message: str) -> None:
+        print(f"personalize: {message}", file=sys.stderr, flush=True)
+
+    cmd = [sys.executable, "-m", "trainer.finetune", "--home", str(home), "--progress-json"]
+    if max_seconds is not None:
+        cmd += ["--max-seconds", str(max_seconds)]
+    done, shown = None, 0.0
+    with tempfile.TemporaryFile() as err:  # the trainer's own messages: shown only if it fails
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=dict(os.environ), text=True,
+                                encoding="utf-8")
+        try:
+            for line in proc.stdout:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                kind = event.get("event")
+                if kind == "start":
+                    say(f"fine-tuning on {event['lines']} lines ({event['method']}, {event['device']}, at most "
+                        f"{event['max_seconds']:.0f} s)")
+                elif kind == "progress" and time.monotonic() - shown >= 10:
+                    shown = time.monotonic()
+                    say(f"step {event['step']}/{event['steps']}, loss {event['loss']:.3f}, about "
+                        f"{event['eta_s']:.0f} s to go")
+                elif kind == "phase":
+                    say(event["phase"])
+                elif kind == "done":
+                    done = event
+            proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted: the trainer cancels cleanly on SIGTERM
+                proc.terminate()
+                proc.wait()
+        err.seek(0)
+        tail = err.read().decode("utf-8", "replace").strip()[-500:]
+    fallback = "converting with the factory model and instant learning"
+    if done is None:
+        say(f"the run gave no result (exit status {proc.returncode}: {tail or 'no message'}); {fallback}")
+        return False
+    if not done["accepted"]:
+        say(f"not accepted ({done['reason']}); {fallback}")
+        return False
+    before, after = done.get("before") or {}, done.get("after") or {}
+    say(f"accepted in {done['seconds']:.0f} s (held-out lines {before.get('sent_acc', 0):.1%} → "
+        f"{after.get('sent_acc', 0):.1%}); converting with it and instant learning")
+    return True
 
 
 def cmd_eval(args) -> int:
@@ -378,8 +547,16 @@ any number of syllables convert (what is longer than the model reads is converte
 {MAX_LINE} characters. A line that cannot be converted (not pinyin, not UTF-8, too long) gets an empty
 output line and a message on stderr: "line N: what is wrong; what to do".
 
+With --learn FILE (汉字<TAB>pinyin lines, syllables separated by spaces: the format score.py reads), FILE is
+first typed as a user would, into a fresh temporary store that is removed at exit (your own data is not
+touched): its keys go into the app's session and the candidates that spell each line are picked, so instant
+learning learns from the commits; a line no candidate spells is skipped (counted on stderr). --finetune then
+personalizes the model on those lines, as the app's Personalize button does (--max-seconds, default 120;
+progress on stderr); a run that is not accepted leaves the factory model. Then stdin is converted with what
+was learned; the lines converted are not learned. The model fine-tuned from is the one convert uses (--model).
+
 Exit status: 0 when every line was converted, 1 when any line could not be (every line is still answered),
-2 for bad options."""
+2 for bad options or a --learn FILE that cannot be read."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -441,6 +618,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--raw", action="store_true", help="keys as typed, no spaces")
     p.add_argument("--top", type=int, default=5)
     p.add_argument("--timing", action="store_true", help="microseconds per line on stderr")
+    p.add_argument("--learn", type=Path, default=None, metavar="FILE",
+                   help="first type FILE's 汉字<TAB>pinyin lines as a user would, into a fresh temporary store "
+                        "(instant learning), then convert stdin with what was learned")
+    p.add_argument("--finetune", action="store_true",
+                   help="with --learn: then personalize the model on those lines, as the app's button does")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="with --finetune: the personalization run's time limit (default: the trainer's, 120)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("eval", parents=[common, decoding], help="sentence/character accuracy on a 汉字<TAB>pinyin file")

@@ -197,3 +197,83 @@ def test_convert_reads_typos_when_asked(tmp_path):
     assert r.stdout.split("\n")[:2] == ["中国人", "你好"]
     r = run("convert", "--raw", "--top", "1", home=tmp_path, stdin="zhognguoren\n")
     assert r.returncode == 0 and r.stdout != "中国人\n"  # without --typos: zh'o'g'n'guo'ren as typed
+
+
+# convert --learn FILE: a user's lines typed first (this file's format is score.py's); the factory model gets the
+# first two readings wrong (这个公式很长, 张子汉来了), the third line is typed with the wrong pinyin: no candidate spells it
+LEARN = "这个公示很长\tzhe ge gong shi hen chang\n张子涵来了\tzhang zi han lai le\n你好\tzai jian\n"
+ASKED = ["zhe ge gong shi hen chang", "zhang zi han lai le", "wo jian dao le zhang zi han"]  # the last: never typed
+LEARNED = ["这个公示很长", "张子涵来了", "我见到了张子涵"]
+
+
+def firsts(stdout: str) -> list[str]:
+    return [line.split("\t")[0] for line in stdout.split("\n")[:-1]]
+
+
+def test_convert_learn_types_the_file_first_then_gets_its_readings_right(tmp_path):
+    before = run("convert", "--segmented", "--top", "3", home=tmp_path, stdin="\n".join(ASKED) + "\n")
+    assert before.returncode == 0 and all(a != b for a, b in zip(firsts(before.stdout), LEARNED))
+    (tmp_path / "typed.tsv").write_text(LEARN, encoding="utf-8")
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    tmp.mkdir()
+    r = subprocess.run([sys.executable, "-m", "ime_app.cli", "convert", "--segmented", "--top", "3", "--learn",
+                        str(tmp_path / "typed.tsv"), "--home", str(home)], input="\n".join(ASKED) + "\n",
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp)))
+    assert r.returncode == 0, r.stderr
+    assert firsts(r.stdout) == LEARNED
+    assert "typed 2 of 3 lines" in r.stderr and "1 skipped" in r.stderr
+    assert not home.exists() and not list(tmp.glob("pinyin-ime-learn-*"))  # a fresh store, removed at exit
+
+
+def test_convert_learn_answers_line_by_line_as_score_py_reads_it(tmp_path):
+    """The peers' protocol: one flushed output line per input line (empty when it cannot be converted), --timing
+    microseconds on stderr one integer a line, every other message on stderr not a bare number."""
+    import select
+
+    (tmp_path / "typed.tsv").write_text(LEARN, encoding="utf-8")
+    err = (tmp_path / "stderr").open("w+")
+    proc = subprocess.Popen([sys.executable, "-m", "ime_app.cli", "convert", "--raw", "--top", "5", "--timing",
+                             "--learn", str(tmp_path / "typed.tsv"), "--home", str(tmp_path)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    answers = []
+    try:
+        for line in ["zhangzihanlaile", "ni3hao", "", "zhegegongshihenchang"]:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            assert select.select([proc.stdout], [], [], 90)[0], "no answer to a line"
+            answers.append(proc.stdout.readline())
+        proc.stdin.close()
+        assert proc.wait(30) == 1  # a line could not be converted
+    finally:
+        proc.kill()
+    assert all(a.endswith("\n") for a in answers) and proc.stdout.read() == ""
+    assert [a.rstrip("\n").split("\t")[0] for a in answers] == ["张子涵来了", "", "", "这个公示很长"]
+    assert all(len(a.split("\t")) <= 5 for a in answers)
+    err.seek(0)
+    lines = err.read().splitlines()
+    assert len([x for x in lines if x.strip().isdigit()]) == 4 and "Traceback" not in "\n".join(lines)
+    assert any(x.startswith("line 2: 'ni3hao' is not pinyin") for x in lines)
+
+
+def test_convert_learn_with_a_bad_file_says_what_to_do(tmp_path):
+    r = run("convert", "--segmented", "--learn", str(tmp_path / "missing.tsv"), home=tmp_path, stdin="ni hao\n")
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    assert "no such file" in r.stderr and "汉字<TAB>pinyin" in r.stderr
+    (tmp_path / "bad.tsv").write_text("你好\tni hao\n你们好\tni men\n", encoding="utf-8")
+    r = run("convert", "--segmented", "--learn", str(tmp_path / "bad.tsv"), home=tmp_path, stdin="ni hao\n")
+    assert r.returncode == 2 and "line 2 (你们好)" in r.stderr and "one toneless syllable per character" in r.stderr
+    r = run("convert", "--segmented", "--finetune", home=tmp_path, stdin="ni hao\n")
+    assert r.returncode == 2 and "give --learn FILE" in r.stderr
+
+
+def test_convert_learn_finetune_goes_on_without_a_model_it_does_not_accept(tmp_path, tiny):
+    """--finetune runs the Personalize command on the typed store with --model as the factory model; three lines
+    are too little to train on, so it is not accepted, and stdin is still converted (instant learning)."""
+    (tmp_path / "typed.tsv").write_text(LEARN, encoding="utf-8")
+    r = run("convert", "--segmented", "--top", "2", "--model", str(tiny), "--learn", str(tmp_path / "typed.tsv"),
+            "--finetune", "--max-seconds", "60", home=tmp_path, stdin="ni hao\n")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.split("\n")) == 2 and r.stdout.strip()
+    assert "personalize: not accepted" in r.stderr and "factory model and instant learning" in r.stderr
