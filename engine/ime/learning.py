@@ -17,7 +17,9 @@ holds them in memory (loaded once from the store, updated on every commit) and r
   reordered by later picks; pausing recording stops all learning and reordering from new picks.
 
 * The user's committed text also feeds a character n-gram cache (``engine.lm.user_lm``) that the pipeline mixes
-  into the model's beam search, so words the user writes win inside longer sentences too (``language_model``).
+  into the model's beam search, so words the user writes win inside longer sentences too (``language_model``),
+  and adapts the word LM that ranks whole sentences to the user's words, learning the ones they typed
+  character by character as words (``word_model``, ``engine.lm.user_word_lm``).
 
 What is not learned (the junk guard): raw letters committed with Enter; text with a character outside the
 lexicon; runs of one repeated character (哈哈哈哈 is typed, not chosen); phrases over ``MAX_LEARNED`` characters
@@ -36,6 +38,8 @@ from engine.lexicon import Lexicon
 from engine.pinyin import ParseResult, Segmentation
 from engine.candidate import Candidate
 from engine.lm.user_lm import UserLM, fill_from_history
+from engine.lm.user_word_lm import UserWordLM, fill_from_history as fill_words
+from engine.lm.word_lm import WordLM
 
 MAX_LEARNED = 12  # characters in a learned phrase
 CONFIRMED = 2  # picks before a learned phrase may take the first place
@@ -70,6 +74,7 @@ class UserRanker:
         self.db, self.lexicon = db, lexicon
         self.previous = ""  # the last word picked (for pairs); cleared by ``forget_context``
         self._lm: UserLM | None = None
+        self._words: UserWordLM | None = None
         self.reload()
 
     def reload(self) -> None:
@@ -87,6 +92,8 @@ class UserRanker:
         self.by_keys: dict[str, str] = {k: t for k, t in store.latest_text_by_keys(self.db).items() if t in learned}
         if self._lm is not None:  # refilled in place: the converter holding it sees the change
             fill_from_history(self._lm, self.db)
+        if self._words is not None:
+            fill_words(self._words, self.db)
 
     def language_model(self, chars: list[str]) -> UserLM:
         """The n-gram cache of the user's committed text over the model vocabulary ``chars`` (built from the
@@ -94,6 +101,13 @@ class UserRanker:
         if self._lm is None or self._lm.chars != chars:
             self._lm = fill_from_history(UserLM(chars), self.db)
         return self._lm
+
+    def word_model(self, base: WordLM) -> UserWordLM:
+        """The factory word LM ``base`` adapted to the user's committed text (built from the store's history on
+        first use, or again for another ``base``), kept up to date by ``learn``."""
+        if self._words is None or self._words.base is not base:
+            self._words = fill_words(UserWordLM(base), self.db)
+        return self._words
 
     def _add_phrase(self, text: str, pinyin: tuple[str, ...], count: int) -> None:
         self.phrases[pinyin][text] = self.phrases[pinyin].get(text, 0) + count
@@ -128,6 +142,8 @@ class UserRanker:
         # what is in memory follows what the store now holds
         if self._lm is not None:
             self._lm.add(text)
+        if self._words is not None:
+            self._words.add(text)
         if not picks:
             self.previous = ""
             return

@@ -89,13 +89,17 @@ def model_label(model_dir: Path | str) -> str:
 
 
 def with_user_lm(translator, ranker: UserRanker | None):
-    """``translator`` decoding with ``ranker``'s n-gram cache (None: without one); a translator with no model
-    is returned as it is."""
+    """``translator`` decoding with ``ranker``'s n-gram cache and ranking with the factory word LM adapted to
+    the user's words (``engine.lm.user_word_lm``; None: the factory LMs alone); a translator with no model is
+    returned as it is."""
     converter = getattr(translator, "converter", None)
     if converter is None:
         return translator
     user_lm = ranker.language_model(converter.chars) if ranker is not None else None
-    return translator.with_converter(converter.with_lms(user_lm=user_lm))
+    words = getattr(converter.word_lm, "base", converter.word_lm)  # the factory word LM
+    if words is not None and ranker is not None:
+        words = ranker.word_model(words)
+    return translator.with_converter(converter.with_lms(user_lm=user_lm, word_lm=words))
 
 
 def model_translator(model_dir: Path | str, lexicon: Lexicon, reuse: int | None = TYPING_REUSE, device: str = "cpu",
