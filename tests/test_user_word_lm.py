@@ -74,3 +74,28 @@ def test_scores_follow_what_is_learned_later(factory):
     assert not np.allclose(user.score(texts), first)
     user.clear()
     assert not user and np.allclose(user.score(texts), first)
+
+
+def test_the_ranker_keeps_it_with_the_store(factory, tmp_path):
+    """Built from the history, taught by each commit, silent while recording is paused, and forgetting what the
+    user deletes (``UserRanker.reload`` after the history is cleared)."""
+    from engine import store
+    from engine.ime.learning import UserRanker
+    from engine.lexicon import default_lexicon
+
+    db = store.open_store(tmp_path)
+    store.record_commit(db, "视频的时长很长", pinyin="", keys="")
+    ranker = UserRanker(db, default_lexicon())
+    words = ranker.word_model(factory)
+    assert words.base is factory and words.total > 0 and ranker.word_model(factory) is words
+    seen = words.total
+    store.set_recording_paused(db, True)
+    ranker.learn("音乐的时长", [], "")
+    assert words.total == seen
+    store.set_recording_paused(db, False)
+    ranker.learn("音乐的时长", [], "")
+    assert words.total > seen
+    store.delete_all_commits(db)
+    ranker.reload()
+    assert not words and ranker.word_model(factory) is words
+    db.close()
