@@ -38,7 +38,7 @@ from engine.lexicon import Lexicon
 from engine.pinyin import ParseResult, Segmentation
 from engine.candidate import Candidate
 from engine.lm.user_lm import UserLM, fill_from_history
-from engine.lm.user_word_lm import UserWordLM, fill_from_history as fill_words
+from engine.lm.user_word_lm import UserWordLM
 from engine.lm.word_lm import WordLM
 
 MAX_LEARNED = 12  # characters in a learned phrase
@@ -90,23 +90,23 @@ class UserRanker:
         learned = {text for texts in self.phrases.values() for text in texts}
         # the last text committed for each key sequence, while it is still a learned phrase
         self.by_keys: dict[str, str] = {k: t for k, t in store.latest_text_by_keys(self.db).items() if t in learned}
-        if self._lm is not None:  # refilled in place: the converter holding it sees the change
-            fill_from_history(self._lm, self.db)
-        if self._words is not None:
-            fill_words(self._words, self.db)
+        # refilled in place: the converter holding them sees the change
+        fill_from_history(self.db, *(cache for cache in (self._lm, self._words) if cache is not None))
 
     def language_model(self, chars: list[str]) -> UserLM:
         """The n-gram cache of the user's committed text over the model vocabulary ``chars`` (built from the
         store's history on first use, or again when the vocabulary differs), kept up to date by ``learn``."""
         if self._lm is None or self._lm.chars != chars:
-            self._lm = fill_from_history(UserLM(chars), self.db)
+            self._lm = UserLM(chars)
+            fill_from_history(self.db, self._lm)
         return self._lm
 
     def word_model(self, base: WordLM) -> UserWordLM:
         """The factory word LM ``base`` adapted to the user's committed text (built from the store's history on
         first use, or again for another ``base``), kept up to date by ``learn``."""
         if self._words is None or self._words.base is not base:
-            self._words = fill_words(UserWordLM(base), self.db)
+            self._words = UserWordLM(base)
+            fill_from_history(self.db, self._words)
         return self._words
 
     def _add_phrase(self, text: str, pinyin: tuple[str, ...], count: int) -> None:

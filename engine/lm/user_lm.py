@@ -297,10 +297,13 @@ class UserLM:
         return log_mass if mass is None else np.log(np.maximum(mass, 1e-300))[:, None]
 
 
-def fill_from_history(lm: UserLM, db, limit: int = MAX_COMMITS) -> UserLM:
-    """``lm`` cleared and refilled from the newest ``limit`` commits in the store ``db``."""
+def fill_from_history(db, *caches, limit: int = MAX_COMMITS) -> None:
+    """Each of ``caches`` (a ``UserLM``, an ``engine.lm.user_word_lm.UserWordLM``: anything with ``clear()``
+    and ``add(text)``) cleared and refilled from the newest ``limit`` commits in the store ``db``, read once."""
     from engine import store
-    lm.clear()
-    for row in reversed(store.list_commits(db, limit=limit)):
-        lm.add(row["text"])
-    return lm
+    for cache in caches:
+        cache.clear()
+    if caches:
+        for row in reversed(store.list_commits(db, limit=limit)):
+            for cache in caches:
+                cache.add(row["text"])

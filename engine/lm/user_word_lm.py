@@ -25,6 +25,7 @@ character cache is.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import numpy as np
@@ -47,6 +48,7 @@ TAU = 2.0  # words written after a word before its share is half of MU
 NEW_MIN = 2  # times a run of single-character pieces must recur to become a user word
 NEW_MAX = 4  # characters in a user word learned that way
 NEW_ROOM = 4096
+HAN_RUN = re.compile("[\u3400-\u9fff]+")  # what is learned: runs of 汉字 (anything else breaks the context)
 
 
 class UserWordLM(WordLM):
@@ -58,15 +60,15 @@ class UserWordLM(WordLM):
         self.lm, self.order, self.bits = base.lm, base.order, base.bits
         self.weight, self.penalty, self.max_word = base.weight, base.penalty, base.max_word
         self.vocab = len(base.words)
-        self.words, self.index = list(base.words), dict(base.index)
+        self._multi = np.fromiter((len(w) > 1 for w in base.words), dtype=bool, count=self.vocab)  # adapted
+        self._multi[:2] = False  # <pad>, <bos>
         self.mix, self.mix_evidence, self.mu, self.tau = mix, mix_evidence, mu, tau
         self.new_min, self.new_max = new_min, new_max
         self.clear()
 
     def clear(self) -> None:
-        self.words, self.index = self.words[:self.vocab], {w: i for w, i in self.index.items() if i < self.vocab}
-        self.multi = np.fromiter((len(w) > 1 for w in self.words), dtype=bool, count=self.vocab)
-        self.multi[:2] = False
+        self.words, self.index = list(self.base.words), dict(self.base.index)  # the user's words go after these
+        self.multi = self._multi.copy()
         self.uni = np.zeros(self.vocab, dtype=np.float64)  # the user's count of each word id
         self.after = np.zeros(self.vocab, dtype=np.float64)  # words the user wrote after each word id
         self.pairs: dict[tuple[int, int], int] = {}
@@ -82,7 +84,7 @@ class UserWordLM(WordLM):
     # -- learning --------------------------------------------------------------------------------------------
     def add(self, text: str) -> None:
         """Learn one committed text: its runs of characters (anything not a character breaks the context)."""
-        for run in _runs(text):
+        for run in HAN_RUN.findall(text):
             pieces = self.segment(run)
             if self._learn_new_words(pieces):
                 pieces = self.segment(run)  # with the words just learned
@@ -186,26 +188,3 @@ class UserWordLM(WordLM):
             share = self.mu * after[rows] / (after[rows] + self.tau)
             q[rows] = (1 - share) * q[rows] + share * c / after[rows]
         return np.log(np.maximum(q, 1e-30))
-
-
-def _runs(text: str):
-    """The runs of CJK characters in ``text``."""
-    run = []
-    for ch in text:
-        if "\u3400" <= ch <= "\u9fff":
-            run.append(ch)
-        elif run:
-            yield "".join(run)
-            run = []
-    if run:
-        yield "".join(run)
-
-
-def fill_from_history(lm: UserWordLM, db, limit: int = 20_000) -> UserWordLM:
-    """``lm`` cleared and refilled from the newest ``limit`` commits in the store ``db``."""
-    from engine import store
-
-    lm.clear()
-    for row in reversed(store.list_commits(db, limit=limit)):
-        lm.add(row["text"])
-    return lm
